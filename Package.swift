@@ -1,0 +1,30 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "dicomdrop",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "dicomdrop", targets: ["dicomdrop"]),
+        .library(name: "DICOM", targets: ["DICOM"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // zlib for the Deflated Explicit VR Little Endian transfer syntax.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "DICOM", dependencies: ["CZlib"]),
+        .executableTarget(
+            name: "dicomdrop",
+            dependencies: [
+                "DICOM",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

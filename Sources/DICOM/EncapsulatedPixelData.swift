@@ -1,0 +1,129 @@
+import Foundation
+
+/// Encapsulated (compressed) Pixel Data, PS3.5 A.4: a Basic Offset Table item followed by
+/// fragments, with an optional Extended Offset Table held in (7FE0,0001)/(7FE0,0002).
+public struct EncapsulatedPixelData: Sendable {
+    /// Offsets of each frame's first fragment, measured from the first fragment's item tag.
+    public var basicOffsetTable: [UInt32]
+    /// Fragment payloads (item values), slices of the source buffer.
+    public var fragments: [Data]
+    /// Offset of each fragment's item tag from the first fragment's item tag.
+    public var fragmentOffsets: [UInt64]
+    /// The bytes of every item as encoded (headers included, delimiter excluded): the form
+    /// a DICOM JSON InlineBinary of an encapsulated value takes.
+    public var encodedItems: Data
+
+    public init(basicOffsetTable: [UInt32], fragments: [Data], fragmentOffsets: [UInt64], encodedItems: Data) {
+        self.basicOffsetTable = basicOffsetTable
+        self.fragments = fragments
+        self.fragmentOffsets = fragmentOffsets
+        self.encodedItems = encodedItems
+    }
+
+    /// Why fragments could not be assigned to frames.
+    public enum FrameError: Error, Sendable, Equatable, CustomStringConvertible {
+        case offsetTableMismatch(entries: Int, frames: Int)
+        case offsetOutOfRange(frame: Int, offset: UInt64)
+        case cannotSplit(fragments: Int, frames: Int)
+
+        public var description: String {
+            switch self {
+            case .offsetTableMismatch(let entries, let frames):
+                "the offset table has \(entries) entries for \(frames) frames"
+            case .offsetOutOfRange(let frame, let offset):
+                "frame \(frame + 1) starts at offset \(offset), past the last fragment"
+            case .cannotSplit(let fragments, let frames):
+                "\(fragments) fragments cannot be split into \(frames) frames without an offset table"
+            }
+        }
+    }
+
+    /// The compressed bytes of each frame, in order, ready for a decoder.
+    ///
+    /// The Extended Offset Table wins when present (PS3.5 A.4: the Basic Offset Table is
+    /// then empty); then the Basic Offset Table; without either, one frame takes every
+    /// fragment, as many fragments as frames map one to one, and otherwise a fragment that
+    /// opens with a JPEG SOI or JPEG 2000 SOC marker starts a new frame.
+    public func frames(count numberOfFrames: Int, extendedOffsets: [UInt64]? = nil,
+                       extendedLengths: [UInt64]? = nil) throws(FrameError) -> [Data] {
+        let frames = max(numberOfFrames, 1)
+        if let offsets = extendedOffsets, !offsets.isEmpty {
+            return try framesFromExtendedTable(offsets: offsets, lengths: extendedLengths, frames: frames)
+        }
+        if !basicOffsetTable.isEmpty {
+            return try framesFromOffsets(basicOffsetTable.map(UInt64.init), frames: frames)
+        }
+        if frames == 1 { return [concatenated(fragments[...])] }
+        if fragments.count == frames { return fragments }
+        return try framesFromMarkers(frames: frames)
+    }
+
+    private func framesFromOffsets(_ offsets: [UInt64], frames: Int) throws(FrameError) -> [Data] {
+        guard offsets.count == frames else {
+            throw .offsetTableMismatch(entries: offsets.count, frames: frames)
+        }
+        var result: [Data] = []
+        result.reserveCapacity(frames)
+        for (frame, start) in offsets.enumerated() {
+            let end = frame + 1 < offsets.count ? offsets[frame + 1] : UInt64.max
+            guard let first = fragmentOffsets.firstIndex(of: start) else {
+                throw .offsetOutOfRange(frame: frame, offset: start)
+            }
+            var last = first
+            while last + 1 < fragmentOffsets.count, fragmentOffsets[last + 1] < end { last += 1 }
+            result.append(concatenated(fragments[first...last]))
+        }
+        return result
+    }
+
+    private func framesFromExtendedTable(offsets: [UInt64], lengths: [UInt64]?, frames: Int) throws(FrameError) -> [Data] {
+        guard offsets.count == frames else {
+            throw .offsetTableMismatch(entries: offsets.count, frames: frames)
+        }
+        // The extended table addresses the concatenated item stream directly: a frame is the
+        // payload of the fragment at its offset (PS3.3 C.7.6.3.1.8 allows one fragment per frame).
+        var result: [Data] = []
+        for (frame, start) in offsets.enumerated() {
+            guard let index = fragmentOffsets.firstIndex(of: start) else {
+                throw .offsetOutOfRange(frame: frame, offset: start)
+            }
+            var payload = fragments[index]
+            if let lengths, frame < lengths.count, Int(clamping: lengths[frame]) < payload.count {
+                payload = payload.prefix(Int(clamping: lengths[frame]))
+            }
+            result.append(payload)
+        }
+        return result
+    }
+
+    private func framesFromMarkers(frames: Int) throws(FrameError) -> [Data] {
+        var starts: [Int] = []
+        for (index, fragment) in fragments.enumerated() where index == 0 || fragment.startsFrame {
+            starts.append(index)
+        }
+        guard starts.count == frames else {
+            throw .cannotSplit(fragments: fragments.count, frames: frames)
+        }
+        return starts.enumerated().map { position, start in
+            let end = position + 1 < starts.count ? starts[position + 1] : fragments.count
+            return concatenated(fragments[start..<end])
+        }
+    }
+
+    private func concatenated(_ parts: ArraySlice<Data>) -> Data {
+        if parts.count == 1, let only = parts.first { return only }
+        var joined = Data(capacity: parts.reduce(0) { $0 + $1.count })
+        for part in parts { joined.append(part) }
+        return joined
+    }
+}
+
+extension Data {
+    /// A JPEG SOI, JPEG 2000 codestream SOC or JP2 signature box opens a frame.
+    fileprivate var startsFrame: Bool {
+        guard count >= 4 else { return false }
+        let b0 = self[startIndex], b1 = self[startIndex + 1]
+        if b0 == 0xFF && (b1 == 0xD8 || b1 == 0x4F) { return true }
+        return self[startIndex + 2] == 0x00 && self[startIndex + 3] == 0x0C && b0 == 0x00 && b1 == 0x00
+    }
+}

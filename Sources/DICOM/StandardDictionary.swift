@@ -1,0 +1,103 @@
+/// The VR a dictionary gives an attribute: one VR, or one of the ambiguous choices of PS3.6
+/// that only the rest of the dataset resolves.
+public enum DictionaryVR: Sendable, Equatable {
+    case single(VR)
+    /// "US or SS": resolved by Pixel Representation.
+    case usOrSS
+    /// "OB or OW": resolved by the transfer syntax and Bits Allocated.
+    case obOrOW
+    /// "US or OW": LUT Data, resolved by the transfer syntax.
+    case usOrOW
+    /// "US or SS or OW": Red/Green/Blue Palette Color LUT Data (retired).
+    case usOrSSOrOW
+    /// Items, delimiters and entries whose VR PS3.6 leaves to a note.
+    case none
+
+    init(_ text: Substring) {
+        switch text {
+        case "US/SS": self = .usOrSS
+        case "OB/OW": self = .obOrOW
+        case "US/OW": self = .usOrOW
+        case "US/SS/OW": self = .usOrSSOrOW
+        default:
+            if let vr = VR(rawValue: String(text)) { self = .single(vr) } else { self = .none }
+        }
+    }
+}
+
+/// One attribute of the PS3.6 data dictionary.
+public struct DictionaryEntry: Sendable {
+    public let tag: Tag
+    public let vr: DictionaryVR
+    public let multiplicity: String
+    public let keyword: String
+    public let name: String
+    public let isRetired: Bool
+}
+
+/// The PS3.6 data dictionary, generated into `Generated/StandardDictionaryTable.swift`.
+public enum StandardDictionary {
+    /// The entry for a tag, matching repeating-group entries such as (60xx,3000) too.
+    public static func entry(for tag: Tag) -> DictionaryEntry? {
+        if let exact = index.exact[tag.rawValue] { return exact }
+        for pattern in index.patterns where tag.rawValue & pattern.mask == pattern.value {
+            return pattern.entry
+        }
+        return nil
+    }
+
+    /// The entry with this keyword (`PatientName`), for code and tests that name attributes.
+    public static func entry(forKeyword keyword: String) -> DictionaryEntry? {
+        index.byKeyword[keyword]
+    }
+
+    private struct Pattern: Sendable {
+        let mask: UInt32
+        let value: UInt32
+        let entry: DictionaryEntry
+    }
+
+    private struct Index: Sendable {
+        var exact: [UInt32: DictionaryEntry] = [:]
+        var patterns: [Pattern] = []
+        var byKeyword: [String: DictionaryEntry] = [:]
+    }
+
+    private static let index: Index = {
+        var index = Index()
+        index.exact.reserveCapacity(5200)
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false)
+            guard fields.count == 6 else { continue }
+            var mask: UInt32 = 0
+            var value: UInt32 = 0
+            for character in fields[0].utf8 {
+                mask <<= 4
+                value <<= 4
+                if character != UInt8(ascii: "X") {
+                    mask |= 0xF
+                    value |= UInt32(hexDigitValue(character))
+                }
+            }
+            let entry = DictionaryEntry(
+                tag: Tag(rawValue: value), vr: DictionaryVR(fields[1]),
+                multiplicity: String(fields[2]), keyword: String(fields[3]),
+                name: String(fields[4]), isRetired: fields[5] == "1")
+            if mask == 0xFFFF_FFFF {
+                index.exact[value] = entry
+            } else {
+                index.patterns.append(Pattern(mask: mask, value: value, entry: entry))
+            }
+            if !entry.keyword.isEmpty { index.byKeyword[entry.keyword] = entry }
+        }
+        return index
+    }()
+}
+
+private func hexDigitValue(_ character: UInt8) -> UInt8 {
+    switch character {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+    default: 0
+    }
+}

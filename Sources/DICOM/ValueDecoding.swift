@@ -1,0 +1,149 @@
+import Foundation
+
+/// Decoding of element values into Swift values, following the per-VR rules of PS3.5 6.2
+/// for separators and padding.
+extension DataSet {
+    /// The text values of a string element: decoded in this dataset's character set where
+    /// the VR uses it, split at backslashes unless the VR holds one value, padding removed.
+    public func strings(_ tag: Tag) -> [String]? {
+        self[tag].map { textValues(of: $0) }
+    }
+
+    /// The first text value, or nil when the element is absent or empty.
+    public func string(_ tag: Tag) -> String? {
+        strings(tag)?.first.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Integer values of US, SS, UL, SL, SV, UV or IS elements.
+    public func integers(_ tag: Tag) -> [Int]? {
+        guard let element = self[tag] else { return nil }
+        switch numericValues(of: element) {
+        case .integers(let values): return values.compactMap { $0.flatMap { Int(exactly: $0) } }
+        case .floats(let values): return values.compactMap { $0.flatMap { Int(exactly: $0) } }
+        case .none: return nil
+        }
+    }
+
+    public func integer(_ tag: Tag) -> Int? { integers(tag)?.first }
+
+    /// Decimal values of FL, FD, DS, or any integer VR.
+    public func doubles(_ tag: Tag) -> [Double]? {
+        guard let element = self[tag] else { return nil }
+        switch numericValues(of: element) {
+        case .integers(let values): return values.compactMap { $0.map(Double.init) }
+        case .floats(let values): return values.compactMap { $0 }
+        case .none: return nil
+        }
+    }
+
+    func textValues(of element: DataElement) -> [String] {
+        guard let bytes = element.bytes, !bytes.isEmpty else { return [] }
+        let vr = element.vr
+        let decoded: String = bytes.withUnsafeBytes { raw in
+            vr.usesSpecificCharacterSet ? characterSet.decode(raw) : Repertoire.latin1.decode(raw)
+        }
+        if vr.isSingleValuedText {
+            let value = vr == .UR ? decoded.trimmingTrailing(\.isWhitespace) : decoded.trimmingTrailing(\.isNulOrSpace)
+            return value.isEmpty ? [] : [value]
+        }
+        var values: [String]
+        switch vr {
+        case .AE:
+            values = decoded.splitValues().map { $0.trimmingTrailing(\.isNulOrSpace).trimmingLeading(\.isSpace) }
+        case .DA, .DT, .TM:
+            values = decoded.splitValues().map { $0.trimmingTrailing(\.isWhitespace) }
+        case .DS, .IS:
+            values = decoded.splitValues().map { $0.trimmingTrailing(\.isNulOrWhitespace).trimmingLeading(\.isWhitespace) }
+        case .SH, .LO, .UC:
+            values = decoded.splitValues().map { $0.trimmingTrailing(\.isNulOrSpace) }
+        default:
+            // AS, CS, UI, PN: padding is only ever at the end of the whole value.
+            values = decoded.trimmingTrailing(\.isNulOrSpace).splitValues()
+        }
+        if values.count == 1 && values[0].isEmpty { values = [] }
+        return values
+    }
+
+    enum NumericValues {
+        /// nil stands for an empty value between backslashes.
+        case integers([Int64?])
+        case floats([Double?])
+    }
+
+    /// Numbers of a numeric element; nil for a non-numeric VR or an unparsable string.
+    func numericValues(of element: DataElement) -> NumericValues? {
+        guard let bytes = element.bytes else { return nil }
+        switch element.vr {
+        case .US: return .integers(readBinary(bytes, size: 2) { Int64(UInt16(truncatingIfNeeded: $0)) })
+        case .SS: return .integers(readBinary(bytes, size: 2) { Int64(Int16(truncatingIfNeeded: $0)) })
+        case .UL: return .integers(readBinary(bytes, size: 4) { Int64(UInt32(truncatingIfNeeded: $0)) })
+        case .SL: return .integers(readBinary(bytes, size: 4) { Int64(Int32(truncatingIfNeeded: $0)) })
+        case .SV: return .integers(readBinary(bytes, size: 8) { Int64(bitPattern: $0) })
+        case .UV: return .integers(readBinary(bytes, size: 8) { Int64(bitPattern: $0) })
+        case .FL: return .floats(readBinary(bytes, size: 4) { Double(Float(bitPattern: UInt32(truncatingIfNeeded: $0))) })
+        case .FD: return .floats(readBinary(bytes, size: 8) { Double(bitPattern: $0) })
+        case .IS:
+            let texts = textValues(of: element)
+            var values: [Int64?] = []
+            for text in texts {
+                if text.isEmpty { values.append(nil); continue }
+                guard let value = Int64(text.dropLeadingPlus) ?? Double(text).flatMap({ Int64(exactly: $0) }) else { return nil }
+                values.append(value)
+            }
+            return .integers(values)
+        case .DS:
+            let texts = textValues(of: element)
+            var values: [Double?] = []
+            for text in texts {
+                if text.isEmpty { values.append(nil); continue }
+                guard let value = Double(text) else { return nil }
+                values.append(value)
+            }
+            return .floats(values)
+        default:
+            return nil
+        }
+    }
+
+    /// Reads fixed-size numbers in the dataset's byte order; a trailing partial number is ignored.
+    func readBinary<T>(_ bytes: Data, size: Int, _ transform: (UInt64) -> T) -> [T?] {
+        let count = bytes.count / size
+        var values: [T?] = []
+        values.reserveCapacity(count)
+        bytes.withUnsafeBytes { raw in
+            for index in 0..<count {
+                var value: UInt64 = 0
+                for byte in 0..<size {
+                    let position = byteOrder == .littleEndian ? index * size + byte : index * size + size - 1 - byte
+                    value |= UInt64(raw[position]) << (8 * UInt64(byte))
+                }
+                values.append(transform(value))
+            }
+        }
+        return values
+    }
+}
+
+extension Character {
+    fileprivate var isSpace: Bool { self == " " }
+    fileprivate var isNulOrSpace: Bool { self == " " || self == "\0" }
+    fileprivate var isNulOrWhitespace: Bool { self == "\0" || isWhitespace }
+}
+
+extension String {
+    fileprivate func splitValues() -> [String] {
+        split(separator: "\\", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    fileprivate func trimmingTrailing(_ predicate: (Character) -> Bool) -> String {
+        var end = endIndex
+        while end > startIndex, predicate(self[index(before: end)]) { end = index(before: end) }
+        return String(self[..<end])
+    }
+
+    fileprivate func trimmingLeading(_ predicate: (Character) -> Bool) -> String {
+        String(drop(while: predicate))
+    }
+
+    fileprivate var dropLeadingPlus: Substring { hasPrefix("+") ? dropFirst() : Substring(self) }
+}
