@@ -127,3 +127,15 @@ extension Data {
         return self[startIndex + 2] == 0x00 && self[startIndex + 3] == 0x0C && b0 == 0x00 && b1 == 0x00
     }
 }
+
+extension DataSet {
+    /// The compressed frames of this dataset's encapsulated Pixel Data, using Number of
+    /// Frames and the Extended Offset Table when present; nil when Pixel Data is native or absent.
+    public func encapsulatedFrames() throws(EncapsulatedPixelData.FrameError) -> [Data]? {
+        guard case .encapsulated(let pixelData)? = self[.pixelData]?.value else { return nil }
+        let frames = integer(.numberOfFrames) ?? 1
+        let offsets = self[.extendedOffsetTable]?.bytes.map { readBinary($0, size: 8) { $0 }.compactMap { $0 } }
+        let lengths = self[.extendedOffsetTableLengths]?.bytes.map { readBinary($0, size: 8) { $0 }.compactMap { $0 } }
+        return try pixelData.frames(count: frames, extendedOffsets: offsets, extendedLengths: lengths)
+    }
+}

@@ -32,7 +32,7 @@ public enum VR: String, Sendable, CaseIterable {
     /// The size of one word, for byte-swapping the "other" VRs between byte orders.
     public var wordSize: Int {
         switch self {
-        case .OW: 2
+        case .OW, .AT: 2
         case .OF, .OL: 4
         case .OD, .OV: 8
         default: numberSize ?? 1

@@ -1,0 +1,145 @@
+import DICOM
+import Foundation
+import Testing
+
+@Suite struct ReaderTests {
+    @Test func implicitVRTakesVRsFromTheDictionaryAndSettlesUSorSSByPixelRepresentation() throws {
+        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2")
+        stream.explicitVR = false
+        stream.text(0x0010, 0x0010, "PN", "Doe^Jane")
+        stream.element(0x0028, 0x0103, "US", le16(1))
+        stream.element(0x0028, 0x0106, "", le16(0xFFFE))   // Smallest Image Pixel Value: US or SS
+        stream.element(0x0029, 0x0010, "", Array("ACME 1.0".utf8))
+        stream.element(0x0029, 0x1001, "", [1, 2, 3, 4])
+        let file = try DICOMFile(data: stream.data)
+        #expect(file.transferSyntax == .implicitVRLittleEndian)
+        #expect(file.dataSet[Tag(0x0010, 0x0010)]?.vr == .PN)
+        #expect(file.dataSet[Tag(0x0028, 0x0106)]?.vr == .SS)
+        #expect(file.dataSet.integer(Tag(0x0028, 0x0106)) == -2)
+        #expect(file.dataSet[Tag(0x0029, 0x0010)]?.vr == .LO)
+        #expect(file.dataSet[Tag(0x0029, 0x1001)]?.vr == .UN)
+    }
+
+    @Test func explicitBigEndianValuesAreReadInTheirByteOrder() throws {
+        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.2")
+        stream.byteOrder = .bigEndian
+        stream.element(0x0028, 0x0010, "US", [0x02, 0x00])
+        stream.element(0x0018, 0x0088, "DS", Array("2.5 ".utf8))
+        stream.element(0x0020, 0x5000, "AT", [0x00, 0x10, 0x00, 0x20])
+        let file = try DICOMFile(data: stream.data)
+        #expect(file.dataSet.integer(.rows) == 512)
+        #expect(file.dataSet.doubles(Tag(0x0018, 0x0088)) == [2.5])
+        let json = DICOMJSONEncoder().encode(file.dataSet)
+        #expect(json.contains(#""00205000":{"vr":"AT","Value":["00100020"]}"#))
+    }
+
+    @Test func unOfUndefinedLengthIsReadAsAnImplicitSequence() throws {
+        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
+        stream.header(0x0008, 0x1140, "UN", length: 0xFFFF_FFFF)   // Referenced Image Sequence
+        var implicit = StreamBuilder(explicitVR: false)
+        implicit.item { item in
+            item.text(0x0008, 0x1150, "", "1.2.3\0")
+        }
+        implicit.sequenceDelimiter()
+        stream.bytes += implicit.bytes
+        stream.text(0x0010, 0x0020, "LO", "ID1 ")
+        let file = try DICOMFile(data: stream.data)
+        let items = try #require(file.dataSet[Tag(0x0008, 0x1140)]?.items)
+        #expect(file.dataSet[Tag(0x0008, 0x1140)]?.vr == .SQ)
+        #expect(items.count == 1)
+        #expect(items[0].string(Tag(0x0008, 0x1150)) == "1.2.3")
+        #expect(items[0][Tag(0x0008, 0x1150)]?.vr == .UI)
+        #expect(file.dataSet.string(Tag(0x0010, 0x0020)) == "ID1")
+    }
+
+    @Test func oddLengthsAndTrailingZeroPaddingAreTolerated() throws {
+        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
+        stream.text(0x0008, 0x0060, "CS", "CT")
+        stream.text(0x0010, 0x0010, "PN", "Odd")   // 3 bytes: odd length
+        stream.text(0x0010, 0x0020, "LO", "X")
+        stream.bytes += [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        let file = try DICOMFile(data: stream.data)
+        #expect(file.dataSet.string(Tag(0x0010, 0x0010)) == "Odd")
+        #expect(file.dataSet.string(Tag(0x0010, 0x0020)) == "X")
+        #expect(file.dataSet.count == 3)
+    }
+
+    @Test func aTruncatedElementNamesTheOffsetAndTheElement() throws {
+        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
+        stream.text(0x0008, 0x0060, "CS", "MR")
+        let elementOffset = stream.bytes.count
+        stream.header(0x0010, 0x0010, "PN", length: 20)
+        stream.bytes += Array("Doe^".utf8)
+        #expect(throws: DICOMError.truncated(offset: elementOffset + 8, tag: Tag(0x0010, 0x0010), needed: 20, available: 4)) {
+            try DICOMFile(data: stream.data)
+        }
+        let error = DICOMError.truncated(offset: elementOffset + 8, tag: Tag(0x0010, 0x0010), needed: 20, available: 4)
+        #expect(error.description == "truncated at offset \(elementOffset + 8) while reading element (0010,0010) PatientName: needed 20 bytes, 4 left")
+    }
+
+    @Test func bytesThatAreNotDICOMAreRejectedWithAReason() throws {
+        let text = Data("This is a README, not an image.\n".utf8)
+        #expect(throws: DICOMError.self) { try DICOMFile(data: text) }
+        do {
+            _ = try DICOMFile(data: text)
+        } catch {
+            #expect(error.description.hasPrefix("not a DICOM file: "))
+        }
+        #expect(throws: DICOMError.notDICOM(reason: "3 bytes: too short for a preamble or a data element")) {
+            try DICOMFile(data: Data([1, 2, 3]))
+        }
+    }
+
+    @Test func aFileWithoutPreambleOrMetaIsDetectedFromItsFirstElement() throws {
+        var stream = StreamBuilder()
+        stream.text(0x0008, 0x0060, "CS", "CT")
+        stream.text(0x0010, 0x0010, "PN", "A^B ")
+        let file = try DICOMFile(data: stream.data)
+        #expect(file.preamble == nil)
+        #expect(file.fileMeta.isEmpty)
+        #expect(file.transferSyntax == .explicitVRLittleEndian)
+        #expect(file.dataSet.string(.modality) == "CT")
+    }
+
+    @Test func aMislabelledImplicitDatasetIsReadAsWhatItIs() throws {
+        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
+        stream.explicitVR = false
+        stream.text(0x0008, 0x0060, "", "CT")
+        let file = try DICOMFile(data: stream.data)
+        #expect(file.dataSet.string(.modality) == "CT")
+        #expect(file.transferSyntax.isExplicitVR == false)
+        #expect(file.warnings.count == 1)
+    }
+
+    @Test func stoppingBeforePixelDataLeavesItUnreadAndRecordsWhereItStarts() throws {
+        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
+        stream.element(0x0028, 0x0010, "US", le16(2))
+        let pixelOffset = stream.bytes.count
+        stream.element(0x7FE0, 0x0010, "OW", [1, 2, 3, 4, 5, 6, 7, 8])
+        let file = try DICOMFile(data: stream.data, options: ReadOptions(stopBeforePixelData: true))
+        #expect(file.dataSet[.pixelData] == nil)
+        #expect(file.pixelDataOffset == pixelOffset)
+        let full = try DICOMFile(data: stream.data)
+        #expect(full.dataSet[.pixelData]?.bytes == Data([1, 2, 3, 4, 5, 6, 7, 8]))
+    }
+
+    @Test func deeplyNestedSequencesAreRefusedNotOverflowed() throws {
+        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
+        for _ in 0..<100 {
+            stream.header(0x0040, 0xA730, "SQ", length: 0xFFFF_FFFF)
+            stream.header(0xFFFE, 0xE000, "", length: 0xFFFF_FFFF)
+        }
+        #expect(throws: DICOMError.self) { try DICOMFile(data: stream.data) }
+    }
+
+    @Test func dictionaryCoversRepeatingGroupsAndRetiredEntries() {
+        #expect(StandardDictionary.entry(for: Tag(0x0010, 0x0010))?.keyword == "PatientName")
+        #expect(StandardDictionary.entry(for: Tag(0x6002, 0x3000))?.keyword == "OverlayData")
+        #expect(StandardDictionary.entry(for: Tag(0x6002, 0x3000))?.vr == .obOrOW)
+        #expect(StandardDictionary.entry(for: Tag(0x5010, 0x3000))?.keyword == "CurveData")
+        #expect(StandardDictionary.entry(for: Tag(0x0008, 0x0001))?.isRetired == true)
+        #expect(StandardDictionary.entry(for: Tag(0x0028, 0x0106))?.vr == .usOrSS)
+        #expect(StandardDictionary.entry(forKeyword: "SOPInstanceUID")?.tag == Tag(0x0008, 0x0018))
+        #expect(StandardDictionary.entry(for: Tag(0x0009, 0x1001)) == nil)
+    }
+}
