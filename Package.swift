@@ -29,6 +29,8 @@ let package = Package(
             name: "DICOMTests",
             dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Runs the built executable as a user would; depending on it makes `swift test` build it.
+        .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop"]),
     ],
     swiftLanguageModes: [.v6]
 )

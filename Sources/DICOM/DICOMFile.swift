@@ -36,19 +36,25 @@ public struct DICOMFile: Sendable {
         self.pixelDataOffset = pixelDataOffset
     }
 
-    /// Reads a file, memory-mapped so that bytes never touched (pixel data skipped by
-    /// `stopBeforePixelData`, or referred to by range) are never read from disk.
+    /// Reads a file. With `stopBeforePixelData`, only a prefix large enough to hold every
+    /// element before Pixel Data is read (64 KiB first, four times more while it falls
+    /// short), so that metadata of a 500 MB file costs kilobytes of I/O.
     public static func read(path: String, options: ReadOptions = ReadOptions()) throws(DICOMFileError) -> DICOMFile {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw DICOMFileError(path: path, reason: .unreadable(Self.describe(error)))
-        }
-        do {
-            return try DICOMFile(data: data, options: options)
-        } catch {
-            throw DICOMFileError(path: path, reason: .dicom(error))
+        let file = try FileBytes(path: path)
+        var length = options.stopBeforePixelData ? min(file.size, 64 << 10) : file.size
+        while true {
+            let data = try file.prefix(length)
+            let isWholeFile = data.count < length || length >= file.size
+            do {
+                let parsed = try DICOMFile(data: data, options: options)
+                // A prefix that parsed without reaching Pixel Data may have been cut at an
+                // element boundary: only the whole file proves nothing more follows.
+                if isWholeFile || parsed.pixelDataOffset != nil { return parsed }
+            } catch {
+                if isWholeFile { throw DICOMFileError(path: path, reason: .dicom(error)) }
+                if case .notDICOM = error { throw DICOMFileError(path: path, reason: .dicom(error)) }
+            }
+            length = min(file.size, length * 4)
         }
     }
 
@@ -56,14 +62,5 @@ public struct DICOMFile: Sendable {
     public init(data: Data, options: ReadOptions = ReadOptions()) throws(DICOMError) {
         var reader = Part10Reader(data: data, options: options)
         self = try reader.read()
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError,
-           underlying.domain == NSPOSIXErrorDomain, let code = POSIXErrorCode(rawValue: Int32(underlying.code)) {
-            return String(cString: strerror(code.rawValue))
-        }
-        return nsError.localizedDescription
     }
 }

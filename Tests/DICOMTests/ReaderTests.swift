@@ -143,3 +143,29 @@ import Testing
         #expect(StandardDictionary.entry(for: Tag(0x0009, 0x1001)) == nil)
     }
 }
+
+@Suite struct MetadataOnlyReadTests {
+    /// Reading a prefix and stopping before Pixel Data gives exactly the elements a full
+    /// read finds before Pixel Data, for every corpus file, large ones included.
+    @Test func prefixReadsAgreeWithFullReadsOverTheCorpus() throws {
+        let encoder = DICOMJSONEncoder()
+        var compared = 0
+        for entry in try Corpus.oracle() {
+            let stop = ReadOptions(stopBeforePixelData: true)
+            guard let full = try? DICOMFile.read(path: entry.url.path) else {
+                // A file broken only inside its Pixel Data still yields its metadata.
+                if let partial = try? DICOMFile.read(path: entry.url.path, options: stop) {
+                    #expect(partial.pixelDataOffset != nil, "\(entry.path)")
+                }
+                continue
+            }
+            let metadata = try DICOMFile.read(path: entry.url.path, options: stop)
+            let firstPixelData = full.dataSet.elements.first { $0.tag.isPixelData }?.tag ?? Tag(rawValue: .max)
+            var expected = full.dataSet
+            expected.removeAll { $0.tag >= firstPixelData }
+            #expect(encoder.encode(metadata.dataSet) == encoder.encode(expected), "\(entry.path)")
+            compared += 1
+        }
+        #expect(compared >= 250)
+    }
+}
