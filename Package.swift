@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "dicomdrop", targets: ["dicomdrop"]),
         .library(name: "DICOM", targets: ["DICOM"]),
+        .executable(name: "dicomdrop-parse-bench", targets: ["ParseBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +26,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Measurement harness for scripts/bench-parse; not part of the product.
+        .executableTarget(name: "ParseBenchmark", dependencies: ["DICOM"]),
         .testTarget(
             name: "DICOMTests",
             dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]

@@ -37,11 +37,11 @@ public struct DICOMFile: Sendable {
     }
 
     /// Reads a file. With `stopBeforePixelData`, only a prefix large enough to hold every
-    /// element before Pixel Data is read (64 KiB first, four times more while it falls
+    /// element before Pixel Data is read (16 KiB first, four times more while it falls
     /// short), so that metadata of a 500 MB file costs kilobytes of I/O.
     public static func read(path: String, options: ReadOptions = ReadOptions()) throws(DICOMFileError) -> DICOMFile {
         let file = try FileBytes(path: path)
-        var length = options.stopBeforePixelData ? min(file.size, 64 << 10) : file.size
+        var length = options.stopBeforePixelData ? min(file.size, 16 << 10) : file.size
         while true {
             let data = try file.prefix(length)
             let isWholeFile = data.count < length || length >= file.size

@@ -48,6 +48,8 @@ public struct DataSet: Sendable {
         try elements.removeAll(where: shouldRemove)
     }
 
+    mutating func reserveCapacity(_ count: Int) { elements.reserveCapacity(count) }
+
     /// Appends an element known to sort after every element present: the reader's fast path.
     mutating func appendInOrder(_ element: DataElement) {
         if let last = elements.last, last.tag >= element.tag {

@@ -72,6 +72,7 @@ struct DataSetParser {
     private mutating func parseElements(from start: Int, end: End, context: inout Context,
                                         characterSet inherited: SpecificCharacterSet) throws(DICOMError) -> (dataSet: DataSet, next: Int) {
         var dataSet = DataSet(byteOrder: context.byteOrder, characterSet: inherited)
+        dataSet.reserveCapacity(context.depth == 0 ? 128 : 16)
         var offset = start
         let limit: Int
         if case .offset(let endOffset) = end { limit = endOffset } else { limit = data.count }

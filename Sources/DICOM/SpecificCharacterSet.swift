@@ -7,12 +7,30 @@
 /// with one converter. With ISO 2022 code extensions the value is cut at each escape
 /// sequence and every run is decoded in the set its escape selects, as PS3.5 6.1.2.5.3 lays out.
 public struct SpecificCharacterSet: Sendable, Equatable {
+    /// One reference, not three arrays and an enum: every dataset and item carries its
+    /// character set, and copying it is on the reader's per-element path.
+    private final class Storage: Sendable {
+        let terms: [String]
+        let unknownTerms: [String]
+        let initial: Repertoire
+        let usesCodeExtensions: Bool
+
+        init(terms: [String], unknownTerms: [String], initial: Repertoire, usesCodeExtensions: Bool) {
+            self.terms = terms
+            self.unknownTerms = unknownTerms
+            self.initial = initial
+            self.usesCodeExtensions = usesCodeExtensions
+        }
+    }
+
+    private let storage: Storage
+
     /// The defined terms as found in the file, first value first.
-    public let terms: [String]
+    public var terms: [String] { storage.terms }
     /// Terms that name no character set dicomdrop knows; their text decodes as Latin-1.
-    public let unknownTerms: [String]
-    let initial: Repertoire
-    let usesCodeExtensions: Bool
+    public var unknownTerms: [String] { storage.unknownTerms }
+    var initial: Repertoire { storage.initial }
+    var usesCodeExtensions: Bool { storage.usesCodeExtensions }
 
     /// The default repertoire (ISO IR 6). Bytes above 7F, which it does not define, decode
     /// as Latin-1 as pydicom and dcmtk do, so that no byte is lost.
@@ -20,8 +38,6 @@ public struct SpecificCharacterSet: Sendable, Equatable {
 
     /// Builds the character set from the values of (0008,0005).
     public init(terms rawTerms: [String]) {
-        terms = rawTerms
-        usesCodeExtensions = rawTerms.contains { $0.hasPrefix("ISO 2022") }
         var unknown: [String] = []
         var first: Repertoire = .latin1
         for (index, term) in rawTerms.enumerated() {
@@ -31,8 +47,12 @@ public struct SpecificCharacterSet: Sendable, Equatable {
             }
             if index == 0 { first = repertoire }
         }
-        unknownTerms = unknown
-        initial = first
+        storage = Storage(terms: rawTerms, unknownTerms: unknown, initial: first,
+                          usesCodeExtensions: rawTerms.contains { $0.hasPrefix("ISO 2022") })
+    }
+
+    public static func == (lhs: SpecificCharacterSet, rhs: SpecificCharacterSet) -> Bool {
+        lhs.storage === rhs.storage || lhs.terms == rhs.terms
     }
 
     /// Decodes a text value of one of the VRs that use the Specific Character Set.
