@@ -1,0 +1,51 @@
+# dicomdrop: the two commands of the README, and what they need.
+#   make run    install missing system packages, build release, run the daemon on watch.yaml
+#   make test   install what the tests need, fetch the corpus and its pydicom oracle, run swift test
+
+SWIFT        ?= swift
+CONFIG       ?= watch.yaml
+# System libraries the package links (module maps under Sources/C*).
+APT_PACKAGES := zlib1g-dev pkg-config
+# What the tests need beyond that: Python and pip for the pydicom oracle.
+APT_TEST_PACKAGES := python3 python3-pip
+PYDICOM      := pydicom==3.0.2
+SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: run test build deps test-deps corpus bench-parse clean
+
+run: deps
+	$(SWIFT) build -c release --product dicomdrop
+	$$($(SWIFT) build -c release --show-bin-path)/dicomdrop --help
+
+build: deps
+	$(SWIFT) build
+
+test: deps test-deps corpus
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+# Installs only the packages that are missing, so a warm machine pays nothing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
+
+test-deps:
+	@missing=""; command -v python3 >/dev/null || missing="$(APT_TEST_PACKAGES)"; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
+	@# Debian's own python3 refuses pip installs (PEP 668) unless told; a pyenv one does not.
+	@python3 -c 'import pydicom, sys; sys.exit(pydicom.__version__ != "3.0.2")' 2>/dev/null \
+		|| python3 -m pip install --quiet $(PYDICOM) 2>/dev/null \
+		|| python3 -m pip install --quiet --break-system-packages $(PYDICOM)
+
+# The pydicom 3.0.2 and pydicom-data wheels from PyPI, unpacked into corpus/ (ignored),
+# and pydicom's reading of every file (corpus/oracle.json) for the conformance tests.
+corpus: test-deps
+	python3 scripts/fetch-corpus corpus
+	@if [ ! -f corpus/oracle.json ] || [ scripts/pydicom-oracle -nt corpus/oracle.json ] || [ corpus/.unpacked -nt corpus/oracle.json ]; then \
+		python3 scripts/pydicom-oracle corpus; fi
+
+bench-parse: deps test-deps
+	scripts/bench-parse
+
+clean:
+	rm -rf .build corpus

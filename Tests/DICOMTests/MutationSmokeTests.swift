@@ -1,0 +1,63 @@
+import DICOM
+import Foundation
+import Testing
+
+/// A short, deterministic smoke run of what scripts/fuzz-reader does at length: corrupted
+/// corpus files must give an error or a dataset, never a crash or a hang.
+@Suite struct MutationSmokeTests {
+    /// SplitMix64: a seeded generator, so a failure names a reproducible mutation.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let seeds = [
+        "pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small_implicit.dcm",
+        "pydicom/test_files/MR_small_bigendian.dcm", "pydicom/test_files/image_dfl.dcm",
+        "pydicom/test_files/rtplan.dcm", "pydicom/test_files/MR_small_RLE.dcm",
+        "pydicom/charset_files/chrJapMulti.dcm", "pydicom/test_files/nested_priv_SQ.dcm",
+        "pydicom-data/explicit_VR-UN.dcm", "pydicom/test_files/dicomdirtests/DICOMDIR",
+    ]
+
+    @Test(arguments: seeds)
+    func corruptedFilesNeverCrashTheReader(_ path: String) throws {
+        let original = try #require(FileManager.default.contents(atPath: Corpus.files.appendingPathComponent(path).path))
+        var generator = SeededGenerator(state: UInt64(path.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+        let encoder = DICOMJSONEncoder()
+        var outcomes = (read: 0, rejected: 0)
+        for _ in 0..<200 {
+            var bytes = [UInt8](original)
+            switch Int.random(in: 0..<4, using: &generator) {
+            case 0:  // flip a few bytes anywhere
+                for _ in 0..<Int.random(in: 1...8, using: &generator) {
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                }
+            case 1:  // cut the file short
+                bytes.removeLast(Int.random(in: 1..<bytes.count, using: &generator))
+            case 2:  // make a length field huge or undefined
+                let at = Int.random(in: 132..<max(133, min(bytes.count - 4, 4096)), using: &generator)
+                let value: [UInt8] = Bool.random(using: &generator) ? [0xFF, 0xFF, 0xFF, 0xFF] : [0xF0, 0xFF, 0xFF, 0x7F]
+                for offset in 0..<4 where at + offset < bytes.count { bytes[at + offset] = value[offset] }
+            default:  // splice in a sequence delimiter or item tag
+                let at = Int.random(in: 0..<bytes.count, using: &generator)
+                bytes.insert(contentsOf: Bool.random(using: &generator) ? [0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0] : [0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF], at: at)
+            }
+            do {
+                let file = try DICOMFile(data: Data(bytes))
+                _ = encoder.encode(file.dataSet)
+                _ = try? file.dataSet.encapsulatedFrames()
+                outcomes.read += 1
+            } catch {
+                #expect(!error.description.isEmpty)
+                outcomes.rejected += 1
+            }
+        }
+        #expect(outcomes.read + outcomes.rejected == 200)
+    }
+}
