@@ -110,10 +110,10 @@ struct DataSetParser {
         return (dataSet, offset)
     }
 
-    /// Zero bytes or fewer than a header's worth of bytes after the last element.
+    /// Only zero bytes after the last element: padding some writers leave, not an element.
+    /// Anything else that is too short for a header is a truncated file.
     private func isTrailingPadding(from offset: Int) -> Bool {
-        if bytes.count - offset < 8 { return true }
-        return bytes[offset] == 0 && UnsafeRawBufferPointer(rebasing: bytes[offset...]).allSatisfy { $0 == 0 }
+        bytes[offset] == 0 && UnsafeRawBufferPointer(rebasing: bytes[offset...]).allSatisfy { $0 == 0 }
     }
 
     private func parseHeader(_ bytes: ByteReader, at offset: Int, context: Context) throws(DICOMError) -> Header {

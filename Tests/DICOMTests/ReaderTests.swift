@@ -77,6 +77,16 @@ import Testing
         #expect(error.description == "truncated at offset \(elementOffset + 8) while reading element (0010,0010) PatientName: needed 20 bytes, 4 left")
     }
 
+    @Test func aHeaderCutShortAtTheEndIsTruncationNotPadding() throws {
+        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
+        stream.text(0x0008, 0x0060, "CS", "CT")
+        let cut = stream.bytes.count
+        stream.bytes += [0x10, 0x00, 0x10, 0x00, 0x50]
+        #expect(throws: DICOMError.truncated(offset: cut, tag: Tag(0x0010, 0x0010), needed: 8, available: 5)) {
+            try DICOMFile(data: stream.data)
+        }
+    }
+
     @Test func bytesThatAreNotDICOMAreRejectedWithAReason() throws {
         let text = Data("This is a README, not an image.\n".utf8)
         #expect(throws: DICOMError.self) { try DICOMFile(data: text) }
