@@ -58,6 +58,7 @@ import Testing
                 outcomes.rejected += 1
             }
         }
-        #expect(outcomes.read + outcomes.rejected == 200)
+        // Both outcomes occur: the mutations reach the parser's error paths and its value paths.
+        #expect(outcomes.read > 0 && outcomes.rejected > 0, "read \(outcomes.read), rejected \(outcomes.rejected)")
     }
 }
