@@ -13,11 +13,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // zlib for the Deflated Explicit VR Little Endian transfer syntax.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "DICOM", dependencies: ["CZlib"]),
+        .target(name: "Config", dependencies: ["Yams"]),
         .executableTarget(
             name: "dicomdrop",
             dependencies: [
@@ -32,6 +34,7 @@ let package = Package(
             name: "DICOMTests",
             dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
         .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop"]),
     ],

@@ -1,0 +1,261 @@
+import Foundation
+import Yams
+
+/// Reads watch.yaml: Yams composes the document (keeping each node's line and column), the
+/// keys are checked against what dicomdrop knows, Codable decodes the values, and each
+/// value is checked for sense. Every failure names the file, line, column and key.
+public enum ConfigurationLoader {
+    /// The keys dicomdrop reads, nested as in the file; `[item]` stands for list items.
+    static let schema: Schema = .mapping([
+        "drop": .leaf, "output": .leaf, "database": .leaf,
+        "settle_seconds": .leaf, "rescan_seconds": .leaf, "workers": .leaf,
+        "buckets": .mapping(["size": .list(.mapping(["name": .leaf, "max_pixels": .leaf]))]),
+    ])
+
+    indirect enum Schema: Sendable {
+        case leaf
+        case mapping([String: Schema])
+        case list(Schema)
+    }
+
+    /// The values as written, before paths are resolved and limits checked.
+    struct RawConfiguration: Decodable {
+        var drop: String?
+        var output: String?
+        var database: String?
+        var settleSeconds: Double?
+        var rescanSeconds: Double?
+        var workers: Int?
+        var buckets: RawBuckets?
+
+        enum CodingKeys: String, CodingKey {
+            case drop, output, database, workers, buckets
+            case settleSeconds = "settle_seconds"
+            case rescanSeconds = "rescan_seconds"
+        }
+    }
+
+    struct RawBuckets: Decodable {
+        var size: [SizeBucket]?
+    }
+
+    public static func load(path: String) throws(ConfigurationError) -> WatchConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(file: path, message: "cannot be read (\(String(cString: strerror(errno))))")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    /// Parses a configuration document; `file` names it in errors and anchors relative paths.
+    public static func parse(_ yaml: String, file: String) throws(ConfigurationError) -> WatchConfiguration {
+        let root: Node
+        do {
+            guard let composed = try Yams.compose(yaml: yaml) else {
+                throw ConfigurationError(file: file, message: "is empty: expected a mapping of settings")
+            }
+            root = composed
+        } catch let error as ConfigurationError {
+            throw error
+        } catch {
+            throw syntaxError(error, file: file)
+        }
+        try checkKeys(root, against: schema, path: [], file: file)
+
+        let raw: RawConfiguration
+        do {
+            raw = try YAMLDecoder().decode(RawConfiguration.self, from: root)
+        } catch let error as DecodingError {
+            throw decodingError(error, root: root, file: file)
+        } catch {
+            throw ConfigurationError(file: file, message: "\(error)")
+        }
+        return try validate(raw, root: root, file: file)
+    }
+
+    private static func validate(_ raw: RawConfiguration, root: Node, file: String) throws(ConfigurationError) -> WatchConfiguration {
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
+        func path(_ value: String?, default fallback: String, key: String) throws(ConfigurationError) -> URL {
+            let text = value ?? fallback
+            guard !text.isEmpty else { throw error(at: [key], in: root, file: file, "must be a path, found an empty string") }
+            let expanded = (text as NSString).expandingTildeInPath
+            return expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded).standardizedFileURL
+                : folder.appendingPathComponent(expanded).standardizedFileURL
+        }
+        var configuration = WatchConfiguration(
+            drop: try path(raw.drop, default: "var/drop", key: "drop"),
+            output: try path(raw.output, default: "var/out", key: "output"),
+            database: try path(raw.database, default: "var/dicomdrop.sqlite", key: "database"))
+        if let settle = raw.settleSeconds {
+            guard settle >= 0, settle.isFinite else {
+                throw error(at: ["settle_seconds"], in: root, file: file, "must be a number of seconds >= 0, found \(settle)")
+            }
+            configuration.settleSeconds = settle
+        }
+        if let rescan = raw.rescanSeconds {
+            guard rescan >= 1, rescan.isFinite else {
+                throw error(at: ["rescan_seconds"], in: root, file: file, "must be a number of seconds >= 1, found \(rescan)")
+            }
+            configuration.rescanSeconds = rescan
+        }
+        if let workers = raw.workers {
+            guard (1...256).contains(workers) else {
+                throw error(at: ["workers"], in: root, file: file, "must be between 1 and 256, found \(workers)")
+            }
+            configuration.workers = workers
+        }
+        if let buckets = raw.buckets?.size {
+            try validate(buckets, root: root, file: file)
+            configuration.sizeBuckets = buckets
+        }
+        guard configuration.drop != configuration.output else {
+            throw error(at: ["output"], in: root, file: file, "must not be the drop directory: dicomdrop never writes into the drop directory")
+        }
+        return configuration
+    }
+
+    /// Bucket names become directory names; limits must grow; only the last has none.
+    private static func validate(_ buckets: [SizeBucket], root: Node, file: String) throws(ConfigurationError) {
+        guard !buckets.isEmpty else {
+            throw error(at: ["buckets", "size"], in: root, file: file, "must list at least one bucket")
+        }
+        var names: Set<String> = []
+        var previousLimit = 0
+        for (index, bucket) in buckets.enumerated() {
+            let place: [any CodingKey] = [Key("buckets"), Key("size"), Key(index: index)]
+            guard bucket.name.range(of: "^[A-Za-z0-9][A-Za-z0-9_.-]*$", options: .regularExpression) != nil else {
+                throw error(at: place + [Key("name")], in: root, file: file,
+                            "must be a plain folder name (letters, digits, '_', '.', '-'), found \"\(bucket.name)\"")
+            }
+            guard !["suboptimal", "review"].contains(bucket.name) else {
+                throw error(at: place + [Key("name")], in: root, file: file, "\"\(bucket.name)\" is reserved for images set aside by quality or privacy checks")
+            }
+            guard names.insert(bucket.name).inserted else {
+                throw error(at: place + [Key("name")], in: root, file: file, "\"\(bucket.name)\" is used twice")
+            }
+            let isLast = index == buckets.count - 1
+            switch bucket.maxPixels {
+            case nil where !isLast:
+                throw error(at: place, in: root, file: file, "only the last bucket may be without max_pixels")
+            case let limit? where isLast:
+                throw error(at: place + [Key("max_pixels")], in: root, file: file,
+                            "the last bucket takes every larger image and has no max_pixels, found \(limit)")
+            case let limit? where limit <= previousLimit:
+                throw error(at: place + [Key("max_pixels")], in: root, file: file,
+                            "must be larger than the previous bucket's \(previousLimit), found \(limit)")
+            case let limit?:
+                previousLimit = limit
+            case nil:
+                break
+            }
+        }
+    }
+
+    private static func checkKeys(_ node: Node, against schema: Schema, path: [any CodingKey], file: String) throws(ConfigurationError) {
+        switch schema {
+        case .leaf:
+            return
+        case .mapping(let known):
+            guard let mapping = node.mapping else {
+                if node.scalar?.string.isEmpty == true || node.scalar?.string == "~" { return }
+                throw error(at: node, path: path, file: file, "must be a mapping of settings")
+            }
+            for (keyNode, value) in mapping {
+                let key = keyNode.string ?? ""
+                guard let child = known[key] else {
+                    let choices = known.keys.sorted().joined(separator: ", ")
+                    throw error(at: keyNode, path: path + [Key(key)], file: file, "unknown key (known here: \(choices))")
+                }
+                try checkKeys(value, against: child, path: path + [Key(key)], file: file)
+            }
+        case .list(let itemSchema):
+            guard let sequence = node.sequence else {
+                throw error(at: node, path: path, file: file, "must be a list")
+            }
+            for (index, item) in sequence.enumerated() {
+                try checkKeys(item, against: itemSchema, path: path + [Key(index: index)], file: file)
+            }
+        }
+    }
+
+    private static func decodingError(_ decodingError: DecodingError, root: Node, file: String) -> ConfigurationError {
+        switch decodingError {
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            let found = node(at: context.codingPath, in: root)?.string.map { "\"\($0)\"" } ?? "a list or mapping"
+            return error(at: context.codingPath, in: root, file: file, "must be \(describe(type)), found \(found)")
+        case .keyNotFound(let key, let context):
+            return error(at: context.codingPath, in: root, file: file, "needs the key \"\(key.stringValue)\"")
+        case .dataCorrupted(let context):
+            let found = node(at: context.codingPath, in: root)?.string.map { ", found \"\($0)\"" } ?? ""
+            return error(at: context.codingPath, in: root, file: file, "has a value that cannot be read\(found)")
+        @unknown default:
+            return ConfigurationError(file: file, message: "\(decodingError)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Double.Type: "a number"
+        case is Int.Type: "a whole number"
+        case is String.Type: "a string"
+        default: "a \(type)"
+        }
+    }
+
+    private static func syntaxError(_ error: any Error, file: String) -> ConfigurationError {
+        if let yamlError = error as? YamlError {
+            switch yamlError {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+                return ConfigurationError(file: file, line: mark.line, column: mark.column, message: "is not valid YAML: \(problem)")
+            case .duplicatedKeysInMapping(let duplicates, _):
+                return ConfigurationError(file: file, message: "sets \(duplicates.joined(separator: ", ")) twice")
+            default:
+                break
+            }
+        }
+        return ConfigurationError(file: file, message: "is not valid YAML: \(error)")
+    }
+
+    private static func error(at keys: [String], in root: Node, file: String, _ message: String) -> ConfigurationError {
+        error(at: keys.map { Key($0) as any CodingKey }, in: root, file: file, message)
+    }
+
+    private static func error(at path: [any CodingKey], in root: Node, file: String, _ message: String) -> ConfigurationError {
+        error(at: node(at: path, in: root) ?? root, path: path, file: file, message)
+    }
+
+    private static func error(at node: Node, path: [any CodingKey], file: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(file: file, line: node.mark?.line, column: node.mark?.column, key: keyPath(path), message: message)
+    }
+
+    /// The node a coding path points to, for its line and column.
+    private static func node(at path: [any CodingKey], in root: Node) -> Node? {
+        var current = root
+        for key in path {
+            if let index = key.intValue, let sequence = current.sequence, index < sequence.count {
+                current = sequence[index]
+            } else if let value = current.mapping?[key.stringValue] {
+                current = value
+            } else {
+                return nil
+            }
+        }
+        return current
+    }
+
+    private static func keyPath(_ path: [any CodingKey]) -> String? {
+        guard !path.isEmpty else { return nil }
+        return path.reduce("") { text, key in
+            if let index = key.intValue { return text + "[\(index)]" }
+            return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+        }
+    }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int?
+        init(_ string: String) { stringValue = string }
+        init(index: Int) { stringValue = "\(index)"; intValue = index }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { self.init(index: intValue) }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// The daemon's configuration, as read from watch.yaml. Paths are absolute: relative ones
+/// in the file were resolved against the file's folder.
+public struct WatchConfiguration: Sendable, Equatable {
+    /// Folders and files dropped here are processed once settled.
+    public var drop: URL
+    /// `<output>/<bucket>/<name>.png` and `.json`.
+    public var output: URL
+    /// The SQLite ledger.
+    public var database: URL
+    /// A unit is ready when nothing under it changed for this long.
+    public var settleSeconds: Double
+    /// How often the whole drop tree is walked and compared with the ledger.
+    public var rescanSeconds: Double
+    /// Files processed at once.
+    public var workers: Int
+    /// Size buckets in order; the last has no limit.
+    public var sizeBuckets: [SizeBucket]
+
+    public init(drop: URL, output: URL, database: URL, settleSeconds: Double = 5, rescanSeconds: Double = 60,
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount, sizeBuckets: [SizeBucket] = SizeBucket.defaults) {
+        self.drop = drop
+        self.output = output
+        self.database = database
+        self.settleSeconds = settleSeconds
+        self.rescanSeconds = rescanSeconds
+        self.workers = workers
+        self.sizeBuckets = sizeBuckets
+    }
+
+    /// The bucket of an image of `pixels` = Rows x Columns: the first whose limit it fits.
+    public func sizeBucket(forPixels pixels: Int) -> SizeBucket {
+        sizeBuckets.first { $0.maxPixels.map { pixels <= $0 } ?? true } ?? sizeBuckets[sizeBuckets.count - 1]
+    }
+}
+
+/// One size bucket: images of at most `maxPixels` (Rows x Columns) go here; nil is no limit.
+public struct SizeBucket: Sendable, Equatable, Codable {
+    public var name: String
+    public var maxPixels: Int?
+
+    public init(name: String, maxPixels: Int?) {
+        self.name = name
+        self.maxPixels = maxPixels
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case maxPixels = "max_pixels"
+    }
+
+    /// `small` up to 512 x 512, `large` above.
+    public static let defaults = [SizeBucket(name: "small", maxPixels: 512 * 512), SizeBucket(name: "large", maxPixels: nil)]
+}

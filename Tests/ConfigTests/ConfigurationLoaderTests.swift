@@ -1,0 +1,74 @@
+import Config
+import Foundation
+import Testing
+
+@Suite struct ConfigurationLoaderTests {
+    @Test func theRepositoryWatchYamlGivesTheDocumentedDefaultsUnderVar() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let configuration = try ConfigurationLoader.load(path: root.appendingPathComponent("watch.yaml").path)
+        #expect(configuration.drop.path == root.appendingPathComponent("var/drop").path)
+        #expect(configuration.output.path == root.appendingPathComponent("var/out").path)
+        #expect(configuration.database.path == root.appendingPathComponent("var/dicomdrop.sqlite").path)
+        #expect(configuration.settleSeconds == 5)
+        #expect(configuration.rescanSeconds == 60)
+        #expect(configuration.workers == ProcessInfo.processInfo.activeProcessorCount)
+        #expect(configuration.sizeBuckets == SizeBucket.defaults)
+    }
+
+    @Test func relativePathsResolveAgainstTheFilesFolderAndAbsoluteOnesStay() throws {
+        let configuration = try ConfigurationLoader.parse("""
+            drop: incoming
+            output: /srv/out
+            workers: 3
+            buckets:
+              size:
+                - {name: tiny, max_pixels: 1000}
+                - {name: mid, max_pixels: 100000}
+                - {name: huge}
+            """, file: "/etc/dicomdrop/watch.yaml")
+        #expect(configuration.drop.path == "/etc/dicomdrop/incoming")
+        #expect(configuration.output.path == "/srv/out")
+        #expect(configuration.database.path == "/etc/dicomdrop/var/dicomdrop.sqlite")
+        #expect(configuration.workers == 3)
+        #expect(configuration.sizeBucket(forPixels: 1000).name == "tiny")
+        #expect(configuration.sizeBucket(forPixels: 1001).name == "mid")
+        #expect(configuration.sizeBucket(forPixels: 4096 * 4096).name == "huge")
+    }
+
+    private func failure(_ yaml: String) -> String? {
+        do {
+            _ = try ConfigurationLoader.parse(yaml, file: "watch.yaml")
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func anUnknownKeyIsNamedWithItsLineAndColumn() {
+        #expect(failure("drop: in\nsetle_seconds: 3\n")
+                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, drop, output, rescan_seconds, settle_seconds, workers)")
+        #expect(failure("buckets:\n  size:\n    - name: a\n      max_pixel: 5\n")?.hasPrefix("watch.yaml:4:7: buckets.size[0].max_pixel: unknown key") == true)
+    }
+
+    @Test func aWrongTypeIsNamedWithItsPlace() {
+        #expect(failure("settle_seconds: soon\n") == "watch.yaml:1:17: settle_seconds: must be a number, found \"soon\"")
+        #expect(failure("workers: 2.5\n") == "watch.yaml:1:10: workers: must be a whole number, found \"2.5\"")
+    }
+
+    @Test func impossibleValuesAreRefused() {
+        #expect(failure("settle_seconds: -1\n") == "watch.yaml:1:17: settle_seconds: must be a number of seconds >= 0, found -1.0")
+        #expect(failure("workers: 0\n") == "watch.yaml:1:10: workers: must be between 1 and 256, found 0")
+        #expect(failure("drop: same\noutput: same\n") == "watch.yaml:2:9: output: must not be the drop directory: dicomdrop never writes into the drop directory")
+        #expect(failure("buckets:\n  size:\n    - {name: a, max_pixels: 100}\n    - {name: b, max_pixels: 50}\n    - {name: c}\n")
+                == "watch.yaml:4:29: buckets.size[1].max_pixels: must be larger than the previous bucket's 100, found 50")
+        #expect(failure("buckets:\n  size:\n    - {name: a}\n    - {name: b}\n")
+                == "watch.yaml:3:7: buckets.size[0]: only the last bucket may be without max_pixels")
+        #expect(failure("buckets:\n  size:\n    - {name: ../etc}\n")?.contains("must be a plain folder name") == true)
+        #expect(failure("buckets:\n  size:\n    - {name: suboptimal}\n")?.contains("reserved") == true)
+    }
+
+    @Test func brokenYamlIsReportedWithItsPlace() {
+        #expect(failure("drop: [unclosed\n")?.hasPrefix("watch.yaml:2:1: is not valid YAML:") == true)
+        #expect(failure("") == "watch.yaml: is empty: expected a mapping of settings")
+    }
+}
