@@ -18,7 +18,10 @@ let package = Package(
     targets: [
         // zlib for the Deflated Explicit VR Little Endian transfer syntax.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // libpng's classic API behind setjmp, so that its errors return instead of aborting.
+        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
         .target(name: "DICOM", dependencies: ["CZlib"]),
+        .target(name: "Imaging", dependencies: ["DICOM", "CPNG"]),
         .target(name: "Config", dependencies: ["Yams"]),
         .executableTarget(
             name: "dicomdrop",
@@ -35,6 +38,7 @@ let package = Package(
             dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
         .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop"]),
     ],
