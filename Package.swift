@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // zlib for the Deflated Explicit VR Little Endian transfer syntax.
@@ -22,6 +23,7 @@ let package = Package(
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
         .target(name: "DICOM", dependencies: ["CZlib"]),
         .target(name: "Imaging", dependencies: ["DICOM", "CPNG"]),
+        .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Config", dependencies: ["Yams"]),
         .executableTarget(
             name: "dicomdrop",
@@ -39,6 +41,7 @@ let package = Package(
         ),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
         .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop"]),
     ],

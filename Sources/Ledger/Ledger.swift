@@ -1,0 +1,235 @@
+import Foundation
+import GRDB
+
+/// The SQLite ledger (GRDB, WAL): what every path held, what every content hash gave, and
+/// every run of every unit. "Already done" lives here, never in the drop directory.
+public final class Ledger: Sendable {
+    private let pool: DatabasePool
+
+    public enum LedgerError: Error, Sendable, CustomStringConvertible {
+        case cannotOpen(path: String, reason: String)
+        case database(String)
+
+        public var description: String {
+            switch self {
+            case .cannotOpen(let path, let reason): "cannot open the ledger \(path): \(reason)"
+            case .database(let reason): "ledger: \(reason)"
+            }
+        }
+    }
+
+    public init(path: URL) throws(LedgerError) {
+        do {
+            try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            pool = try DatabasePool(path: path.path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw .cannotOpen(path: path.path, reason: "\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: units, runs, sources, contents, outputs") { db in
+            try db.execute(sql: """
+                CREATE TABLE units (
+                    name TEXT PRIMARY KEY,          -- relative to the drop directory
+                    state TEXT NOT NULL,            -- waiting, settling, processing, done, failed
+                    updated_at TEXT NOT NULL
+                );
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY,
+                    unit TEXT NOT NULL REFERENCES units(name),
+                    trigger TEXT NOT NULL,          -- startup, inotify, rescan, reprocess, once
+                    started_at TEXT NOT NULL,
+                    finished_at TEXT,
+                    files_seen INTEGER, files_new INTEGER, files_duplicate INTEGER,
+                    files_skipped INTEGER, files_failed INTEGER
+                );
+                CREATE TABLE sources (
+                    path TEXT PRIMARY KEY,          -- relative to the drop directory
+                    unit TEXT NOT NULL REFERENCES units(name),
+                    device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    first_seen TEXT NOT NULL,
+                    last_seen TEXT NOT NULL
+                );
+                CREATE INDEX sources_by_unit ON sources(unit);
+                CREATE INDEX sources_by_sha256 ON sources(sha256);
+                CREATE TABLE contents (
+                    sha256 TEXT PRIMARY KEY,
+                    outcome TEXT NOT NULL,          -- processed, not_dicom, failed
+                    reason TEXT,
+                    bucket TEXT,
+                    config_digest TEXT NOT NULL,
+                    unit TEXT NOT NULL,             -- the unit whose run produced the outputs
+                    processed_at TEXT NOT NULL
+                );
+                CREATE TABLE outputs (
+                    path TEXT PRIMARY KEY,          -- relative to the output directory
+                    sha256 TEXT NOT NULL REFERENCES contents(sha256) ON DELETE CASCADE
+                );
+                CREATE INDEX outputs_by_sha256 ON outputs(sha256);
+                """)
+        }
+        return migrator
+    }
+
+    private static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
+
+    private func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
+        do { return try pool.write(body) } catch { throw .database("\(error)") }
+    }
+
+    private func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
+        do { return try pool.read(body) } catch { throw .database("\(error)") }
+    }
+
+    // MARK: Units and runs
+
+    public func setState(_ state: UnitState, of unit: String) throws(LedgerError) {
+        let now = Self.now()
+        try write { db in
+            try db.execute(sql: """
+                INSERT INTO units (name, state, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+                """, arguments: [unit, state.rawValue, now])
+        }
+    }
+
+    public func state(of unit: String) throws(LedgerError) -> UnitState? {
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT state FROM units WHERE name = ?", arguments: [unit]).flatMap(UnitState.init)
+        }
+    }
+
+    public func units() throws(LedgerError) -> [String] {
+        try read { db in try String.fetchAll(db, sql: "SELECT name FROM units ORDER BY name") }
+    }
+
+    public func beginRun(of unit: String, trigger: RunTrigger) throws(LedgerError) -> Int64 {
+        let now = Self.now()
+        return try write { db in
+            try db.execute(sql: """
+                INSERT INTO units (name, state, updated_at) VALUES (?, 'processing', ?)
+                ON CONFLICT(name) DO UPDATE SET state = 'processing', updated_at = excluded.updated_at
+                """, arguments: [unit, now])
+            try db.execute(sql: "INSERT INTO runs (unit, trigger, started_at) VALUES (?, ?, ?)",
+                           arguments: [unit, trigger.rawValue, now])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func finishRun(_ run: Int64, of unit: String, counts: RunCounts, state: UnitState) throws(LedgerError) {
+        let now = Self.now()
+        try write { db in
+            try db.execute(sql: """
+                UPDATE runs SET finished_at = ?, files_seen = ?, files_new = ?, files_duplicate = ?,
+                    files_skipped = ?, files_failed = ? WHERE id = ?
+                """, arguments: [now, counts.seen, counts.new, counts.duplicate, counts.skipped, counts.failed, run])
+            try db.execute(sql: "UPDATE units SET state = ?, updated_at = ? WHERE name = ?", arguments: [state.rawValue, now, unit])
+        }
+    }
+
+    /// Runs of a unit, oldest first.
+    public func runs(of unit: String) throws(LedgerError) -> [(trigger: RunTrigger, counts: RunCounts)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE unit = ? ORDER BY id", arguments: [unit]).map { row in
+                (RunTrigger(rawValue: row["trigger"]) ?? .rescan,
+                 RunCounts(seen: row["files_seen"] ?? 0, new: row["files_new"] ?? 0, duplicate: row["files_duplicate"] ?? 0,
+                           skipped: row["files_skipped"] ?? 0, failed: row["files_failed"] ?? 0))
+            }
+        }
+    }
+
+    // MARK: Sources
+
+    /// Every known path with its fingerprint and hash: what a rescan compares the disk with.
+    public func sources(inUnit unit: String? = nil) throws(LedgerError) -> [String: SourceRecord] {
+        try read { db in
+            let cursor = unit == nil
+                ? try Row.fetchCursor(db, sql: "SELECT * FROM sources")
+                : try Row.fetchCursor(db, sql: "SELECT * FROM sources WHERE unit = ?", arguments: [unit])
+            var result: [String: SourceRecord] = [:]
+            while let row = try cursor.next() {
+                let record = SourceRecord(
+                    path: row["path"], unit: row["unit"],
+                    fingerprint: Fingerprint(device: UInt64(bitPattern: row["device"]), inode: UInt64(bitPattern: row["inode"]),
+                                             size: row["size"], modifiedNanoseconds: row["mtime_ns"]),
+                    sha256: row["sha256"])
+                result[record.path] = record
+            }
+            return result
+        }
+    }
+
+    public func paths(withContent sha256: String) throws(LedgerError) -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "SELECT path FROM sources WHERE sha256 = ? ORDER BY path", arguments: [sha256])
+        }
+    }
+
+    public func removeSources(_ paths: [String]) throws(LedgerError) {
+        try write { db in
+            for path in paths { try db.execute(sql: "DELETE FROM sources WHERE path = ?", arguments: [path]) }
+        }
+    }
+
+    // MARK: Contents and outputs
+
+    public func content(_ sha256: String) throws(LedgerError) -> ContentRecord? {
+        try read { db in try Self.fetchContent(db, sha256) }
+    }
+
+    private static func fetchContent(_ db: Database, _ sha256: String) throws -> ContentRecord? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM contents WHERE sha256 = ?", arguments: [sha256]) else { return nil }
+        let outputs = try String.fetchAll(db, sql: "SELECT path FROM outputs WHERE sha256 = ? ORDER BY path", arguments: [sha256])
+        return ContentRecord(sha256: row["sha256"], outcome: ContentRecord.Outcome(rawValue: row["outcome"]) ?? .failed,
+                             reason: row["reason"], bucket: row["bucket"], outputs: outputs,
+                             configurationDigest: row["config_digest"], unit: row["unit"])
+    }
+
+    /// The hash whose outputs include this path, if any.
+    public func owner(ofOutput path: String) throws(LedgerError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT sha256 FROM outputs WHERE path = ?", arguments: [path]) }
+    }
+
+    /// One batch of results in one transaction: contents (replacing earlier records of the
+    /// same hashes, outputs included) and sources. Committed after the outputs were renamed
+    /// into place, so the ledger never points at a file that is not there.
+    public func record(contents: [ContentRecord], sources: [SourceRecord]) throws(LedgerError) {
+        let now = Self.now()
+        try write { db in
+            for content in contents {
+                try db.execute(sql: "DELETE FROM outputs WHERE sha256 = ?", arguments: [content.sha256])
+                try db.execute(sql: """
+                    INSERT INTO contents (sha256, outcome, reason, bucket, config_digest, unit, processed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(sha256) DO UPDATE SET outcome = excluded.outcome, reason = excluded.reason,
+                        bucket = excluded.bucket, config_digest = excluded.config_digest, unit = excluded.unit,
+                        processed_at = excluded.processed_at
+                    """, arguments: [content.sha256, content.outcome.rawValue, content.reason, content.bucket,
+                                     content.configurationDigest, content.unit, now])
+                for output in content.outputs {
+                    try db.execute(sql: "INSERT OR REPLACE INTO outputs (path, sha256) VALUES (?, ?)", arguments: [output, content.sha256])
+                }
+            }
+            for source in sources {
+                try db.execute(sql: """
+                    INSERT INTO units (name, state, updated_at) VALUES (?, 'processing', ?) ON CONFLICT(name) DO NOTHING
+                    """, arguments: [source.unit, now])
+                try db.execute(sql: """
+                    INSERT INTO sources (path, unit, device, inode, size, mtime_ns, sha256, first_seen, last_seen)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(path) DO UPDATE SET unit = excluded.unit, device = excluded.device, inode = excluded.inode,
+                        size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,
+                        last_seen = excluded.last_seen
+                    """, arguments: [source.path, source.unit, Int64(bitPattern: source.fingerprint.device),
+                                     Int64(bitPattern: source.fingerprint.inode), source.fingerprint.size,
+                                     source.fingerprint.modifiedNanoseconds, source.sha256, now, now])
+            }
+        }
+    }
+}

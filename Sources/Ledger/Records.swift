@@ -1,0 +1,93 @@
+/// A file's identity on disk without reading it: if all four are unchanged since the last
+/// look, its content hash is still valid (the rescan hashes nothing that did not change).
+public struct Fingerprint: Sendable, Hashable {
+    public var device: UInt64
+    public var inode: UInt64
+    public var size: Int64
+    public var modifiedNanoseconds: Int64
+
+    public init(device: UInt64, inode: UInt64, size: Int64, modifiedNanoseconds: Int64) {
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.modifiedNanoseconds = modifiedNanoseconds
+    }
+}
+
+/// One file path under the drop directory and what it last held.
+public struct SourceRecord: Sendable, Equatable {
+    /// Relative to the drop directory.
+    public var path: String
+    public var unit: String
+    public var fingerprint: Fingerprint
+    public var sha256: String
+
+    public init(path: String, unit: String, fingerprint: Fingerprint, sha256: String) {
+        self.path = path
+        self.unit = unit
+        self.fingerprint = fingerprint
+        self.sha256 = sha256
+    }
+}
+
+/// What processing one content hash gave.
+public struct ContentRecord: Sendable, Equatable {
+    public enum Outcome: String, Sendable {
+        case processed
+        case notDICOM = "not_dicom"
+        case failed
+    }
+
+    public var sha256: String
+    public var outcome: Outcome
+    /// Why it failed, why it is not DICOM, or what was left out (e.g. no PNG for compressed pixels).
+    public var reason: String?
+    public var bucket: String?
+    /// Output files, relative to the output directory.
+    public var outputs: [String]
+    /// Digest of the configuration that produced the outputs.
+    public var configurationDigest: String
+    /// The unit whose processing produced (and owns) the outputs.
+    public var unit: String
+
+    public init(sha256: String, outcome: Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = [],
+                configurationDigest: String, unit: String) {
+        self.sha256 = sha256
+        self.outcome = outcome
+        self.reason = reason
+        self.bucket = bucket
+        self.outputs = outputs
+        self.configurationDigest = configurationDigest
+        self.unit = unit
+    }
+}
+
+/// Lifecycle of a unit (a top-level folder or loose file of the drop directory).
+public enum UnitState: String, Sendable {
+    case waiting, settling, processing, done, failed
+}
+
+/// What started a run of a unit.
+public enum RunTrigger: String, Sendable {
+    case startup, inotify, rescan, reprocess, once
+}
+
+/// The counts of one run, as logged and stored.
+public struct RunCounts: Sendable, Equatable {
+    public var seen = 0
+    /// Processed for the first time.
+    public var new = 0
+    /// Bytes already processed under another path: recorded, nothing written.
+    public var duplicate = 0
+    /// Fingerprint unchanged since the last run: not even hashed.
+    public var skipped = 0
+    public var failed = 0
+
+    public init(seen: Int = 0, new: Int = 0, duplicate: Int = 0, skipped: Int = 0, failed: Int = 0) {
+        self.seen = seen
+        self.new = new
+        self.duplicate = duplicate
+        self.skipped = skipped
+        self.failed = failed
+    }
+}
