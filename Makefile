@@ -5,7 +5,7 @@
 SWIFT        ?= swift
 CONFIG       ?= watch.yaml
 # System libraries the package links (module maps under Sources/C*).
-APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev pkg-config
+APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev libinotifytools0-dev pkg-config
 # What the tests need beyond that: Python and pip for the pydicom oracle.
 APT_TEST_PACKAGES := python3 python3-pip
 PYDICOM      := pydicom==3.0.2

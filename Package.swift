@@ -19,16 +19,26 @@ let package = Package(
     targets: [
         // zlib for the Deflated Explicit VR Little Endian transfer syntax.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CInotifyTools", providers: [.apt(["libinotifytools0-dev"])]),
         // libpng's classic API behind setjmp, so that its errors return instead of aborting.
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
         .target(name: "DICOM", dependencies: ["CZlib"]),
         .target(name: "Imaging", dependencies: ["DICOM", "CPNG"]),
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "Config", "Ledger", "Imaging", "DICOM",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "Config", dependencies: ["Yams"]),
+        .target(name: "Watcher", dependencies: ["CInotifyTools"]),
         .executableTarget(
             name: "dicomdrop",
             dependencies: [
-                "DICOM",
+                "DICOM", "Config", "Ledger", "Pipeline", "Watcher",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -42,6 +52,8 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
+        .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM"]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
         .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop"]),
     ],

@@ -42,7 +42,7 @@ public final class Ledger: Sendable {
                 CREATE TABLE runs (
                     id INTEGER PRIMARY KEY,
                     unit TEXT NOT NULL REFERENCES units(name),
-                    trigger TEXT NOT NULL,          -- startup, inotify, rescan, reprocess, once
+                    trigger TEXT NOT NULL,          -- startup, inotify, rescan, reprocess
                     started_at TEXT NOT NULL,
                     finished_at TEXT,
                     files_seen INTEGER, files_new INTEGER, files_duplicate INTEGER,

@@ -69,7 +69,7 @@ public enum UnitState: String, Sendable {
 
 /// What started a run of a unit.
 public enum RunTrigger: String, Sendable {
-    case startup, inotify, rescan, reprocess, once
+    case startup, inotify, rescan, reprocess
 }
 
 /// The counts of one run, as logged and stored.

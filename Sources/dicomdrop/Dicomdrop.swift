@@ -1,17 +1,105 @@
 import ArgumentParser
+import Config
+import Foundation
+import Ledger
 import Logging
+import Pipeline
 
 @main
-struct Dicomdrop: ParsableCommand {
+struct Dicomdrop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dicomdrop",
-        abstract: "Watches a drop directory for DICOM studies and turns them into de-identified PNG images and metadata.",
+        abstract: "Watches a drop directory for DICOM studies and turns them into PNG images and metadata.",
+        discussion: """
+            Without options, runs until SIGINT or SIGTERM: folders dropped into the drop
+            directory are processed once their copy has settled. Nothing in the drop
+            directory is ever modified; what was done is kept in the SQLite ledger.
+            """,
         subcommands: [Dump.self]
     )
 
-    static func main() {
+    @Option(help: "The configuration file.")
+    var config = "watch.yaml"
+
+    @Flag(help: "Validate the configuration and exit.")
+    var checkConfig = false
+
+    @Flag(help: "Catch up with the drop directory once (process everything new or changed) and exit.")
+    var once = false
+
+    @Option(help: ArgumentHelp("Process every file of this unit again, replacing its outputs, and exit.", valueName: "FOLDER"))
+    var reprocess: String?
+
+    static func main() async {
         // Log lines go to standard error, so that standard output carries only data.
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "dicomdrop")
+        let configuration: WatchConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(path: config)
+        } catch {
+            FileHandle.standardError.write(Data("dicomdrop: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if checkConfig {
+            print("\(config): ok (drop \(configuration.drop.path), output \(configuration.output.path), database \(configuration.database.path))")
+            return
+        }
+        try FileManager.default.createDirectory(at: configuration.drop, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: configuration.output, withIntermediateDirectories: true)
+        let ledger = try Ledger(path: configuration.database)
+        let processor = UnitProcessor(configuration: configuration, ledger: ledger, logger: logger)
+        processor.sweepTemporaries()
+
+        if let reprocess {
+            let unit = try unitName(reprocess, drop: configuration.drop)
+            _ = try await processor.process(unit: unit, trigger: .reprocess)
+            return
+        }
+        if once {
+            for unit in try PendingWork.units(in: DropTree(root: configuration.drop), ledger: ledger) {
+                _ = try await processor.process(unit: unit, trigger: .startup)
+            }
+            return
+        }
+        let daemon = Task { try await Daemon(processor: processor, logger: logger).run() }
+        let handlers = SignalHandlers(cancelling: daemon, logger: logger)
+        try await daemon.value
+        _ = handlers
+    }
+
+    /// FOLDER as given to --reprocess: absolute, or relative to the drop directory; it must
+    /// name a top-level entry of the drop directory that exists.
+    private func unitName(_ folder: String, drop: URL) throws -> String {
+        let dropPath = drop.standardizedFileURL.path
+        var relative = folder
+        if folder.hasPrefix("/") {
+            let absolute = URL(fileURLWithPath: folder).standardizedFileURL.path
+            guard absolute.hasPrefix(dropPath + "/") else {
+                throw ValidationError("--reprocess \(folder): not inside the drop directory \(dropPath)")
+            }
+            relative = String(absolute.dropFirst(dropPath.count + 1))
+        }
+        while relative.hasSuffix("/") { relative.removeLast() }
+        guard !relative.isEmpty, !relative.contains("/"), relative != "..", relative != "." else {
+            throw ValidationError("--reprocess \(folder): name a folder or file directly inside the drop directory \(dropPath)")
+        }
+        guard FileManager.default.fileExists(atPath: dropPath + "/" + relative) else {
+            throw ValidationError("--reprocess \(folder): no such folder in the drop directory \(dropPath)")
+        }
+        return relative
     }
 }

@@ -1,0 +1,3 @@
+// inotifytools.h alone only forward-declares struct inotify_event.
+#include <inotifytools/inotify.h>
+#include <inotifytools/inotifytools.h>

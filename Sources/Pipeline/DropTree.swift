@@ -1,0 +1,82 @@
+@preconcurrency import Glibc
+import Foundation
+import Ledger
+
+/// One file under the drop directory, as a stat pass saw it.
+public struct DroppedFile: Sendable, Equatable {
+    /// Relative to the drop directory.
+    public let path: String
+    /// The top-level entry it belongs to.
+    public let unit: String
+    public let fingerprint: Fingerprint
+}
+
+/// Walks the drop directory. Units are its top-level entries: a folder with everything
+/// below it, or a loose file on its own. Dot files and the temporary names copy tools use
+/// while writing are not files yet.
+public struct DropTree: Sendable {
+    public let root: URL
+
+    public init(root: URL) { self.root = root }
+
+    /// Names a copy in progress goes by: hidden files (Foundation's atomic writes, rsync's
+    /// `.name.XXXXXX`), and the common partial-download suffixes.
+    public static func isTemporaryName(_ name: String) -> Bool {
+        name.hasPrefix(".") || name.hasSuffix("~") || name.hasSuffix(".part") || name.hasSuffix(".partial")
+            || name.hasSuffix(".crdownload") || name.hasSuffix(".tmp")
+    }
+
+    /// The top-level units present now, sorted.
+    public func units() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return names.filter { !Self.isTemporaryName($0) }.sorted()
+    }
+
+    /// Every regular file of a unit with its fingerprint, sorted by path. A unit that
+    /// vanished gives no files.
+    public func files(inUnit unit: String) -> [DroppedFile] {
+        var result: [DroppedFile] = []
+        walk(relative: unit, unit: unit, into: &result)
+        return result.sorted { $0.path < $1.path }
+    }
+
+    /// Every file of every unit: what the start-up catch-up and the periodic rescan compare
+    /// with the ledger.
+    public func allFiles() -> [DroppedFile] {
+        units().flatMap(files(inUnit:))
+    }
+
+    private func walk(relative: String, unit: String, into result: inout [DroppedFile]) {
+        let absolute = root.path + "/" + relative
+        var status = stat()
+        guard lstat(absolute, &status) == 0 else { return }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG:
+            result.append(DroppedFile(path: relative, unit: unit, fingerprint: Self.fingerprint(status)))
+        case S_IFDIR:
+            guard let directory = opendir(absolute) else { return }
+            defer { closedir(directory) }
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name == "." || name == ".." || Self.isTemporaryName(name) { continue }
+                walk(relative: relative + "/" + name, unit: unit, into: &result)
+            }
+        default:
+            return  // symlinks, sockets, devices: never followed, never read
+        }
+    }
+
+    static func fingerprint(_ status: stat) -> Fingerprint {
+        Fingerprint(device: UInt64(status.st_dev), inode: UInt64(status.st_ino), size: Int64(status.st_size),
+                    modifiedNanoseconds: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec))
+    }
+
+    /// A fresh stat of one file, or nil if it is gone or no longer a regular file.
+    public func fingerprint(of path: String) -> Fingerprint? {
+        var status = stat()
+        guard lstat(root.path + "/" + path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        return Self.fingerprint(status)
+    }
+}

@@ -1,0 +1,40 @@
+import DICOM
+import Ledger
+import Synchronization
+
+/// Output names come from the SOP Instance UID, or the content hash when there is none:
+/// never from anything about the patient.
+enum OutputNaming {
+    /// Where datasets without an image (structured reports, RT plans, DICOMDIRs) go.
+    static let nonImageBucket = "non-image"
+
+    static func baseName(for dataSet: DataSet, sha: String) -> String {
+        if let uid = dataSet.string(.sopInstanceUID), uid.count <= 64,
+           uid.allSatisfy({ $0 == "." || ("0"..."9").contains($0) }), !uid.hasPrefix(".") {
+            return uid
+        }
+        return String(sha.prefix(32))
+    }
+
+    /// The name, made unique against outputs the ledger gives to other content and names
+    /// claimed in this run: two different files with one SOP Instance UID both survive.
+    static func claimName(for dataSet: DataSet, sha: String, bucket: String, ledger: Ledger, claimed: ClaimedNames) -> String {
+        let base = baseName(for: dataSet, sha: sha)
+        for candidate in [base, base + "-" + sha.prefix(16)] {
+            let key = "\(bucket)/\(candidate)"
+            if let owner = try? ledger.owner(ofOutput: key + ".json"), owner != sha { continue }
+            if claimed.claim(key) { return candidate }
+        }
+        return base + "-" + sha
+    }
+}
+
+/// Output names handed out during one run, shared by its parallel workers.
+final class ClaimedNames: Sendable {
+    private let names = Mutex<Set<String>>([])
+
+    /// True if `key` was free and is now taken.
+    func claim(_ key: String) -> Bool {
+        names.withLock { $0.insert(key).inserted }
+    }
+}

@@ -1,0 +1,63 @@
+/// Decides when a unit of the drop directory is ready: nothing under it has changed for
+/// `settleSeconds`, and two stat passes in a row saw the same files with the same sizes and
+/// modification times. A file still being copied is never read.
+///
+/// Pure logic over times and snapshots the caller supplies, so it can be tested without
+/// clocks or disks. `Reason` records what first made a unit pending (start-up, inotify, rescan).
+public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: Sendable {
+    public let settleSeconds: Double
+    /// Time between the two stat passes once a unit has been quiet.
+    public let recheckSeconds: Double
+
+    struct Pending: Sendable {
+        var reason: Reason
+        var lastChange: Double
+        var nextCheck: Double
+        var snapshot: Snapshot?
+    }
+
+    private var pending: [String: Pending] = [:]
+
+    public init(settleSeconds: Double) {
+        self.settleSeconds = settleSeconds
+        recheckSeconds = max(0.1, min(settleSeconds, 1))
+    }
+
+    public var pendingUnits: [String] { pending.keys.sorted() }
+
+    /// Something changed under `unit`: its quiet period starts again. The first reason stays.
+    public mutating func touch(_ unit: String, reason: Reason, at now: Double) {
+        if var entry = pending[unit] {
+            entry.lastChange = now
+            entry.nextCheck = now + settleSeconds
+            entry.snapshot = nil
+            pending[unit] = entry
+        } else {
+            pending[unit] = Pending(reason: reason, lastChange: now, nextCheck: now + settleSeconds, snapshot: nil)
+        }
+    }
+
+    /// Units due for a stat pass now.
+    public func unitsToCheck(at now: Double) -> [String] {
+        pending.filter { $0.value.nextCheck <= now }.keys.sorted()
+    }
+
+    /// Reports a stat pass of `unit`. Returns the reason it became pending when the unit is
+    /// ready (the snapshot equals the previous pass's), and forgets it; otherwise keeps the
+    /// snapshot and schedules the next pass.
+    public mutating func observe(_ unit: String, snapshot: Snapshot, at now: Double) -> Reason? {
+        guard var entry = pending[unit] else { return nil }
+        if let previous = entry.snapshot, previous == snapshot {
+            pending[unit] = nil
+            return entry.reason
+        }
+        entry.snapshot = snapshot
+        entry.nextCheck = now + recheckSeconds
+        pending[unit] = entry
+        return nil
+    }
+
+    public mutating func forget(_ unit: String) {
+        pending[unit] = nil
+    }
+}
