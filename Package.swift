@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM"]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
-        .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop"]),
+        .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,105 @@
+@preconcurrency import Glibc
+import Foundation
+import Ledger
+
+/// A temporary dicomdrop installation: drop and output folders, a ledger, a watch.yaml,
+/// and the real executable run against them.
+final class DaemonHarness: @unchecked Sendable {
+    let root: URL
+    var drop: URL { root.appendingPathComponent("drop") }
+    var output: URL { root.appendingPathComponent("out") }
+    var database: URL { root.appendingPathComponent("ledger.sqlite") }
+    var configPath: String { root.appendingPathComponent("watch.yaml").path }
+    private(set) var daemon: Process?
+    let log: URL
+
+    init(settleSeconds: Double = 0.3, extraConfig: String = "") throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("dicomdrop-\(UUID().uuidString)")
+        log = root.appendingPathComponent("daemon.log")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("drop"), withIntermediateDirectories: true)
+        try """
+            drop: drop
+            output: out
+            database: ledger.sqlite
+            settle_seconds: \(settleSeconds)
+            rescan_seconds: 3600
+            \(extraConfig)
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    deinit {
+        if let daemon, daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = CommandLine.executable
+        process.arguments = ["--config", configPath]
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        daemon = process
+    }
+
+    /// SIGTERM, and the exit status once it exits (nil if it did not within `seconds`).
+    func stop(within seconds: Double = 5) async -> Int32? {
+        guard let daemon else { return nil }
+        kill(daemon.processIdentifier, SIGTERM)
+        let exited = await waitUntil(seconds: seconds) { !daemon.isRunning }
+        self.daemon = nil
+        return exited ? daemon.terminationStatus : nil
+    }
+
+    func killHard() {
+        guard let daemon else { return }
+        kill(daemon.processIdentifier, SIGKILL)
+        daemon.waitUntilExit()
+        self.daemon = nil
+    }
+
+    func run(_ arguments: [String]) throws -> CommandLine.Result {
+        try CommandLine.run(["--config", configPath] + arguments)
+    }
+
+    /// Copies corpus files into a new unit folder of the drop directory.
+    func drop(_ corpusFiles: [String], into unit: String) throws {
+        let folder = drop.appendingPathComponent(unit)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for file in corpusFiles {
+            try FileManager.default.copyItem(atPath: Corpus.path(file), toPath: folder.appendingPathComponent((file as NSString).lastPathComponent).path)
+        }
+    }
+
+    /// Output files (relative paths) with their bytes.
+    func outputs() -> [String: Data] {
+        var result: [String: Data] = [:]
+        guard let enumerator = FileManager.default.enumerator(atPath: output.path) else { return result }
+        while let relative = enumerator.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            let path = output.appendingPathComponent(relative).path
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                result[relative] = FileManager.default.contents(atPath: path)
+            }
+        }
+        return result
+    }
+
+    func ledger() throws -> Ledger { try Ledger(path: database) }
+
+    func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+}
+
+/// Polls `condition` every 50 ms until it holds or `seconds` pass: tests wait on the daemon
+/// this way, never with a bare sleep.
+func waitUntil(seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try condition()
+}

@@ -1,0 +1,169 @@
+@preconcurrency import Glibc
+import Foundation
+import Imaging
+import Ledger
+import Testing
+
+/// The daemon as a user runs it: the real executable, real inotify on a temporary drop
+/// directory, a real SQLite ledger, PNG files read back with libpng.
+@Suite(.serialized) struct DaemonTests {
+    static let images = ["pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small.dcm",
+                         "pydicom-data/MR2_UNCR.dcm", "pydicom-data/RG1_UNCR.dcm"]
+
+    @Test func aDroppedFolderIsProcessedIntoSizeBucketsAndACopyUnderAnotherNameWritesNothing() async throws {
+        let harness = try DaemonHarness()
+        try harness.start()
+        try harness.drop(Self.images + ["pydicom/test_files/README.txt"], into: "study1")
+        // 4 images: a PNG and a JSON each.
+        #expect(await waitUntil(seconds: 20) { harness.outputs().count == 8 }, "\(harness.logText())")
+        let outputs = harness.outputs()
+        #expect(outputs.keys.filter { $0.hasPrefix("small/") }.count == 4)   // CT/MR_small 128x128, MR2 256x256
+        #expect(outputs.keys.filter { $0.hasPrefix("large/") }.count == 4)   // RG1 is 1955x1841
+        #expect(outputs["small/1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322.png"] != nil)
+        for (path, bytes) in outputs where path.hasSuffix(".png") {
+            let raster = try PNGCodec.decode(bytes)
+            #expect(raster.channels == 1 && raster.bitDepth == 8 && raster.width > 0, "\(path)")
+        }
+        let ledger = try harness.ledger()
+        #expect(await waitUntil(seconds: 10) { (try? ledger.state(of: "study1")) == .done })
+        let readme = try #require(try ledger.sources(inUnit: "study1")["study1/README.txt"])
+        #expect(try ledger.content(readme.sha256)?.outcome == .notDICOM)
+
+        try harness.drop(Self.images, into: "study1-again")
+        #expect(await waitUntil(seconds: 20) { (try? ledger.runs(of: "study1-again").count) == 1 && (try? ledger.state(of: "study1-again")) == .done })
+        #expect(try ledger.runs(of: "study1-again")[0].counts == RunCounts(seen: 4, new: 0, duplicate: 4, skipped: 0, failed: 0))
+        #expect(harness.outputs() == outputs)
+        let ct = try #require(try ledger.sources(inUnit: "study1")["study1/CT_small.dcm"])
+        #expect(try ledger.paths(withContent: ct.sha256) == ["study1-again/CT_small.dcm", "study1/CT_small.dcm"])
+        #expect(await harness.stop() == 0)
+    }
+
+    @Test func aChangedFileIsTheOnlyOneProcessedAndARestartProcessesNothing() async throws {
+        let harness = try DaemonHarness()
+        try harness.drop(Self.images, into: "study")
+        #expect(try harness.run(["--once"]).status == 0)
+        let ledger = try harness.ledger()
+        #expect(try ledger.runs(of: "study").map(\.counts) == [RunCounts(seen: 4, new: 4)])
+
+        // Restart: the catch-up stats every file, finds nothing changed, runs nothing.
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(try ledger.runs(of: "study").count == 1)
+
+        // Replace one file's bytes (another image under the same name): only it is hashed.
+        let target = harness.drop.appendingPathComponent("study/CT_small.dcm").path
+        try FileManager.default.removeItem(atPath: target)
+        try FileManager.default.copyItem(atPath: Corpus.path("pydicom/test_files/MR_small_bigendian.dcm"), toPath: target)
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(try ledger.runs(of: "study").map(\.counts).last == RunCounts(seen: 4, new: 1, duplicate: 0, skipped: 3, failed: 0))
+    }
+
+    @Test func reprocessRegeneratesAUnitsOutputsExactlyOnceAndLeavesAnotherUnitsCopyAlone() async throws {
+        let harness = try DaemonHarness()
+        try harness.drop(Self.images, into: "study")
+        // "other" sorts first: it is processed first and owns CT_small's outputs.
+        try harness.drop(["pydicom/test_files/CT_small.dcm"], into: "other")
+        #expect(try harness.run(["--once"]).status == 0)
+        let before = harness.outputs()
+        let ledger = try harness.ledger()
+        let ctPNG = harness.output.appendingPathComponent("small/1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322.png").path
+        let mrPNG = harness.output.appendingPathComponent("small/1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457.png").path
+        func modified(_ path: String) throws -> Date? { try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date }
+        let ctBefore = try modified(ctPNG), mrBefore = try modified(mrPNG)
+
+        #expect(try harness.run(["--reprocess", "study"]).status == 0)
+        #expect(harness.outputs() == before)          // same files and bytes, nothing left behind
+        #expect(try ledger.runs(of: "study").last?.trigger == .reprocess)
+        #expect(try ledger.runs(of: "study").last?.counts == RunCounts(seen: 4, new: 3, duplicate: 1))
+        #expect(try modified(ctPNG) == ctBefore)      // owned by "other": untouched
+        #expect(try modified(mrPNG) != mrBefore)      // owned by "study": written again
+
+        #expect(try harness.run(["--reprocess", harness.drop.appendingPathComponent("other").path]).status == 0)
+        #expect(try ledger.runs(of: "other").last?.counts == RunCounts(seen: 1, new: 1))
+        #expect(harness.outputs() == before)
+
+        let unknown = try harness.run(["--reprocess", "no-such-study"])
+        #expect(unknown.status != 0)
+        #expect(unknown.standardError.contains("--reprocess no-such-study: no such folder in the drop directory"))
+    }
+
+    @Test func aFileStillGrowingIsNeverReadHalfWritten() async throws {
+        let harness = try DaemonHarness(settleSeconds: 0.5)
+        try harness.start()
+        let source = try #require(FileManager.default.contents(atPath: Corpus.path("pydicom-data/MR2_UNCR.dcm")))
+        let folder = harness.drop.appendingPathComponent("slow")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("growing.dcm").path
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        // Write it in 8 pieces over ~2.8 s: each pause is shorter than settle, so no pass sees it quiet.
+        let piece = source.count / 8 + 1
+        for start in stride(from: 0, to: source.count, by: piece) {
+            handle.write(source[start..<min(start + piece, source.count)])
+            try await Task.sleep(for: .milliseconds(350))
+        }
+        try handle.close()
+        let ledger = try harness.ledger()
+        #expect(await waitUntil(seconds: 20) { (try? ledger.state(of: "slow")) == .done }, "\(harness.logText())")
+        let runs = try ledger.runs(of: "slow")
+        #expect(runs.map(\.counts) == [RunCounts(seen: 1, new: 1)])
+        #expect(harness.outputs().keys.filter { $0.hasSuffix(".png") }.count == 1)
+        #expect(await harness.stop() == 0)
+    }
+
+    @Test func aFolderDeletedBeforeItSettlesLeavesNoTrace() async throws {
+        let harness = try DaemonHarness(settleSeconds: 1)
+        try harness.start()
+        try harness.drop(Self.images, into: "gone")
+        try FileManager.default.removeItem(at: harness.drop.appendingPathComponent("gone"))
+        try harness.drop(["pydicom/test_files/CT_small.dcm"], into: "marker")
+        let ledger = try harness.ledger()
+        #expect(await waitUntil(seconds: 20) { (try? ledger.state(of: "marker")) == .done })
+        #expect(try ledger.runs(of: "gone").isEmpty)
+        #expect(harness.outputs().count == 2)
+        #expect(await harness.stop() == 0)
+    }
+
+    @Test func killedMidUnitThenRestartedEndsWithTheOutputsOfAnUninterruptedRun() async throws {
+        // 300 distinct images: CT_small with its SOP Instance UID rewritten in place.
+        let source = try #require(FileManager.default.contents(atPath: Corpus.path("pydicom/test_files/CT_small.dcm")))
+        let uid = Data("20040119072730.12322".utf8)
+        func populate(_ harness: DaemonHarness) throws {
+            let folder = harness.drop.appendingPathComponent("big")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for index in 0..<300 {
+                var copy = source
+                let replacement = Data(String(format: "20040119072730.%05d", index).utf8)
+                var searchStart = copy.startIndex
+                while let range = copy.range(of: uid, in: searchStart..<copy.endIndex) {
+                    copy.replaceSubrange(range, with: replacement)
+                    searchStart = range.upperBound
+                }
+                try copy.write(to: folder.appendingPathComponent("\(index).dcm"))
+            }
+        }
+        let reference = try DaemonHarness()
+        try populate(reference)
+        #expect(try reference.run(["--once"]).status == 0)
+        let expected = reference.outputs()
+        #expect(expected.count == 600)
+
+        let harness = try DaemonHarness()
+        try populate(harness)
+        try harness.start()   // the start-up catch-up finds the unit
+        let ledger = try harness.ledger()
+        let started = await waitUntil(seconds: 30) { ((try? ledger.sources(inUnit: "big").count) ?? 0) >= 64 }
+        harness.killHard()
+        #expect(started)
+        #expect(try ledger.sources(inUnit: "big").count < 300, "the kill should land mid-unit")
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(harness.outputs() == expected)
+        #expect(!harness.outputs().keys.contains { $0.contains(".dicomdrop-tmp-") })
+    }
+
+    @Test func checkConfigNamesTheFileLineColumnAndKey() async throws {
+        let harness = try DaemonHarness(extraConfig: "workerz: 2")
+        let result = try harness.run(["--check-config"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("watch.yaml:6:1: workerz: unknown key"))
+    }
+}
