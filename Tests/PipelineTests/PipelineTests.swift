@@ -1,0 +1,144 @@
+@preconcurrency import Glibc
+import Config
+import Crypto
+import Foundation
+import Ledger
+import Logging
+@testable import Pipeline
+import Testing
+
+/// The pipeline's parts on real folders, a real SQLite ledger and a real corpus file.
+@Suite struct PipelineTests {
+    private let root = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString)")
+    private var drop: URL { root.appendingPathComponent("drop") }
+    private var output: URL { root.appendingPathComponent("out") }
+
+    private func write(_ bytes: [UInt8], to relative: String) throws {
+        let url = drop.appendingPathComponent(relative)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(bytes).write(to: url)
+    }
+
+    private static let corpusCT = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("corpus/files/pydicom/test_files/CT_small.dcm")
+
+    @Test func dropTreeUnitsAreTopLevelEntriesAndCopiesInProgressAreNotFiles() throws {
+        try write([1], to: "study1/series/a.dcm")
+        try write([2], to: "study1/b.dcm")
+        try write([3], to: "study1/.b.dcm.Xy12Ab")  // rsync's temporary
+        try write([4], to: "study1/c.dcm.part")
+        try write([5], to: "loose.dcm")
+        try write([6], to: ".hidden")
+        try FileManager.default.createSymbolicLink(atPath: drop.appendingPathComponent("study1/link").path,
+                                                   withDestinationPath: "/etc/passwd")
+        defer { try? FileManager.default.removeItem(at: root) }
+
+        let tree = DropTree(root: drop)
+        #expect(tree.units() == ["loose.dcm", "study1"])
+        #expect(tree.files(inUnit: "study1").map(\.path) == ["study1/b.dcm", "study1/series/a.dcm"])
+        #expect(tree.files(inUnit: "loose.dcm").map(\.unit) == ["loose.dcm"])
+        #expect(tree.files(inUnit: "vanished").isEmpty)
+    }
+
+    @Test func aFingerprintChangesWithSizeOrModificationTimeAndNotOtherwise() throws {
+        try write([1, 2, 3], to: "u/a")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tree = DropTree(root: drop)
+        let path = drop.appendingPathComponent("u/a").path
+        let first = try #require(tree.fingerprint(of: "u/a"))
+        #expect(tree.fingerprint(of: "u/a") == first)
+
+        // Same size, rewritten in place: only the mtime tells. Set it explicitly, since two
+        // writes within one kernel tick can share a timestamp.
+        try write([1, 2, 4], to: "u/a")
+        var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 5), timespec(tv_sec: 1_700_000_000, tv_nsec: 5)]
+        #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+        let second = try #require(tree.fingerprint(of: "u/a"))
+        #expect(second != first)
+        #expect(second.inode == first.inode)
+        #expect(second.modifiedNanoseconds == 1_700_000_000_000_000_005)
+
+        try write([1, 2, 4, 5], to: "u/a")
+        #expect(tree.fingerprint(of: "u/a")?.size == 4)
+        #expect(tree.fingerprint(of: "u/missing") == nil)
+    }
+
+    @Test func streamedHashEqualsTheOneShotHashAcrossChunkBoundaries() throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        var generator = SystemRandomNumberGenerator()
+        for size in [0, 1, ContentHasher.chunkSize - 1, ContentHasher.chunkSize, 2 * ContentHasher.chunkSize + 17] {
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            try write(bytes, to: "h/\(size)")
+            let expected = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            #expect(try ContentHasher.sha256(ofFileAt: drop.appendingPathComponent("h/\(size)").path) == expected)
+        }
+        #expect(throws: ContentHasher.Failure.self) { try ContentHasher.sha256(ofFileAt: root.path + "/nope") }
+    }
+
+    @Test func outputWritesAreAtomicAndStartUpSweepsLeftoverTemporaries() throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let writer = OutputWriter(root: output)
+        try writer.write(Data("new".utf8), to: "small/1.2.3.json")
+        let leftover = output.appendingPathComponent("small/\(OutputWriter.temporaryMarker)abc-1.2.4.png")
+        try Data("half".utf8).write(to: leftover)
+        #expect(writer.sweepTemporaries() == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("small").path) == ["1.2.3.json"])
+        #expect(try String(contentsOf: output.appendingPathComponent("small/1.2.3.json"), encoding: .utf8) == "new")
+    }
+
+    @Test func pendingWorkFindsNewChangedAndDeletedFilesWithoutHashing() throws {
+        try write([1], to: "done/a")
+        try write([2], to: "changed/a")
+        try write([3], to: "deleted/a")
+        try write([4], to: "new/a")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let ledger = try Ledger(path: root.appendingPathComponent("ledger.sqlite"))
+        let tree = DropTree(root: drop)
+        let recorded = ["done/a", "changed/a", "deleted/a"].map { path in
+            SourceRecord(path: path, unit: String(path.prefix { $0 != "/" }), fingerprint: tree.fingerprint(of: path)!, sha256: "x")
+        }
+        try ledger.record(contents: [], sources: recorded)
+        try write([2, 2], to: "changed/a")
+        try FileManager.default.removeItem(at: drop.appendingPathComponent("deleted"))
+        #expect(try PendingWork.units(in: tree, ledger: ledger) == ["changed", "deleted", "new"])
+    }
+
+    @Test func aUnitWithGoodNotDICOMAndTruncatedFilesRecordsEachAndGoesOn() async throws {
+        // `make test` fetches the corpus; without it this fails rather than proving nothing.
+        let ct = try Data(contentsOf: Self.corpusCT)
+        try write(Array(ct), to: "mixed/ct.dcm")
+        try write(Array(ct.prefix(2000)), to: "mixed/truncated.dcm")
+        try write(Array("patient list, not an image\n".utf8), to: "mixed/notes.txt")
+        try write(Array(ct), to: "mixed/copy-of-ct.dcm")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let configuration = WatchConfiguration(drop: drop, output: output, database: root.appendingPathComponent("ledger.sqlite"),
+                                               workers: 2, sizeBuckets: SizeBucket.defaults)
+        let ledger = try Ledger(path: configuration.database)
+        let processor = UnitProcessor(configuration: configuration, ledger: ledger, logger: Logger(label: "test"))
+
+        let first = try await processor.process(unit: "mixed", trigger: .startup)
+        #expect(first.counts == RunCounts(seen: 4, new: 2, duplicate: 1, skipped: 0, failed: 1))
+
+        let sources = try ledger.sources(inUnit: "mixed")
+        func content(of path: String) throws -> ContentRecord? {
+            guard let source = sources[path] else { return nil }
+            return try ledger.content(source.sha256)
+        }
+        let truncated = try #require(try content(of: "mixed/truncated.dcm"))
+        #expect(truncated.outcome == .failed)
+        #expect(truncated.reason?.isEmpty == false)
+        #expect(try content(of: "mixed/notes.txt")?.outcome == .notDICOM)
+        #expect(sources["mixed/copy-of-ct.dcm"]?.sha256 == sources["mixed/ct.dcm"]?.sha256)
+        let image = try #require(try content(of: "mixed/ct.dcm"))
+        #expect(image.outcome == .processed)
+        #expect(image.bucket == "small")
+        #expect(image.outputs.count == 2)
+        for relative in image.outputs {
+            #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(relative).path))
+        }
+
+        let second = try await processor.process(unit: "mixed", trigger: .rescan)
+        #expect(second.counts == RunCounts(seen: 4, skipped: 4))
+    }
+}
