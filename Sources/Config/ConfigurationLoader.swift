@@ -107,11 +107,26 @@ public enum ConfigurationLoader {
             try validate(buckets, root: root, file: file)
             configuration.sizeBuckets = buckets
         }
-        guard configuration.drop != configuration.output else {
+        // Outputs inside the drop directory would be watched and processed as new drops; a
+        // drop directory inside the outputs would be swept and overwritten.
+        let drop = configuration.drop.path, output = configuration.output.path
+        guard drop != output else {
             throw error(at: ["output"], in: root, file: file, "must not be the drop directory: dicomdrop never writes into the drop directory")
+        }
+        guard !output.hasPrefix(drop + "/") else {
+            throw error(at: ["output"], in: root, file: file, "must not be inside the drop directory \(drop): its outputs would be processed as new drops")
+        }
+        guard !drop.hasPrefix(output + "/") else {
+            throw error(at: ["drop"], in: root, file: file, "must not be inside the output directory \(output)")
+        }
+        guard !configuration.database.path.hasPrefix(drop + "/") else {
+            throw error(at: ["database"], in: root, file: file, "must not be inside the drop directory \(drop): dicomdrop never writes into the drop directory")
         }
         return configuration
     }
+
+    /// Output folders dicomdrop fills itself, never a size bucket.
+    public static let reservedBucketNames: Set<String> = ["suboptimal", "review", "non-image"]
 
     /// Bucket names become directory names; limits must grow; only the last has none.
     private static func validate(_ buckets: [SizeBucket], root: Node, file: String) throws(ConfigurationError) {
@@ -126,8 +141,9 @@ public enum ConfigurationLoader {
                 throw error(at: place + [Key("name")], in: root, file: file,
                             "must be a plain folder name (letters, digits, '_', '.', '-'), found \"\(bucket.name)\"")
             }
-            guard !["suboptimal", "review"].contains(bucket.name) else {
-                throw error(at: place + [Key("name")], in: root, file: file, "\"\(bucket.name)\" is reserved for images set aside by quality or privacy checks")
+            guard !reservedBucketNames.contains(bucket.name) else {
+                throw error(at: place + [Key("name")], in: root, file: file,
+                            "\"\(bucket.name)\" is reserved (suboptimal and review hold images set aside by quality or privacy checks, non-image holds datasets without pixels)")
             }
             guard names.insert(bucket.name).inserted else {
                 throw error(at: place + [Key("name")], in: root, file: file, "\"\(bucket.name)\" is used twice")

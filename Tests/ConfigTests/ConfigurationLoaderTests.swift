@@ -65,6 +65,12 @@ import Testing
                 == "watch.yaml:3:7: buckets.size[0]: only the last bucket may be without max_pixels")
         #expect(failure("buckets:\n  size:\n    - {name: ../etc}\n")?.contains("must be a plain folder name") == true)
         #expect(failure("buckets:\n  size:\n    - {name: suboptimal}\n")?.contains("reserved") == true)
+        #expect(failure("buckets:\n  size:\n    - {name: non-image}\n")?.contains("reserved") == true)
+        #expect(failure("drop: /srv/drop\noutput: /srv/drop/out\n")
+            == "watch.yaml:2:9: output: must not be inside the drop directory /srv/drop: its outputs would be processed as new drops")
+        #expect(failure("drop: /srv/out/drop\noutput: /srv/out\n")?.hasPrefix("watch.yaml:1:7: drop: must not be inside the output") == true)
+        #expect(failure("drop: /srv/drop\ndatabase: /srv/drop/ledger.sqlite\n")?.hasPrefix("watch.yaml:2:11: database: must not be inside the drop") == true)
+        #expect(failure("drop: /srv/drop\noutput: /srv/drop-out\n") == nil)
     }
 
     @Test func brokenYamlIsReportedWithItsPlace() {
