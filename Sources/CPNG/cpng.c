@@ -45,7 +45,7 @@ static void write_to_buffer(png_structp png, png_bytep data, png_size_t length) 
 static void flush_buffer(png_structp png) { (void)png; }
 
 int dd_png_encode(const unsigned char *pixels, unsigned width, unsigned height, int channels, int bit_depth,
-                  int compression_level, int filters, dd_png_buffer *out, char *error, size_t error_size) {
+                  int compression_level, int filters, int strategy, dd_png_buffer *out, char *error, size_t error_size) {
     error_sink sink = {error, error_size};
     out->data = NULL;
     out->size = 0;
@@ -75,6 +75,9 @@ int dd_png_encode(const unsigned char *pixels, unsigned width, unsigned height, 
     png_set_IHDR(png, info, width, height, bit_depth, color_types[channels], PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_compression_level(png, compression_level);
+    png_set_compression_strategy(png, strategy);
+    // Fewer, larger IDAT chunks: less CRC and chunk overhead per image.
+    png_set_compression_buffer_size(png, 1 << 16);
     if (filters) png_set_filter(png, PNG_FILTER_TYPE_BASE, filters);
     png_write_info(png, info);
     if (bit_depth == 16) png_set_swap(png);  // PNG stores 16-bit samples big-endian

@@ -23,7 +23,7 @@ typedef struct {
 // compression_level: zlib 0-9; filters: libpng PNG_FILTER_* flags (0 lets libpng choose).
 // Returns 0 on success; otherwise writes a message into error.
 int dd_png_encode(const unsigned char *pixels, unsigned width, unsigned height, int channels, int bit_depth,
-                  int compression_level, int filters, dd_png_buffer *out, char *error, size_t error_size);
+                  int compression_level, int filters, int strategy, dd_png_buffer *out, char *error, size_t error_size);
 
 // Decodes a PNG held in memory to packed rows (palette expanded, bit depths below 8 raised to 8).
 int dd_png_decode(const unsigned char *png, size_t size, dd_png_image *out, char *error, size_t error_size);
