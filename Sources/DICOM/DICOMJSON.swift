@@ -23,6 +23,13 @@ public struct DICOMJSONEncoder: Sendable {
         return output.text
     }
 
+    /// The same document as UTF-8 bytes, for writing to a file without a String in between.
+    public func encodedData(_ dataSet: DataSet) -> Data {
+        var output = JSONOutput(pretty: prettyPrinted)
+        write(dataSet, into: &output, topLevel: true)
+        return output.data
+    }
+
     private func write(_ dataSet: DataSet, into output: inout JSONOutput, topLevel: Bool) {
         output.beginObject()
         for element in dataSet.elements {
@@ -192,22 +199,32 @@ extension Data {
 /// A minimal JSON writer: the dataset shape is known, so no general encoder is needed and
 /// none of its per-value allocation is paid.
 struct JSONOutput {
-    private(set) var text = ""
+    /// UTF-8 bytes: appending whole runs of bytes is several times faster than growing a
+    /// String scalar by scalar, and every character JSON escapes is ASCII, so a byte scan
+    /// never splits a multi-byte sequence.
+    private var bytes: [UInt8] = []
     private let pretty: Bool
     private var depth = 0
     private var needsComma = false
 
-    init(pretty: Bool) { self.pretty = pretty }
+    init(pretty: Bool) {
+        self.pretty = pretty
+        bytes.reserveCapacity(8192)
+    }
 
-    mutating func beginObject() { open("{") }
-    mutating func endObject() { close("}") }
-    mutating func beginArray() { open("[") }
-    mutating func endArray() { close("]") }
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+    var data: Data { Data(bytes) }
+
+    mutating func beginObject() { open(UInt8(ascii: "{")) }
+    mutating func endObject() { close(UInt8(ascii: "}")) }
+    mutating func beginArray() { open(UInt8(ascii: "[")) }
+    mutating func endArray() { close(UInt8(ascii: "]")) }
 
     mutating func key(_ key: String) {
         separate()
         appendQuoted(key)
-        text += pretty ? ": " : ":"
+        bytes.append(UInt8(ascii: ":"))
+        if pretty { bytes.append(UInt8(ascii: " ")) }
         needsComma = false
     }
 
@@ -220,59 +237,61 @@ struct JSONOutput {
     }
 
     mutating func raw(_ literal: String) {
-        text += literal
+        bytes.append(contentsOf: literal.utf8)
         needsComma = true
     }
 
     mutating func null() { raw("null") }
 
-    private mutating func open(_ bracket: String) {
-        text += bracket
+    private mutating func open(_ bracket: UInt8) {
+        bytes.append(bracket)
         depth += 1
         needsComma = false
     }
 
-    private mutating func close(_ bracket: String) {
+    private mutating func close(_ bracket: UInt8) {
         depth -= 1
         if pretty && needsComma { newline() }
-        text += bracket
+        bytes.append(bracket)
         needsComma = true
     }
 
     private mutating func separate() {
-        if needsComma { text += "," }
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
         if pretty { newline() }
     }
 
     private mutating func newline() {
-        text += "\n" + String(repeating: "  ", count: depth)
+        bytes.append(UInt8(ascii: "\n"))
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth))
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     private mutating func appendQuoted(_ value: String) {
-        text += "\""
-        var pending = Substring.UnicodeScalarView()
-        for scalar in value.unicodeScalars {
-            let escaped: String?
-            switch scalar {
-            case "\"": escaped = "\\\""
-            case "\\": escaped = "\\\\"
-            case "\n": escaped = "\\n"
-            case "\r": escaped = "\\r"
-            case "\t": escaped = "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                escaped = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escaped = nil
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            var runStart = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                runStart = index + 1
+                bytes.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(byte)
+                case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "n"))
+                case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "r"))
+                case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "t"))
+                default:
+                    bytes.append(contentsOf: "u00".utf8)
+                    bytes.append(Self.hexDigits[Int(byte >> 4)])
+                    bytes.append(Self.hexDigits[Int(byte & 0xF)])
+                }
             }
-            if let escaped {
-                text += String(pending)
-                pending = Substring.UnicodeScalarView()
-                text += escaped
-            } else {
-                pending.append(scalar)
-            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
-        text += String(pending)
-        text += "\""
+        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -178,7 +178,18 @@ enum Repertoire: Sendable, Equatable {
     func decode(_ bytes: UnsafeRawBufferPointer) -> String {
         switch self {
         case .latin1:
-            return String(String.UnicodeScalarView(bytes.lazy.map { Unicode.Scalar($0) }))
+            // ISO 8859-1 bytes are the first 256 code points: two UTF-8 bytes above 0x7F.
+            var utf8: [UInt8] = []
+            utf8.reserveCapacity(bytes.count * 2)
+            for byte in bytes {
+                if byte < 0x80 {
+                    utf8.append(byte)
+                } else {
+                    utf8.append(0xC0 | byte >> 6)
+                    utf8.append(0x80 | byte & 0x3F)
+                }
+            }
+            return String(decoding: utf8, as: UTF8.self)
         case .utf8:
             return String(decoding: bytes, as: UTF8.self)
         case .jisX0201:
