@@ -22,13 +22,15 @@ let package = Package(
         .systemLibrary(name: "CInotifyTools", providers: [.apt(["libinotifytools0-dev"])]),
         // libpng's classic API behind setjmp, so that its errors return instead of aborting.
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        // Linux calls Swift cannot reach through Glibc: syncfs (_GNU_SOURCE), mallopt (malloc.h).
+        .target(name: "CLinux"),
         .target(name: "DICOM", dependencies: ["CZlib"]),
         .target(name: "Imaging", dependencies: ["DICOM", "CPNG"]),
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "Pipeline",
             dependencies: [
-                "Config", "Ledger", "Imaging", "DICOM",
+                "Config", "Ledger", "Imaging", "DICOM", "CLinux",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -38,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "dicomdrop",
             dependencies: [
-                "DICOM", "Config", "Ledger", "Pipeline", "Watcher",
+                "DICOM", "Config", "Ledger", "Pipeline", "Watcher", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinux
 import Config
 import Foundation
 import Ledger
@@ -31,6 +32,12 @@ struct Dicomdrop: AsyncParsableCommand {
     var reprocess: String?
 
     static func main() async {
+        // Per-file buffers (file bytes, pixels, PNG) are megabytes. glibc would mmap and
+        // munmap each one: every page faulted and zeroed again per file, and each munmap in
+        // a multithreaded process shoots down TLBs on every core. Keeping freed memory in the
+        // heap below 64 MiB (the largest file read whole) cut system time by 60-80% in
+        // scripts/bench-daemon, with the same peak RSS.
+        _ = dd_keep_freed_memory(64 << 20, 128 << 20)
         // Log lines go to standard error, so that standard output carries only data.
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         do {

@@ -1,0 +1,17 @@
+#ifndef CLINUX_H
+#define CLINUX_H
+
+#include <stddef.h>
+
+// Linux calls that glibc declares only under _GNU_SOURCE, which Swift's Glibc module does not
+// define: wrapped here so that Swift can call them.
+
+// syncfs(2): flushes the filesystem holding `fd` to stable storage. Returns 0 or -1 with errno.
+int dd_syncfs(int fd);
+
+// mallopt(3) M_MMAP_THRESHOLD and M_TRIM_THRESHOLD (malloc.h is not in Swift's Glibc module):
+// allocations below `mmap_threshold` come from the heap, and freed heap memory is returned to
+// the system only beyond `trim_threshold`. Returns 1 on success, 0 on failure.
+int dd_keep_freed_memory(size_t mmap_threshold, size_t trim_threshold);
+
+#endif
