@@ -12,6 +12,19 @@ enum ContentHasher {
 
     static let chunkSize = 1 << 20
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Lower-case hexadecimal, as `sha256sum` prints it.
+    static func hex(_ digest: SHA256.Digest) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in digest {
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     static func sha256(ofFileAt path: String) throws(Failure) -> String {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
@@ -26,6 +39,46 @@ enum ContentHasher {
             if count == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hex(hasher.finalize())
+    }
+}
+
+extension ContentHasher {
+    /// Files up to this size are read once into memory, hashed there, and parsed from the
+    /// same bytes; larger ones are hashed in chunks and read again only if new. This bounds
+    /// memory at `workers` times this size while sparing typical DICOM files a second read.
+    static let inMemoryLimit = 64 << 20
+
+    /// The file's SHA-256 and, when it is no larger than `inMemoryLimit`, its bytes.
+    static func hashAndRead(fileAt path: String) throws(Failure) -> (sha256: String, bytes: Data?) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
+        let size = Int(status.st_size)
+        guard size <= inMemoryLimit else { return (try sha256(ofFileAt: path), nil) }
+        // One byte more than the size, so that a file that grew since the stat is read whole.
+        let capacity = size + 1
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        var filled = 0
+        while filled < capacity {
+            let count = pread(descriptor, buffer + filled, capacity - filled, off_t(filled))
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                let reason = String(cString: strerror(errno))
+                buffer.deallocate()
+                throw Failure(path: path, reason: reason)
+            }
+            if count == 0 { break }
+            filled += count
+        }
+        if filled == capacity {
+            // Still growing: settle should have prevented this; hash it the streaming way.
+            buffer.deallocate()
+            return (try sha256(ofFileAt: path), nil)
+        }
+        let bytes = Data(bytesNoCopy: buffer, count: filled, deallocator: .custom { pointer, _ in pointer.deallocate() })
+        return (hex(SHA256.hash(data: bytes)), bytes)
     }
 }

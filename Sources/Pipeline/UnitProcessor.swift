@@ -49,7 +49,7 @@ public final class UnitProcessor: Sendable {
         let reprocess = trigger == .reprocess
         var counts = RunCounts(seen: files.count)
 
-        // 1. Hash what changed (in parallel); unchanged fingerprints are not even read.
+        // 1. Unchanged fingerprints are skipped without being read.
         var changed: [DroppedFile] = []
         for file in files {
             if !reprocess, let record = known[file.path], record.fingerprint == file.fingerprint {
@@ -58,61 +58,42 @@ public final class UnitProcessor: Sendable {
                 changed.append(file)
             }
         }
-        let hashed = await parallelMap(changed) { [tree] file -> (DroppedFile, Result<String, ContentHasher.Failure>) in
-            (file, Result { () throws(ContentHasher.Failure) in try ContentHasher.sha256(ofFileAt: tree.root.path + "/" + file.path) })
-        }
 
-        // 2. One file per new hash is processed; every other path is a copy of it.
-        var byHash: [String: [DroppedFile]] = [:]
-        var order: [String] = []
-        for (file, result) in hashed {
-            switch result {
-            case .success(let sha):
-                if byHash[sha] == nil { order.append(sha) }
-                byHash[sha, default: []].append(file)
-            case .failure(let failure):
-                counts.failed += 1
-                logger.error("\(failure)")
-            }
-        }
-        var work: [(sha: String, file: DroppedFile, previous: ContentRecord?)] = []
-        var duplicates: [SourceRecord] = []
-        for sha in order {
-            let paths = byHash[sha]!
-            let previous = try ledger.content(sha)
-            var isCopy = previous != nil
-            if let previous, reprocess { isCopy = try ownedElsewhere(previous, unit: unit) }
-            if isCopy {
-                counts.duplicate += paths.count
-                duplicates += paths.map { SourceRecord(path: $0.path, unit: unit, fingerprint: $0.fingerprint, sha256: sha) }
-                continue
-            }
-            work.append((sha, paths[0], previous))
-            counts.duplicate += paths.count - 1
-            duplicates += paths.dropFirst().map { SourceRecord(path: $0.path, unit: unit, fingerprint: $0.fingerprint, sha256: sha) }
-        }
-        try ledger.record(contents: [], sources: duplicates)
-
-        // 3. Process new content in parallel, recording in batches as results come in.
-        let claimedNames = ClaimedNames()
+        // 2. Each changed file in one pass by one worker: read, hash, and, if the content is
+        // new to the ledger and to this run, parse and write its outputs from the same bytes.
+        // Results are recorded in transactions as they arrive, outputs made durable first.
+        let context = RunContext(unit: unit, reprocess: reprocess)
         var pendingContents: [ContentRecord] = []
         var pendingSources: [SourceRecord] = []
-        let results = await parallelMap(work) { item in
-            (item, self.processFile(item.file, sha: item.sha, unit: unit, claimedNames: claimedNames))
+        func flush() throws(Ledger.LedgerError) {
+            if !pendingContents.isEmpty { makeOutputsDurable() }
+            try ledger.record(contents: pendingContents, sources: pendingSources)
+            pendingContents.removeAll(keepingCapacity: true)
+            pendingSources.removeAll(keepingCapacity: true)
         }
-        for (item, content) in results {
-            if content.outcome == .failed { counts.failed += 1 } else { counts.new += 1 }
-            // Outputs the earlier processing wrote and this one did not: gone, not left behind.
-            for stale in Set(item.previous?.outputs ?? []).subtracting(content.outputs) { writer.remove(stale) }
-            pendingContents.append(content)
-            pendingSources.append(SourceRecord(path: item.file.path, unit: unit, fingerprint: item.file.fingerprint, sha256: item.sha))
-            if pendingContents.count >= Self.batchSize {
-                try ledger.record(contents: pendingContents, sources: pendingSources)
-                pendingContents.removeAll(keepingCapacity: true)
-                pendingSources.removeAll(keepingCapacity: true)
+        var ledgerFailure: Ledger.LedgerError?
+        await parallelForEach(changed, { file in self.handle(file, context: context) }) { file, outcome in
+            switch outcome {
+            case .unreadable(let failure):
+                counts.failed += 1
+                logger.error("\(failure)")
+                return
+            case .copy(let sha):
+                counts.duplicate += 1
+                pendingSources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: sha))
+            case .processed(let content, let previous):
+                if content.outcome == .failed { counts.failed += 1 } else { counts.new += 1 }
+                // Outputs the earlier processing wrote and this one did not: gone, not left behind.
+                for stale in Set(previous?.outputs ?? []).subtracting(content.outputs) { writer.remove(stale) }
+                pendingContents.append(content)
+                pendingSources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: content.sha256))
+            }
+            if pendingSources.count >= Self.batchSize && ledgerFailure == nil {
+                do throws(Ledger.LedgerError) { try flush() } catch { ledgerFailure = error }
             }
         }
-        try ledger.record(contents: pendingContents, sources: pendingSources)
+        if let ledgerFailure { throw ledgerFailure }
+        try flush()
 
         // 4. Paths that disappeared from the unit are forgotten (their content stays known).
         let present = Set(files.map(\.path))
@@ -126,6 +107,15 @@ public final class UnitProcessor: Sendable {
         return summary
     }
 
+    /// Outputs reach the disk before the ledger rows that name them.
+    private func makeOutputsDurable() {
+        do {
+            try writer.makeDurable()
+        } catch {
+            logger.warning("\(error): outputs recorded in the ledger may not survive a power cut")
+        }
+    }
+
     /// Content first processed for another unit whose files still hold it: reprocessing
     /// this unit leaves those outputs alone.
     private func ownedElsewhere(_ content: ContentRecord, unit: String) throws(Ledger.LedgerError) -> Bool {
@@ -134,24 +124,82 @@ public final class UnitProcessor: Sendable {
         return try ledger.paths(withContent: content.sha256).contains { $0 == content.unit || $0.hasPrefix(prefix) }
     }
 
+    /// What a worker did with one changed file.
+    enum FileOutcome: Sendable {
+        case unreadable(ContentHasher.Failure)
+        /// Content the ledger or this run already has: recorded as another path of it.
+        case copy(sha256: String)
+        /// New content, processed (or failed with its reason); `previous` is what the ledger
+        /// held for this hash before a reprocess.
+        case processed(ContentRecord, previous: ContentRecord?)
+    }
+
+    /// State the workers of one run share.
+    final class RunContext: Sendable {
+        let unit: String
+        let reprocess: Bool
+        let claimedNames = ClaimedNames()
+        /// Hashes a worker of this run has taken on: the first file with a hash processes it,
+        /// the others are copies.
+        let claimedHashes = ClaimedNames()
+
+        init(unit: String, reprocess: Bool) {
+            self.unit = unit
+            self.reprocess = reprocess
+        }
+    }
+
+    func handle(_ file: DroppedFile, context: RunContext) -> FileOutcome {
+        let path = tree.root.path + "/" + file.path
+        let sha: String, bytes: Data?
+        do {
+            (sha, bytes) = try ContentHasher.hashAndRead(fileAt: path)
+        } catch {
+            return .unreadable(error)
+        }
+        guard context.claimedHashes.claim(sha) else { return .copy(sha256: sha) }
+        let previous: ContentRecord?
+        do {
+            previous = try ledger.content(sha)
+            if let previous {
+                let isCopy = context.reprocess ? try ownedElsewhere(previous, unit: context.unit) : true
+                if isCopy { return .copy(sha256: sha) }
+            }
+        } catch {
+            return .unreadable(ContentHasher.Failure(path: path, reason: "\(error)"))
+        }
+        let content = processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames) { () -> Parsed in
+            if let bytes {
+                do throws(DICOMError) { return .dataSet(try DICOMFile(data: bytes)) } catch { return .failure(.dicom(error)) }
+            }
+            do throws(DICOMFileError) { return .dataSet(try DICOMFile.read(path: path)) } catch { return .failure(error.reason) }
+        }
+        return .processed(content, previous: previous)
+    }
+
+    enum Parsed {
+        case dataSet(DICOMFile)
+        case failure(DICOMFileError.Reason)
+    }
+
     /// Parses one file and writes its outputs. Never throws: every failure becomes a
     /// record with its reason, and the rest of the unit goes on.
-    func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimedNames) -> ContentRecord {
-        let path = tree.root.path + "/" + file.path
+    func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimedNames,
+                     parse: () -> Parsed) -> ContentRecord {
         func record(_ outcome: ContentRecord.Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = []) -> ContentRecord {
             ContentRecord(sha256: sha, outcome: outcome, reason: reason, bucket: bucket, outputs: outputs,
                           configurationDigest: digest, unit: unit)
         }
         let dicom: DICOMFile
-        do {
-            dicom = try DICOMFile.read(path: path)
-        } catch {
-            if case .dicom(.notDICOM(let reason)) = error.reason {
-                logger.info("\(file.path): not DICOM (\(reason)), left alone")
-                return record(.notDICOM, reason: reason)
-            }
-            logger.error("\(file.path): \(error.reason.text)")
-            return record(.failed, reason: error.reason.text)
+        switch parse() {
+        case .dataSet(let parsed):
+            dicom = parsed
+        case .failure(.dicom(.notDICOM(let reason))):
+            logger.info("\(file.path): not DICOM (\(reason)), left alone")
+            return record(.notDICOM, reason: reason)
+        case .failure(let reason):
+            logger.error("\(file.path): \(reason.text)")
+            return record(.failed, reason: reason.text)
         }
         let dataSet = dicom.dataSet
         let bucket: String
@@ -175,8 +223,7 @@ public final class UnitProcessor: Sendable {
                     logger.info("\(file.path): \(note!)")
                 }
             }
-            let json = DICOMJSONEncoder().encode(dataSet)
-            try writer.write(Data(json.utf8), to: "\(bucket)/\(name).json")
+            try writer.write(DICOMJSONEncoder().encodedData(dataSet), to: "\(bucket)/\(name).json")
             outputs.append("\(bucket)/\(name).json")
         } catch {
             for output in outputs { writer.remove(output) }
@@ -186,28 +233,27 @@ public final class UnitProcessor: Sendable {
         return record(.processed, reason: note, bucket: bucket, outputs: outputs.sorted())
     }
 
-    /// Runs `transform` over `items` with at most `workers` at once, results in input order.
-    func parallelMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) -> R) async -> [R] {
-        guard !items.isEmpty else { return [] }
-        var results = [R?](repeating: nil, count: items.count)
+    /// Runs `transform` over `items` with at most `workers` at once, and hands each result
+    /// to `consume` on the caller's side, one at a time, as it arrives. Once the task is
+    /// cancelled (SIGTERM), what is in hand finishes and nothing new starts.
+    func parallelForEach<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) -> R,
+                                                   consume: (T, R) -> Void) async {
+        guard !items.isEmpty else { return }
         await withTaskGroup(of: (Int, R).self) { group in
             var next = 0
-            for _ in 0..<min(configuration.workers, items.count) {
+            func startNext() {
                 let index = next
                 group.addTask { (index, transform(items[index])) }
                 next += 1
             }
+            for _ in 0..<min(configuration.workers, items.count) { startNext() }
             while let (index, result) = await group.next() {
-                results[index] = result
-                // Cancelled (SIGTERM): finish what is in hand, start nothing new.
-                if next < items.count && !Task.isCancelled {
-                    let index = next
-                    group.addTask { (index, transform(items[index])) }
-                    next += 1
-                }
+                // The next item starts before this result is consumed (ledger writes, syncfs),
+                // so that the workers never wait for the bookkeeping.
+                if next < items.count && !Task.isCancelled { startNext() }
+                consume(items[index], result)
             }
         }
-        return results.compactMap { $0 }
     }
 }
 
