@@ -11,11 +11,11 @@ APT_TEST_PACKAGES := python3 python3-pip
 PYDICOM      := pydicom==3.0.2
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps corpus bench-parse clean
+.PHONY: run test build deps test-deps corpus bench-parse bench-daemon clean
 
 run: deps
 	$(SWIFT) build -c release --product dicomdrop
-	$$($(SWIFT) build -c release --show-bin-path)/dicomdrop --help
+	$$($(SWIFT) build -c release --show-bin-path)/dicomdrop --config $(CONFIG)
 
 build: deps
 	$(SWIFT) build
@@ -46,6 +46,9 @@ corpus: test-deps
 
 bench-parse: deps test-deps
 	scripts/bench-parse
+
+bench-daemon: deps test-deps
+	scripts/bench-daemon
 
 clean:
 	rm -rf .build corpus

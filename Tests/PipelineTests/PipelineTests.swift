@@ -71,7 +71,11 @@ import Testing
             let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
             try write(bytes, to: "h/\(size)")
             let expected = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-            #expect(try ContentHasher.sha256(ofFileAt: drop.appendingPathComponent("h/\(size)").path) == expected)
+            let path = drop.appendingPathComponent("h/\(size)").path
+            #expect(try ContentHasher.sha256(ofFileAt: path) == expected)
+            let (sha, read) = try ContentHasher.hashAndRead(fileAt: path)
+            #expect(sha == expected)
+            #expect(read == Data(bytes))
         }
         #expect(throws: ContentHasher.Failure.self) { try ContentHasher.sha256(ofFileAt: root.path + "/nope") }
     }

@@ -1,0 +1,173 @@
+"""The measurements behind scripts/bench-daemon (see there). Python is the comparison and
+the harness only: dicomdrop itself runs as its release binary."""
+import hashlib
+import json
+import os
+import pathlib
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+import zlib
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.uid import generate_uid
+
+CORPUS = pathlib.Path("corpus/files")
+DICOMDROP = os.environ["DICOMDROP"]
+warnings.simplefilter("ignore")
+
+
+def templates():
+    """The corpus's uncompressed single-frame CT and MR images."""
+    found = []
+    for path in sorted(CORPUS.rglob("*.dcm")):
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception:
+            continue
+        if (ds.get("Modality") in ("CT", "MR") and not ds.file_meta.TransferSyntaxUID.is_compressed
+                and int(ds.get("NumberOfFrames", 1) or 1) == 1 and ds.get("SamplesPerPixel", 1) == 1
+                and "PixelData" in ds and ds.BitsAllocated in (8, 16)):
+            try:
+                ds.pixel_array  # a template pydicom cannot decode (short pixel data) is no template
+            except Exception:
+                continue
+            del ds._pixel_array
+            found.append(ds)
+    return found
+
+
+def make_drop(root: pathlib.Path, count: int, sources) -> int:
+    """`count` copies with distinct SOP Instance UIDs (distinct bytes, distinct names)."""
+    folder = root / "drop" / "bench"
+    folder.mkdir(parents=True)
+    total = 0
+    for index in range(count):
+        ds = sources[index % len(sources)]
+        ds.SOPInstanceUID = generate_uid(entropy_srcs=[str(index)])
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        target = folder / f"{index:06d}.dcm"
+        ds.save_as(target, enforce_file_format=True)
+        total += target.stat().st_size
+    return total
+
+
+def write_config(root: pathlib.Path) -> str:
+    config = root / "watch.yaml"
+    config.write_text("drop: drop\noutput: out\ndatabase: ledger.sqlite\nsettle_seconds: 0\n")
+    return str(config)
+
+
+def run_dicomdrop(config: str):
+    """Wall seconds and peak RSS (MB) of one `dicomdrop --once`."""
+    start = time.perf_counter()
+    result = subprocess.run(["/usr/bin/time", "-f", "%M", DICOMDROP, "--config", config, "--once"],
+                            capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - start
+    peak_kb = int(result.stderr.strip().splitlines()[-1])
+    return seconds, peak_kb / 1024
+
+
+def python_pipeline(drop: pathlib.Path, out: pathlib.Path) -> float:
+    """The same work as dicomdrop's pipeline, the way the replaced DAGs do it."""
+    out.mkdir(parents=True)
+    start = time.perf_counter()
+    for path in sorted(drop.rglob("*.dcm")):
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        ds = pydicom.dcmread(path)
+        document = ds.to_json_dict()
+        document.pop("7FE00010", None)
+        name = ds.SOPInstanceUID
+        (out / f"{name}.json").write_text(json.dumps(document))
+        pixels = apply_modality_lut(ds.pixel_array, ds).astype(np.float64)
+        if "WindowCenter" in ds and "WindowWidth" in ds:
+            pixels = apply_voi_lut(pixels, ds)
+        low, high = float(pixels.min()), float(pixels.max())
+        scaled = np.zeros(pixels.shape) if high <= low else (pixels - low) / (high - low) * 255
+        gray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        if ds.PhotometricInterpretation == "MONOCHROME1":
+            gray = 255 - gray
+        Image.fromarray(gray, mode="L").save(out / f"{name}.png", compress_level=1)
+        del digest
+    return time.perf_counter() - start
+
+
+def compression_floor(out: pathlib.Path) -> float:
+    """Seconds zlib alone needs, on one core, to compress what dicomdrop's PNGs hold (the
+    8-bit renders, Up-filtered, level 1, RLE strategy: dicomdrop's settings): the part of
+    the pipeline no implementation on top of zlib can avoid."""
+    rows = []
+    for path in sorted(out.rglob("*.png")):
+        pixels = np.asarray(Image.open(path)).astype(np.int16)
+        filtered = pixels.copy()
+        filtered[1:, :] = pixels[1:, :] - pixels[:-1, :]
+        filtered = (filtered & 0xFF).astype(np.uint8)
+        rows.append(np.concatenate([np.full((filtered.shape[0], 1), 2, np.uint8), filtered], axis=1).tobytes())
+    start = time.perf_counter()
+    for data in rows:
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+        compressor.compress(data)
+        compressor.flush()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    sources = templates()
+    print(f"templates: {len(sources)} uncompressed CT/MR images from the corpus "
+          f"({', '.join(sorted({f'{ds.Rows}x{ds.Columns}' for ds in sources}))})", flush=True)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="dicomdrop-bench-"))
+    try:
+        peaks = {}
+        for size in sorted({max(count // 4, 1), count}):
+            root = work / f"drop{size}"
+            total = make_drop(root, size, sources)
+            config = write_config(root)
+            # Warm the page cache for both contenders alike: the comparison is of CPU work.
+            subprocess.run(["cat"] + [str(p) for p in (root / "drop/bench").iterdir()], stdout=subprocess.DEVNULL)
+            seconds, peak = run_dicomdrop(config)
+            pngs = sum(1 for _ in (root / "out").rglob("*.png"))
+            peaks[size] = peak
+            print(f"dicomdrop --once, {size} files ({total / 1e6:.1f} MB): {seconds:.2f} s, {size / seconds:.1f} files/s, "
+                  f"{total / seconds / 1e6:.1f} MB/s, peak RSS {peak:.1f} MB, {pngs} PNGs", flush=True)
+            if size == count:
+                python_seconds = python_pipeline(root / "drop", work / "python-out")
+                print(f"pydicom + Pillow, one process, {size} files: {python_seconds:.2f} s, {size / python_seconds:.1f} files/s, "
+                      f"{total / python_seconds / 1e6:.1f} MB/s", flush=True)
+                print(f"ratio: {python_seconds / seconds:.1f}x", flush=True)
+                floor = compression_floor(root / "out")
+                cores = os.cpu_count() or 1
+                print(f"zlib alone on the same PNG rows, one core: {floor:.2f} s; on {cores} cores at best {floor / cores:.2f} s, "
+                      f"so no zlib-based pipeline here exceeds {python_seconds / (floor / cores):.1f}x", flush=True)
+                rescan_seconds, rescan_peak = run_dicomdrop(config)
+                print(f"restart, no-op rescan of {count} files: {rescan_seconds:.3f} s (peak RSS {rescan_peak:.1f} MB)", flush=True)
+        print("peak RSS by drop size: " + ", ".join(f"{size} files {peak:.1f} MB" for size, peak in sorted(peaks.items())), flush=True)
+
+        # 100,000 small files: processed once (as not DICOM), then a restart's no-op rescan.
+        root = work / "small"
+        folder = root / "drop"
+        for unit in range(100):
+            unit_folder = folder / f"unit{unit:03d}"
+            unit_folder.mkdir(parents=True)
+            for index in range(1000):
+                (unit_folder / f"{index:04d}.txt").write_bytes(f"{unit}/{index}\n".encode())
+        config = write_config(root)
+        first_seconds, first_peak = run_dicomdrop(config)
+        rescan_seconds, rescan_peak = run_dicomdrop(config)
+        print(f"100,000 small files: first run {first_seconds:.1f} s (peak RSS {first_peak:.1f} MB); "
+              f"restart, no-op rescan {rescan_seconds:.3f} s (peak RSS {rescan_peak:.1f} MB)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
