@@ -26,11 +26,12 @@ let package = Package(
         .target(name: "CLinux"),
         .target(name: "DICOM", dependencies: ["CZlib"]),
         .target(name: "Imaging", dependencies: ["DICOM", "CPNG"]),
+        .target(name: "Deidentify", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "Pipeline",
             dependencies: [
-                "Config", "Ledger", "Imaging", "DICOM", "CLinux",
+                "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "CLinux",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -55,6 +56,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
         .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),
+        .testTarget(name: "DeidentifyTests", dependencies: ["Deidentify", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM"]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
         .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging"]),

@@ -1,0 +1,251 @@
+import DICOM
+import Foundation
+
+/// What de-identification may keep, chosen in watch.yaml (`deidentify.*`).
+public struct DeidentificationSettings: Sendable, Equatable {
+    public var options: Set<ConfidentialityProfile.Option>
+    /// Private creators whose blocks survive; every other private element is removed.
+    public var keepPrivateCreators: Set<String>
+    /// With Clean Descriptors: descriptor values (compared case-insensitively, trimmed)
+    /// known to carry no identity, kept verbatim; every other descriptor is removed.
+    public var descriptorAllowList: Set<String>
+
+    public init(options: Set<ConfidentialityProfile.Option> = [], keepPrivateCreators: Set<String> = [],
+                descriptorAllowList: Set<String> = []) {
+        self.options = options
+        self.keepPrivateCreators = keepPrivateCreators
+        self.descriptorAllowList = Set(descriptorAllowList.map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
+    }
+}
+
+/// One replacement made, for the pseudonym map (kept apart from the ledger and outputs).
+public struct PseudonymMapping: Sendable, Hashable {
+    public let kind: String
+    public let original: String
+    public let pseudonym: String
+}
+
+/// Applies the Basic Application Level Confidentiality Profile (PS3.15 Annex E) with the
+/// selected options to a dataset, nested sequences included.
+public struct Deidentifier: Sendable {
+    public let settings: DeidentificationSettings
+    public let pseudonyms: Pseudonymizer
+
+    public init(settings: DeidentificationSettings, pseudonyms: Pseudonymizer) {
+        self.settings = settings
+        self.pseudonyms = pseudonyms
+    }
+
+    public struct Result: Sendable {
+        /// The de-identified dataset: the only thing outputs may be made from.
+        public let dataSet: DataSet
+        public let mappings: Set<PseudonymMapping>
+        /// Why the image must go to the `review` bucket (burned-in annotation), if it must.
+        public let reviewReason: String?
+    }
+
+    /// Modalities whose images often carry burned-in text (ultrasound, secondary capture,
+    /// other, external-camera photography).
+    static let burnedInTextModalities: Set<String> = ["US", "SC", "OT", "XC"]
+
+    public func deidentify(_ original: DataSet) -> Result {
+        let patientID = original.string(Tag(0x0010, 0x0020)) ?? original.string(Tag(0x0010, 0x0010)) ?? ""
+        var work = Work(settings: settings, pseudonyms: pseudonyms,
+                        dayShift: settings.options.contains(.retainLongitudinalModifiedDates)
+                            ? pseudonyms.dayShift(forPatient: patientID) : 0)
+        var result = work.clean(original)
+        mark(&result)
+        return Result(dataSet: result, mappings: work.mappings, reviewReason: reviewReason(original))
+    }
+
+    private func reviewReason(_ dataSet: DataSet) -> String? {
+        let burnedIn = dataSet.string(Tag(0x0028, 0x0301))?.trimmingCharacters(in: .whitespaces).uppercased()
+        if burnedIn == "YES" { return "Burned In Annotation is YES" }
+        if burnedIn == nil, let modality = dataSet.string(.modality), Self.burnedInTextModalities.contains(modality) {
+            return "modality \(modality) without Burned In Annotation"
+        }
+        return nil
+    }
+
+    /// Patient Identity Removed, the method and its code sequence (PS3.15 E.1.1 step 4),
+    /// and whether dates were kept, shifted or removed.
+    private func mark(_ dataSet: inout DataSet) {
+        let options = ConfidentialityProfile.Option.allCases.filter(settings.options.contains)
+        dataSet.set(Self.text(Tag(0x0012, 0x0062), .CS, ["YES"]))
+        let method = (["PS3.15 Basic Application Level Confidentiality Profile"] + options.map(\.code.meaning)).joined(separator: ", ")
+        dataSet.set(Self.text(Tag(0x0012, 0x0063), .LO, [String(("dicomdrop: " + method).prefix(64))]))
+        let codes = [ConfidentialityProfile.basicProfileCode] + options.map(\.code)
+        let items = codes.map { code in
+            DataSet(elements: [Self.text(Tag(0x0008, 0x0100), .SH, [code.value]),
+                               Self.text(Tag(0x0008, 0x0102), .SH, ["DCM"]),
+                               Self.text(Tag(0x0008, 0x0104), .LO, [code.meaning])])
+        }
+        dataSet.set(DataElement(tag: Tag(0x0012, 0x0064), vr: .SQ, value: .sequence(items)))
+        let temporal = settings.options.contains(.retainLongitudinalFullDates) ? "UNMODIFIED"
+            : settings.options.contains(.retainLongitudinalModifiedDates) ? "MODIFIED" : "REMOVED"
+        dataSet.set(Self.text(Tag(0x0028, 0x0303), .CS, [temporal]))
+    }
+
+    /// A text element of ASCII values, padded to even length as PS3.5 6.2 asks.
+    static func text(_ tag: Tag, _ vr: VR, _ values: [String]) -> DataElement {
+        var bytes = Array(values.joined(separator: "\\").utf8)
+        if bytes.count % 2 == 1 { bytes.append(vr == .UI ? 0 : 0x20) }
+        return DataElement(tag: tag, vr: vr, value: .bytes(Data(bytes)))
+    }
+}
+
+/// The state of one dataset's de-identification.
+private struct Work {
+    let settings: DeidentificationSettings
+    let pseudonyms: Pseudonymizer
+    let dayShift: Int
+    var mappings: Set<PseudonymMapping> = []
+
+    /// Identifiers whose pseudonyms must agree across files and attributes: one kind each.
+    static let identifierKinds: [Tag: String] = [
+        Tag(0x0010, 0x0020): "patient", Tag(0x0010, 0x1000): "patient", Tag(0x0010, 0x0010): "patient-name",
+        Tag(0x0008, 0x0050): "accession", Tag(0x0020, 0x0010): "study-id",
+    ]
+
+    mutating func clean(_ dataSet: DataSet) -> DataSet {
+        var result = DataSet(byteOrder: dataSet.byteOrder, characterSet: dataSet.characterSet)
+        let keptCreators = Set(dataSet.elements.filter { element in
+            element.tag.isPrivateCreator
+                && settings.keepPrivateCreators.contains(dataSet.string(element.tag)?.trimmingCharacters(in: .whitespaces) ?? "")
+        }.map(\.tag))
+        for element in dataSet.elements {
+            if let kept = clean(element, in: dataSet, keptCreators: keptCreators) { result.set(kept) }
+        }
+        return result
+    }
+
+    private mutating func clean(_ element: DataElement, in dataSet: DataSet, keptCreators: Set<Tag>) -> DataElement? {
+        let tag = element.tag
+        if tag.isPrivate {
+            let creator = tag.isPrivateCreator ? tag : tag.privateCreatorTag
+            guard let creator, keptCreators.contains(creator) else { return nil }
+            return recursed(element)
+        }
+        // Overlays and curves (bitmaps and text that can show a name), the retired Text
+        // group, and retired variable pixel data: removed whole, whatever the element.
+        let group = tag.group
+        if (0x5000...0x50FF).contains(group) || (0x6000...0x60FF).contains(group) || group == 0x4000
+            || (0x7F00...0x7FDF).contains(group) {
+            return nil
+        }
+        guard let rule = ConfidentialityProfile.rule(for: tag) else { return recursed(element) }
+        switch rule.action(with: settings.options) {
+        case .keep:
+            return recursed(element)
+        case .remove:
+            return nil
+        case .zero:
+            return DataElement(tag: tag, vr: element.vr, value: element.vr == .SQ ? .sequence([]) : .bytes(Data()))
+        case .replaceUID:
+            // On a sequence (X/Z/U*): its items stay, their UIDs replaced, the rest cleaned.
+            return element.vr == .SQ ? recursed(element) : remappedUIDs(element, in: dataSet)
+        case .dummy:
+            return dummy(element, in: dataSet, rule: rule)
+        case .clean:
+            return cleaned(element, in: dataSet)
+        }
+    }
+
+    /// Sequences are cleaned item by item: the table's rules hold at every depth.
+    private mutating func recursed(_ element: DataElement) -> DataElement {
+        guard case .sequence(let items) = element.value else { return element }
+        var copy = element
+        copy.value = .sequence(items.map { clean($0) })
+        return copy
+    }
+
+    private mutating func remappedUIDs(_ element: DataElement, in dataSet: DataSet) -> DataElement? {
+        guard element.vr == .UI else { return DataElement(tag: element.tag, vr: element.vr, value: .bytes(Data())) }
+        let originals = dataSet.strings(element.tag) ?? []
+        let replaced = originals.map { original -> String in
+            let uid = original.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
+            guard !uid.isEmpty else { return "" }
+            let pseudonym = pseudonyms.uid(uid)
+            mappings.insert(PseudonymMapping(kind: "uid", original: uid, pseudonym: pseudonym))
+            return pseudonym
+        }
+        return Deidentifier.text(element.tag, .UI, replaced)
+    }
+
+    private mutating func dummy(_ element: DataElement, in dataSet: DataSet, rule: ConfidentialityProfile.Rule) -> DataElement? {
+        let tag = element.tag
+        switch element.vr {
+        case .SQ:
+            return recursed(element)
+        case .UI:
+            return remappedUIDs(element, in: dataSet)
+        case .DA:
+            return Deidentifier.text(tag, .DA, ["19000101"])
+        case .TM:
+            return Deidentifier.text(tag, .TM, ["000000"])
+        case .DT:
+            return Deidentifier.text(tag, .DT, ["19000101000000"])
+        case .IS, .DS:
+            return Deidentifier.text(tag, element.vr, ["0"])
+        case .AS:
+            return Deidentifier.text(tag, .AS, ["000Y"])
+        case .AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UT, .UR:
+            // A keyed pseudonym of the original value: consistent, and no dummy string
+            // can be mistaken for the original.
+            let kind = Self.identifierKinds[tag] ?? tag.jsonKey
+            let values = (dataSet.strings(tag) ?? [""]).map { original -> String in
+                let value = original.trimmingCharacters(in: .whitespaces)
+                let pseudonym = pseudonyms.identifier(value, kind: kind)
+                if !value.isEmpty { mappings.insert(PseudonymMapping(kind: kind, original: value, pseudonym: pseudonym)) }
+                return pseudonym
+            }
+            return Deidentifier.text(tag, element.vr, values.isEmpty ? [pseudonyms.identifier("", kind: kind)] : values)
+        default:
+            // Binary values have no meaningful dummy: zero length.
+            return DataElement(tag: tag, vr: element.vr, value: .bytes(Data()))
+        }
+    }
+
+    /// Option "C": dates shifted per patient, UIDs remapped, descriptors kept only when on
+    /// the allow list, sequences cleaned item by item; anything else emptied.
+    private mutating func cleaned(_ element: DataElement, in dataSet: DataSet) -> DataElement? {
+        let tag = element.tag
+        switch element.vr {
+        case .SQ:
+            return recursed(element)
+        case .UI:
+            return remappedUIDs(element, in: dataSet)
+        case .DA, .DT:
+            guard dayShift != 0 else { return nil }
+            let shifted = (dataSet.strings(tag) ?? []).map { shift($0, vr: element.vr) }
+            return Deidentifier.text(tag, element.vr, shifted)
+        case .TM:
+            // Times of day are kept with shifted dates: whole days move, intervals stay.
+            return dayShift != 0 ? element : nil
+        case .AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UT:
+            let values = dataSet.strings(tag) ?? []
+            let allowed = values.allSatisfy { settings.descriptorAllowList.contains($0.trimmingCharacters(in: .whitespaces).uppercased()) }
+            return allowed && !values.isEmpty ? element : nil
+        default:
+            return DataElement(tag: tag, vr: element.vr, value: .bytes(Data()))
+        }
+    }
+
+    /// A DA (YYYYMMDD) or the date part of a DT moved back by the patient's day shift; a
+    /// value that is not a date becomes the dummy date.
+    private func shift(_ value: String, vr: VR) -> String {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        let datePart = String(text.prefix(8))
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        guard datePart.count == 8, datePart.allSatisfy(\.isNumber),
+              let year = Int(datePart.prefix(4)), let month = Int(datePart.dropFirst(4).prefix(2)), let day = Int(datePart.suffix(2)),
+              let date = calendar.date(from: DateComponents(year: year, month: month, day: day)),
+              let moved = calendar.date(byAdding: .day, value: -dayShift, to: date) else {
+            return vr == .DA ? "19000101" : "19000101000000"
+        }
+        let parts = calendar.dateComponents([.year, .month, .day], from: moved)
+        let shifted = String(format: "%04d%02d%02d", parts.year!, parts.month!, parts.day!)
+        return vr == .DT ? shifted + text.dropFirst(8) : shifted
+    }
+}

@@ -1,0 +1,45 @@
+import Crypto
+import Foundation
+
+/// Keyed, one-way, consistent replacements: HMAC-SHA256 under the installation's secret key.
+/// The same input under the same key always gives the same pseudonym, so images of one
+/// patient or study stay together across folders, days and restarts; without the key there
+/// is no way back (the pseudonym map database is the only reverse lookup).
+public struct Pseudonymizer: Sendable {
+    private let key: SymmetricKey
+
+    public init(key: SymmetricKey) { self.key = key }
+
+    private func mac(_ kind: String, _ value: String) -> HashedAuthenticationCode<SHA256> {
+        // The kind is part of the message, so one value gives unrelated pseudonyms as a
+        // patient ID and as an accession number.
+        HMAC<SHA256>.authenticationCode(for: Data((kind + "\u{0}" + value).utf8), using: key)
+    }
+
+    /// 16 upper-case hexadecimal digits (64 bits): fits every text VR including SH and CS.
+    public func identifier(_ value: String, kind: String) -> String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var text: [UInt8] = []
+        for byte in mac(kind, value).prefix(8) {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// `2.25.` and the decimal of 128 bits of the HMAC (PS3.5 B.2: a UUID-derived UID), so
+    /// that every reference to the original UID, in any file, maps to the same new one.
+    public func uid(_ original: String) -> String {
+        var value: UInt128 = 0
+        for byte in mac("uid", original).prefix(16) { value = value << 8 | UInt128(byte) }
+        return "2.25." + String(value)
+    }
+
+    /// Days to move a patient's dates back, 1 to 3,650, the same for every file of that
+    /// patient: intervals between their studies are kept, the true dates are not.
+    public func dayShift(forPatient patientID: String) -> Int {
+        let bytes = Array(mac("date-shift", patientID).prefix(4))
+        let value = bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        return Int(value % 3650) + 1
+    }
+}

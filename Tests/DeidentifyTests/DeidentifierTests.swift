@@ -1,0 +1,175 @@
+import Crypto
+@testable import Deidentify
+import DICOM
+import Foundation
+import Testing
+
+typealias Tag = DICOM.Tag
+
+/// The profile on a real corpus file with identifying values planted in every attribute of
+/// Table E.1-1 that has a text VR, then searched for in the DICOM JSON of the result.
+@Suite struct DeidentifierTests {
+    static let corpusCT = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("corpus/files/pydicom/test_files/CT_small.dcm")
+
+    static let textVRs: Set<VR> = [.AE, .AS, .CS, .DA, .DS, .DT, .IS, .LO, .LT, .PN, .SH, .ST, .TM, .UC, .UR, .UT]
+
+    /// A value that cannot occur by chance, fitting the VR's length and character rules.
+    static func planted(_ tag: Tag, _ vr: VR) -> String {
+        let mark = String(tag.jsonKey.suffix(6))
+        switch vr {
+        case .DA: return "19710203"
+        case .TM: return "101112"
+        case .DT: return "19710203101112"
+        case .IS, .DS: return "7" + mark.filter(\.isNumber).prefix(5)
+        case .AS: return "047Y"
+        case .CS, .AE: return "Z" + mark
+        case .PN: return "PLANTEDFAMILY\(mark)^PLANTEDGIVEN\(mark)^Q"
+        default: return "PLANTED-\(mark)-VALUE"
+        }
+    }
+
+    static func element(_ tag: Tag, _ vr: VR, _ value: String) -> DataElement {
+        var bytes = Array(value.utf8)
+        if bytes.count % 2 == 1 { bytes.append(vr == .UI ? 0 : 0x20) }
+        return DataElement(tag: tag, vr: vr, value: .bytes(Data(bytes)))
+    }
+
+    /// CT_small with a planted value in every non-masked text attribute of the table, and a
+    /// private block, an overlay and a sequence holding a planted name.
+    static func plantedDataSet() throws -> (DataSet, [String]) {
+        var dataSet = try DICOMFile.read(path: corpusCT.path).dataSet
+        var values: [String] = []
+        for rule in ConfidentialityProfile.rules {
+            guard case .single(let vr)? = StandardDictionary.entry(for: rule.tag)?.vr, textVRs.contains(vr),
+                  ConfidentialityProfile.rule(for: rule.tag)?.tag == rule.tag else { continue }
+            let value = planted(rule.tag, vr)
+            dataSet.set(element(rule.tag, vr, value))
+            if ![.DA, .TM, .DT, .IS, .DS, .AS].contains(vr) { values.append(value) }
+        }
+        dataSet.set(element(Tag(0x0029, 0x0010), .LO, "ACME PRIVATE"))
+        dataSet.set(element(Tag(0x0029, 0x1001), .LO, "PRIVATE-SECRET-NAME"))
+        dataSet.set(element(Tag(0x6000, 0x0022), .LO, "OVERLAY-SECRET-TEXT"))
+        let nested = DataSet(elements: [element(Tag(0x0008, 0x0090), .PN, "NESTED^PHYSICIAN"),
+                                        element(Tag(0x0008, 0x1155), .UI, "1.2.3.4.5.6.7")])
+        dataSet.set(DataElement(tag: Tag(0x0008, 0x1140), vr: .SQ, value: .sequence([nested])))
+        values += ["PRIVATE-SECRET-NAME", "OVERLAY-SECRET-TEXT", "NESTED^PHYSICIAN"]
+        return (dataSet, values)
+    }
+
+    static func deidentifier(_ options: Set<ConfidentialityProfile.Option> = [], key: SymmetricKey = SymmetricKey(data: Data(repeating: 7, count: 32)),
+                             keepPrivate: Set<String> = []) -> Deidentifier {
+        Deidentifier(settings: DeidentificationSettings(options: options, keepPrivateCreators: keepPrivate),
+                     pseudonyms: Pseudonymizer(key: key))
+    }
+
+    @Test func theGeneratedTableHoldsTheStandardsRows() {
+        #expect(ConfidentialityProfile.rules.count == 620)
+        #expect(ConfidentialityProfile.rule(for: Tag(0x0010, 0x0010))?.basic == .zero)
+        #expect(ConfidentialityProfile.rule(for: Tag(0x0010, 0x0020))?.basic == .dummy)  // Z/D
+        #expect(ConfidentialityProfile.rule(for: Tag(0x0020, 0x000D))?.basic == .replaceUID)
+        #expect(ConfidentialityProfile.rule(for: Tag(0x0020, 0x000D))?.action(with: [.retainUIDs]) == .keep)
+        #expect(ConfidentialityProfile.rule(for: Tag(0x0008, 0x0020))?.action(with: [.retainLongitudinalModifiedDates]) == .clean)
+        #expect(ConfidentialityProfile.rule(for: Tag(0x5012, 0x3000))?.basic == .remove)  // curve data, 50xx
+        #expect(ConfidentialityProfile.rule(for: Tag(0x0008, 0x0016)) == nil)  // SOP Class UID is kept
+    }
+
+    @Test func noPlantedValueSurvivesInTheJSON() throws {
+        let (dataSet, values) = try Self.plantedDataSet()
+        let before = DICOMJSONEncoder().encode(dataSet)
+        let allPlanted = values.allSatisfy { before.contains($0) }
+        #expect(allPlanted, "the planted values must be there to begin with")
+        #expect(values.count > 200)
+
+        let result = Self.deidentifier().deidentify(dataSet)
+        let json = DICOMJSONEncoder().encode(result.dataSet).uppercased()
+        for value in values {
+            for form in [value] + value.split(separator: "^").map(String.init) where form.count >= 6 {
+                let leaked = json.contains(form.uppercased())
+                #expect(!leaked, "\(form) leaked")
+            }
+        }
+        #expect(result.dataSet.string(Tag(0x0012, 0x0062)) == "YES")
+        #expect(result.dataSet[Tag(0x0012, 0x0064)]?.items?.first?.string(Tag(0x0008, 0x0100)) == "113100")
+        #expect(result.dataSet[Tag(0x0029, 0x1001)] == nil)
+        #expect(result.dataSet[Tag(0x6000, 0x0022)] == nil)
+        #expect(result.dataSet.string(.sopInstanceUID)?.hasPrefix("2.25.") == true)
+        #expect(result.dataSet[.pixelData] != nil)
+    }
+
+    @Test func pseudonymsAreConsistentAndReferencesStillResolve() throws {
+        let (dataSet, _) = try Self.plantedDataSet()
+        let first = Self.deidentifier().deidentify(dataSet)
+        let second = Self.deidentifier().deidentify(dataSet)
+        #expect(DICOMJSONEncoder().encode(first.dataSet) == DICOMJSONEncoder().encode(second.dataSet))
+
+        // An instance that references 1.2.3.4.5.6.7, and the instance that has that UID.
+        var referenced = dataSet
+        referenced.set(Self.element(.sopInstanceUID, .UI, "1.2.3.4.5.6.7"))
+        let target = Self.deidentifier().deidentify(referenced).dataSet.string(.sopInstanceUID)
+        let reference = first.dataSet[Tag(0x0008, 0x1140)]?.items?.first?.string(Tag(0x0008, 0x1155))
+        #expect(target != nil && reference == target)
+        #expect(first.mappings.contains { $0.kind == "uid" && $0.original == "1.2.3.4.5.6.7" && $0.pseudonym == target })
+
+        let otherKey = Self.deidentifier(key: SymmetricKey(data: Data(repeating: 9, count: 32))).deidentify(dataSet)
+        #expect(otherKey.dataSet.string(.sopInstanceUID) != first.dataSet.string(.sopInstanceUID))
+        #expect(otherKey.dataSet.string(Tag(0x0010, 0x0020)) != first.dataSet.string(Tag(0x0010, 0x0020)))
+    }
+
+    @Test func oneShiftPerPatientKeepsIntervalsBetweenStudies() throws {
+        var day1 = try DICOMFile.read(path: Self.corpusCT.path).dataSet
+        day1.set(Self.element(Tag(0x0010, 0x0020), .LO, "MRN-0042"))
+        day1.set(Self.element(Tag(0x0008, 0x0020), .DA, "20240110"))
+        var day2 = day1
+        day2.set(Self.element(Tag(0x0008, 0x0020), .DA, "20240125"))
+        day2.set(Self.element(Tag(0x0020, 0x000D), .UI, "1.2.3.999"))
+        let anonymiser = Self.deidentifier([.retainLongitudinalModifiedDates])
+        let first = anonymiser.deidentify(day1).dataSet, second = anonymiser.deidentify(day2).dataSet
+        #expect(first.string(Tag(0x0010, 0x0020)) == second.string(Tag(0x0010, 0x0020)))
+        #expect(first.string(Tag(0x0010, 0x0020)) != "MRN-0042")
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let date1 = try #require(first.string(Tag(0x0008, 0x0020)).flatMap(formatter.date(from:)))
+        let date2 = try #require(second.string(Tag(0x0008, 0x0020)).flatMap(formatter.date(from:)))
+        #expect(date2.timeIntervalSince(date1) == 15 * 86400)
+        #expect(first.string(Tag(0x0008, 0x0020)) != "20240110")
+        #expect(first.string(Tag(0x0028, 0x0303)) == "MODIFIED")
+        // Without the option, the date is gone.
+        #expect(Self.deidentifier().deidentify(day1).dataSet.string(Tag(0x0008, 0x0020)) ?? "" == "")
+    }
+
+    @Test func keptPrivateCreatorsKeepTheirBlockAndBurnedInTextGoesToReview() throws {
+        var dataSet = try DICOMFile.read(path: Self.corpusCT.path).dataSet
+        dataSet.set(Self.element(Tag(0x0029, 0x0010), .LO, "ACME PRIVATE"))
+        dataSet.set(Self.element(Tag(0x0029, 0x1001), .LO, "SAFE VALUE"))
+        dataSet.set(Self.element(Tag(0x0029, 0x0011), .LO, "OTHER VENDOR"))
+        dataSet.set(Self.element(Tag(0x0029, 0x1101), .LO, "UNSAFE VALUE"))
+        let result = Self.deidentifier(keepPrivate: ["ACME PRIVATE"]).deidentify(dataSet)
+        #expect(result.dataSet.string(Tag(0x0029, 0x1001)) == "SAFE VALUE")
+        #expect(result.dataSet[Tag(0x0029, 0x1101)] == nil)
+        #expect(result.dataSet[Tag(0x0029, 0x0011)] == nil)
+        #expect(result.reviewReason == nil)
+
+        dataSet.set(Self.element(.modality, .CS, "US"))
+        #expect(Self.deidentifier().deidentify(dataSet).reviewReason == "modality US without Burned In Annotation")
+        dataSet.set(Self.element(Tag(0x0028, 0x0301), .CS, "NO"))
+        #expect(Self.deidentifier().deidentify(dataSet).reviewReason == nil)
+        dataSet.set(Self.element(Tag(0x0028, 0x0301), .CS, "YES"))
+        #expect(Self.deidentifier().deidentify(dataSet).reviewReason == "Burned In Annotation is YES")
+    }
+
+    @Test func theKeyFileIsCreatedPrivateAndReadBackUnchanged() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("key-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("var/deidentify.key")
+        let key = try KeyFile.loadOrCreate(at: path)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path.path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let again = try KeyFile.loadOrCreate(at: path)
+        #expect(key.withUnsafeBytes { Data($0) } == again.withUnsafeBytes { Data($0) })
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path.path)
+        #expect(throws: KeyFile.KeyError.self) { try KeyFile.loadOrCreate(at: path) }
+    }
+}
