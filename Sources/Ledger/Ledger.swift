@@ -24,9 +24,25 @@ public final class Ledger: Sendable {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             pool = try DatabasePool(path: path.path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            try Self.migrate(pool)
         } catch {
             throw .cannotOpen(path: path.path, reason: "\(error)")
+        }
+    }
+
+    /// Runs the migrations. Two processes opening a new ledger at once (the daemon and a
+    /// `sqlite3` or `--reprocess` beside it) can both see a migration as pending; the one
+    /// that loses the write lock then fails on "table already exists". Once the winner has
+    /// committed, a second attempt finds the migration applied and does nothing.
+    static func migrate(_ writer: some DatabaseWriter) throws {
+        var attempt = 0
+        while true {
+            do {
+                try migrator.migrate(writer)
+                return
+            } catch let error as DatabaseError where attempt < 3 && error.message?.contains("already exists") == true {
+                attempt += 1
+            }
         }
     }
 

@@ -19,7 +19,9 @@ import Testing
         let outputs = harness.outputs()
         #expect(outputs.keys.filter { $0.hasPrefix("small/") }.count == 4)   // CT/MR_small 128x128, MR2 256x256
         #expect(outputs.keys.filter { $0.hasPrefix("large/") }.count == 4)   // RG1 is 1955x1841
-        #expect(outputs["small/1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322.png"] != nil)
+        // Named by the de-identified SOP Instance UID, never the original.
+        #expect(outputs["small/\(DaemonHarness.remapped("1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322")).png"] != nil)
+        #expect(!outputs.keys.contains { $0.contains("1.3.6.1.4.1.5962") })
         for (path, bytes) in outputs where path.hasSuffix(".png") {
             let raster = try PNGCodec.decode(bytes)
             #expect(raster.channels == 1 && raster.bitDepth == 8 && raster.width > 0, "\(path)")
@@ -65,8 +67,8 @@ import Testing
         #expect(try harness.run(["--once"]).status == 0)
         let before = harness.outputs()
         let ledger = try harness.ledger()
-        let ctPNG = harness.output.appendingPathComponent("small/1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322.png").path
-        let mrPNG = harness.output.appendingPathComponent("small/1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457.png").path
+        let ctPNG = harness.output.appendingPathComponent("small/\(DaemonHarness.remapped("1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322")).png").path
+        let mrPNG = harness.output.appendingPathComponent("small/\(DaemonHarness.remapped("1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457")).png").path
         func modified(_ path: String) throws -> Date? { try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date }
         let ctBefore = try modified(ctPNG), mrBefore = try modified(mrPNG)
 
@@ -117,7 +119,7 @@ import Testing
         try FileManager.default.removeItem(at: harness.drop.appendingPathComponent("gone"))
         try harness.drop(["pydicom/test_files/CT_small.dcm"], into: "marker")
         let ledger = try harness.ledger()
-        #expect(await waitUntil(seconds: 20) { (try? ledger.state(of: "marker")) == .done })
+        #expect(await waitUntil(seconds: 20) { (try? ledger.state(of: "marker")) == .done }, "\(harness.logText())")
         #expect(try ledger.runs(of: "gone").isEmpty)
         #expect(harness.outputs().count == 2)
         #expect(await harness.stop() == 0)
@@ -158,6 +160,25 @@ import Testing
         #expect(try harness.run(["--once"]).status == 0)
         #expect(harness.outputs() == expected)
         #expect(!harness.outputs().keys.contains { $0.contains(".dicomdrop-tmp-") })
+    }
+
+    @Test func processesStartingTogetherOnANewLedgerAllSucceed() async throws {
+        // The daemon and a tool beside it (--reprocess, --once) may create the ledger and the
+        // pseudonym map together: both see the migrations pending, the loser of the write
+        // lock must not fail on "table already exists".
+        for _ in 0..<3 {
+            let harness = try DaemonHarness()
+            let processes = try (0..<6).map { _ -> Process in
+                let process = Process()
+                process.executableURL = CommandLine.executable
+                process.arguments = ["--config", harness.configPath, "--once"]
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                return process
+            }
+            for process in processes { process.waitUntilExit() }
+            #expect(processes.map(\.terminationStatus) == Array(repeating: 0, count: 6))
+        }
     }
 
     @Test func checkConfigNamesTheFileLineColumnAndKey() async throws {
