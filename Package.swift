@@ -59,7 +59,8 @@ let package = Package(
         .testTarget(name: "DeidentifyTests", dependencies: ["Deidentify", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM"]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
-        .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging"]),
+        .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging", "Deidentify",
+                                                          .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,6 +10,10 @@ public enum ConfigurationLoader {
         "drop": .leaf, "output": .leaf, "database": .leaf,
         "settle_seconds": .leaf, "rescan_seconds": .leaf, "workers": .leaf,
         "buckets": .mapping(["size": .list(.mapping(["name": .leaf, "max_pixels": .leaf]))]),
+        "deidentify": .mapping([
+            "options": .list(.leaf), "keep_private": .list(.leaf), "descriptor_allow_list": .list(.leaf),
+            "key_file": .leaf, "map_database": .leaf, "write_dicom": .leaf,
+        ]),
     ])
 
     indirect enum Schema: Sendable {
@@ -27,9 +31,10 @@ public enum ConfigurationLoader {
         var rescanSeconds: Double?
         var workers: Int?
         var buckets: RawBuckets?
+        var deidentify: RawDeidentification?
 
         enum CodingKeys: String, CodingKey {
-            case drop, output, database, workers, buckets
+            case drop, output, database, workers, buckets, deidentify
             case settleSeconds = "settle_seconds"
             case rescanSeconds = "rescan_seconds"
         }
@@ -37,6 +42,24 @@ public enum ConfigurationLoader {
 
     struct RawBuckets: Decodable {
         var size: [SizeBucket]?
+    }
+
+    struct RawDeidentification: Decodable {
+        var options: [String]?
+        var keepPrivate: [String]?
+        var descriptorAllowList: [String]?
+        var keyFile: String?
+        var mapDatabase: String?
+        var writeDICOM: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case options
+            case keepPrivate = "keep_private"
+            case descriptorAllowList = "descriptor_allow_list"
+            case keyFile = "key_file"
+            case mapDatabase = "map_database"
+            case writeDICOM = "write_dicom"
+        }
     }
 
     public static func load(path: String) throws(ConfigurationError) -> WatchConfiguration {
@@ -102,6 +125,20 @@ public enum ConfigurationLoader {
                 throw error(at: ["workers"], in: root, file: file, "must be between 1 and 256, found \(workers)")
             }
             configuration.workers = workers
+        }
+        configuration.deidentification.keyFile = try path(raw.deidentify?.keyFile, default: "var/deidentify.key", key: "key_file")
+        configuration.deidentification.mapDatabase = try path(raw.deidentify?.mapDatabase, default: "var/pseudonyms.sqlite", key: "map_database")
+        if let deidentify = raw.deidentify {
+            for (index, option) in (deidentify.options ?? []).enumerated() {
+                guard DeidentificationConfiguration.optionNames.contains(option) else {
+                    throw error(at: [Key("deidentify"), Key("options"), Key(index: index)], in: root, file: file,
+                                "unknown option \"\(option)\"; known: \(DeidentificationConfiguration.optionNames.joined(separator: ", "))")
+                }
+            }
+            configuration.deidentification.options = deidentify.options ?? []
+            configuration.deidentification.keepPrivateCreators = deidentify.keepPrivate ?? []
+            configuration.deidentification.descriptorAllowList = deidentify.descriptorAllowList ?? []
+            configuration.deidentification.writeDICOM = deidentify.writeDICOM ?? false
         }
         if let buckets = raw.buckets?.size {
             try validate(buckets, root: root, file: file)

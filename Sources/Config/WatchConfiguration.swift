@@ -17,6 +17,8 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var workers: Int
     /// Size buckets in order; the last has no limit.
     public var sizeBuckets: [SizeBucket]
+    /// `deidentify.*`: profile options, the key and the pseudonym map.
+    public var deidentification: DeidentificationConfiguration
 
     public init(drop: URL, output: URL, database: URL, settleSeconds: Double = 5, rescanSeconds: Double = 60,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount, sizeBuckets: [SizeBucket] = SizeBucket.defaults) {
@@ -27,6 +29,9 @@ public struct WatchConfiguration: Sendable, Equatable {
         self.rescanSeconds = rescanSeconds
         self.workers = workers
         self.sizeBuckets = sizeBuckets
+        let folder = database.deletingLastPathComponent()
+        self.deidentification = DeidentificationConfiguration(keyFile: folder.appendingPathComponent("deidentify.key"),
+                                                              mapDatabase: folder.appendingPathComponent("pseudonyms.sqlite"))
     }
 
     /// The bucket of an image of `pixels` = Rows x Columns: the first whose limit it fits.
@@ -52,4 +57,30 @@ public struct SizeBucket: Sendable, Equatable, Codable {
 
     /// `small` up to 512 x 512, `large` above.
     public static let defaults = [SizeBucket(name: "small", maxPixels: 512 * 512), SizeBucket(name: "large", maxPixels: nil)]
+}
+
+/// De-identification settings (PS3.15 Annex E). Option names are those of the Deidentify
+/// module's `ConfidentialityProfile.Option` (a test keeps the two lists equal).
+public struct DeidentificationConfiguration: Sendable, Equatable {
+    public static let optionNames = [
+        "retain_safe_private", "retain_uids", "retain_device_identity", "retain_institution_identity",
+        "retain_patient_characteristics", "retain_longitudinal_full_dates", "retain_longitudinal_modified_dates",
+        "clean_descriptors", "clean_structured_content", "clean_graphics",
+    ]
+    public var options: [String] = []
+    /// Private creators whose blocks are kept; every other private element is removed.
+    public var keepPrivateCreators: [String] = []
+    /// Descriptor values kept verbatim under clean_descriptors.
+    public var descriptorAllowList: [String] = []
+    /// The HMAC key (created 0600 on first start).
+    public var keyFile: URL
+    /// original -> pseudonym, kept apart from the ledger (0600).
+    public var mapDatabase: URL
+    /// Also write the de-identified dataset as a Part 10 file next to its PNG.
+    public var writeDICOM = false
+
+    public init(keyFile: URL, mapDatabase: URL) {
+        self.keyFile = keyFile
+        self.mapDatabase = mapDatabase
+    }
 }

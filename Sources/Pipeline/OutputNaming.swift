@@ -7,6 +7,8 @@ import Synchronization
 enum OutputNaming {
     /// Where datasets without an image (structured reports, RT plans, DICOMDIRs) go.
     static let nonImageBucket = "non-image"
+    /// Images that may show burned-in identity: kept out of the training buckets.
+    static let reviewBucket = "review"
 
     static func baseName(for dataSet: DataSet, sha: String) -> String {
         if let uid = dataSet.string(.sopInstanceUID), uid.count <= 64,

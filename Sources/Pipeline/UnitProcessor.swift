@@ -1,4 +1,6 @@
 import Config
+import Crypto
+import Deidentify
 import DICOM
 import Foundation
 import Imaging
@@ -25,13 +27,38 @@ public final class UnitProcessor: Sendable {
     /// Results recorded per ledger transaction: a crash loses at most this many files' work.
     static let batchSize = 64
 
-    public init(configuration: WatchConfiguration, ledger: Ledger, logger: Logger) {
+    let deidentifier: Deidentifier
+    let pseudonymMap: PseudonymMap
+
+    public enum SetupError: Error, Sendable, CustomStringConvertible {
+        case key(KeyFile.KeyError)
+        case pseudonymMap(Ledger.LedgerError)
+        public var description: String {
+            switch self {
+            case .key(let error): "\(error)"
+            case .pseudonymMap(let error): "pseudonym map: \(error)"
+            }
+        }
+    }
+
+    /// Opens (or creates) the de-identification key and the pseudonym map named by the
+    /// configuration.
+    public init(configuration: WatchConfiguration, ledger: Ledger, logger: Logger) throws(SetupError) {
         self.configuration = configuration
         self.ledger = ledger
         self.tree = DropTree(root: configuration.drop)
         self.writer = OutputWriter(root: configuration.output)
         self.logger = logger
         self.digest = configuration.outputDigest
+        let settings = configuration.deidentification
+        let key: SymmetricKey
+        do { key = try KeyFile.loadOrCreate(at: settings.keyFile) } catch { throw .key(error) }
+        do { pseudonymMap = try PseudonymMap(path: settings.mapDatabase) } catch { throw .pseudonymMap(error) }
+        deidentifier = Deidentifier(
+            settings: DeidentificationSettings(options: Set(settings.options.compactMap(ConfidentialityProfile.Option.init(rawValue:))),
+                                               keepPrivateCreators: Set(settings.keepPrivateCreators),
+                                               descriptorAllowList: Set(settings.descriptorAllowList)),
+            pseudonyms: Pseudonymizer(key: key))
     }
 
     /// Removes temporaries left by a crash; call once at start-up, before any run.
@@ -65,7 +92,11 @@ public final class UnitProcessor: Sendable {
         let context = RunContext(unit: unit, reprocess: reprocess)
         var pendingContents: [ContentRecord] = []
         var pendingSources: [SourceRecord] = []
+        var pendingPseudonyms: Set<PseudonymMap.Entry> = []
         func flush() throws(Ledger.LedgerError) {
+            // The map first: no output may exist whose pseudonyms are not on record.
+            try pseudonymMap.record(Array(pendingPseudonyms))
+            pendingPseudonyms.removeAll(keepingCapacity: true)
             if !pendingContents.isEmpty { makeOutputsDurable() }
             try ledger.record(contents: pendingContents, sources: pendingSources)
             pendingContents.removeAll(keepingCapacity: true)
@@ -81,7 +112,8 @@ public final class UnitProcessor: Sendable {
             case .copy(let sha):
                 counts.duplicate += 1
                 pendingSources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: sha))
-            case .processed(let content, let previous):
+            case .processed(let content, let previous, let pseudonyms):
+                pendingPseudonyms.formUnion(pseudonyms.map { PseudonymMap.Entry(kind: $0.kind, original: $0.original, pseudonym: $0.pseudonym) })
                 if content.outcome == .failed { counts.failed += 1 } else { counts.new += 1 }
                 // Outputs the earlier processing wrote and this one did not: gone, not left behind.
                 for stale in Set(previous?.outputs ?? []).subtracting(content.outputs) { writer.remove(stale) }
@@ -131,7 +163,7 @@ public final class UnitProcessor: Sendable {
         case copy(sha256: String)
         /// New content, processed (or failed with its reason); `previous` is what the ledger
         /// held for this hash before a reprocess.
-        case processed(ContentRecord, previous: ContentRecord?)
+        case processed(ContentRecord, previous: ContentRecord?, pseudonyms: Set<PseudonymMapping>)
     }
 
     /// State the workers of one run share.
@@ -168,13 +200,13 @@ public final class UnitProcessor: Sendable {
         } catch {
             return .unreadable(ContentHasher.Failure(path: path, reason: "\(error)"))
         }
-        let content = processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames) { () -> Parsed in
+        let (content, pseudonyms) = processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames) { () -> Parsed in
             if let bytes {
                 do throws(DICOMError) { return .dataSet(try DICOMFile(data: bytes)) } catch { return .failure(.dicom(error)) }
             }
             do throws(DICOMFileError) { return .dataSet(try DICOMFile.read(path: path)) } catch { return .failure(error.reason) }
         }
-        return .processed(content, previous: previous)
+        return .processed(content, previous: previous, pseudonyms: pseudonyms)
     }
 
     enum Parsed {
@@ -185,7 +217,7 @@ public final class UnitProcessor: Sendable {
     /// Parses one file and writes its outputs. Never throws: every failure becomes a
     /// record with its reason, and the rest of the unit goes on.
     func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimedNames,
-                     parse: () -> Parsed) -> ContentRecord {
+                     parse: () -> Parsed) -> (ContentRecord, Set<PseudonymMapping>) {
         func record(_ outcome: ContentRecord.Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = []) -> ContentRecord {
             ContentRecord(sha256: sha, outcome: outcome, reason: reason, bucket: bucket, outputs: outputs,
                           configurationDigest: digest, unit: unit)
@@ -196,21 +228,27 @@ public final class UnitProcessor: Sendable {
             dicom = parsed
         case .failure(.dicom(.notDICOM(let reason))):
             logger.info("\(file.path): not DICOM (\(reason)), left alone")
-            return record(.notDICOM, reason: reason)
+            return (record(.notDICOM, reason: reason), [])
         case .failure(let reason):
             logger.error("\(file.path): \(reason.text)")
-            return record(.failed, reason: reason.text)
+            return (record(.failed, reason: reason.text), [])
         }
-        let dataSet = dicom.dataSet
+        // Everything written from here on (names, JSON, PNG, DICOM) comes from the
+        // de-identified dataset only.
+        let deidentified = deidentifier.deidentify(dicom.dataSet)
+        let dataSet = deidentified.dataSet
         let bucket: String
-        if let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns), rows > 0, columns > 0 {
+        var notes: [String] = []
+        if let reason = deidentified.reviewReason, dataSet[.pixelData] != nil {
+            bucket = OutputNaming.reviewBucket
+            notes.append("review: \(reason)")
+        } else if let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns), rows > 0, columns > 0 {
             bucket = configuration.sizeBucket(forPixels: rows * columns).name
         } else {
             bucket = OutputNaming.nonImageBucket
         }
         let name = OutputNaming.claimName(for: dataSet, sha: sha, bucket: bucket, ledger: ledger, claimed: claimedNames)
         var outputs: [String] = []
-        var note: String?
         do {
             if dataSet[.pixelData] != nil {
                 do {
@@ -219,18 +257,28 @@ public final class UnitProcessor: Sendable {
                     try writer.write(png, to: "\(bucket)/\(name).png")
                     outputs.append("\(bucket)/\(name).png")
                 } catch let error as RenderError {
-                    note = "no PNG: \(error)"
-                    logger.info("\(file.path): \(note!)")
+                    notes.append("no PNG: \(error)")
+                    logger.info("\(file.path): no PNG: \(error)")
                 }
             }
             try writer.write(DICOMJSONEncoder().encodedData(dataSet), to: "\(bucket)/\(name).json")
             outputs.append("\(bucket)/\(name).json")
+            if configuration.deidentification.writeDICOM {
+                // Native pixel data as Explicit VR Little Endian; compressed pixel data
+                // copied unchanged under its own syntax.
+                let source = dicom.transferSyntax
+                let syntax = source.isEncapsulated && source.isExplicitVR && source.byteOrder == .littleEndian && !source.isDeflated
+                    ? source : .explicitVRLittleEndian
+                try writer.write(DICOMWriter.part10(dataSet, transferSyntax: syntax), to: "\(bucket)/\(name).dcm")
+                outputs.append("\(bucket)/\(name).dcm")
+            }
         } catch {
             for output in outputs { writer.remove(output) }
             logger.error("\(file.path): \(error)")
-            return record(.failed, reason: "\(error)")
+            return (record(.failed, reason: "\(error)"), [])
         }
-        return record(.processed, reason: note, bucket: bucket, outputs: outputs.sorted())
+        let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
+        return (record(.processed, reason: note, bucket: bucket, outputs: outputs.sorted()), deidentified.mappings)
     }
 
     /// Runs `transform` over `items` with at most `workers` at once, and hands each result

@@ -68,7 +68,13 @@ struct Dicomdrop: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: configuration.drop, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: configuration.output, withIntermediateDirectories: true)
         let ledger = try Ledger(path: configuration.database)
-        let processor = UnitProcessor(configuration: configuration, ledger: ledger, logger: logger)
+        let processor: UnitProcessor
+        do {
+            processor = try UnitProcessor(configuration: configuration, ledger: ledger, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("dicomdrop: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         processor.sweepTemporaries()
 
         if let reprocess {

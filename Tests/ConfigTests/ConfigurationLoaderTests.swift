@@ -46,7 +46,7 @@ import Testing
 
     @Test func anUnknownKeyIsNamedWithItsLineAndColumn() {
         #expect(failure("drop: in\nsetle_seconds: 3\n")
-                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, drop, output, rescan_seconds, settle_seconds, workers)")
+                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, output, rescan_seconds, settle_seconds, workers)")
         #expect(failure("buckets:\n  size:\n    - name: a\n      max_pixel: 5\n")?.hasPrefix("watch.yaml:4:7: buckets.size[0].max_pixel: unknown key") == true)
     }
 

@@ -1,4 +1,6 @@
 @preconcurrency import Glibc
+import Crypto
+import Deidentify
 import Foundation
 import Ledger
 
@@ -17,6 +19,11 @@ final class DaemonHarness: @unchecked Sendable {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("dicomdrop-\(UUID().uuidString)")
         log = root.appendingPathComponent("daemon.log")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("drop"), withIntermediateDirectories: true)
+        // One known key for every harness: two installations then name outputs alike, and a
+        // test can compute the pseudonym of a UID it knows.
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("var"), withIntermediateDirectories: true)
+        let keyPath = root.appendingPathComponent("var/deidentify.key").path
+        _ = FileManager.default.createFile(atPath: keyPath, contents: Self.key, attributes: [.posixPermissions: 0o600])
         try """
             drop: drop
             output: out
@@ -25,6 +32,13 @@ final class DaemonHarness: @unchecked Sendable {
             rescan_seconds: 3600
             \(extraConfig)
             """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    static let key = Data(repeating: 0x5A, count: 32)
+
+    /// What the daemon of any harness turns `uid` into.
+    static func remapped(_ uid: String) -> String {
+        Pseudonymizer(key: SymmetricKey(data: key)).uid(uid)
     }
 
     deinit {

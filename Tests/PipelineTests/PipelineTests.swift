@@ -119,7 +119,7 @@ import Testing
         let configuration = WatchConfiguration(drop: drop, output: output, database: root.appendingPathComponent("ledger.sqlite"),
                                                workers: 2, sizeBuckets: SizeBucket.defaults)
         let ledger = try Ledger(path: configuration.database)
-        let processor = UnitProcessor(configuration: configuration, ledger: ledger, logger: Logger(label: "test"))
+        let processor = try UnitProcessor(configuration: configuration, ledger: ledger, logger: Logger(label: "test"))
 
         let first = try await processor.process(unit: "mixed", trigger: .startup)
         #expect(first.counts == RunCounts(seen: 4, new: 2, duplicate: 1, skipped: 0, failed: 1))

@@ -1,0 +1,97 @@
+@preconcurrency import Glibc
+import Foundation
+import GRDB
+
+/// original -> pseudonym, per kind (patient, accession, uid, ...): the only way back from a
+/// de-identified output to its source. A SQLite file of its own, mode 0600, apart from the
+/// ledger, so that the ledger and the outputs can be shared without it.
+public final class PseudonymMap: Sendable {
+    private let queue: DatabaseQueue
+    public let path: URL
+
+    public init(path: URL) throws(Ledger.LedgerError) {
+        self.path = path
+        do {
+            try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+            // Created 0600 before SQLite opens it; SQLite gives its journal the same mode.
+            let descriptor = open(path.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+            if descriptor >= 0 { close(descriptor) }
+            chmod(path.path, 0o600)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            queue = try DatabaseQueue(path: path.path, configuration: configuration)
+            try Self.migrate(queue)
+        } catch {
+            throw .cannotOpen(path: path.path, reason: "\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: pseudonyms") { db in
+            try db.execute(sql: """
+                CREATE TABLE pseudonyms (
+                    kind TEXT NOT NULL,             -- patient, accession, uid, or the attribute's tag
+                    original TEXT NOT NULL,
+                    pseudonym TEXT NOT NULL,
+                    first_seen TEXT NOT NULL,
+                    PRIMARY KEY (kind, original)
+                );
+                CREATE INDEX pseudonyms_by_pseudonym ON pseudonyms(pseudonym);
+                """)
+        }
+        return migrator
+    }
+
+    /// As Ledger.migrate: a second process opening the file at once retries once the first
+    /// has committed.
+    static func migrate(_ writer: some DatabaseWriter) throws {
+        var attempt = 0
+        while true {
+            do {
+                try migrator.migrate(writer)
+                return
+            } catch let error as DatabaseError where attempt < 3 && error.message?.contains("already exists") == true {
+                attempt += 1
+            }
+        }
+    }
+
+    public struct Entry: Sendable, Hashable {
+        public let kind: String
+        public let original: String
+        public let pseudonym: String
+        public init(kind: String, original: String, pseudonym: String) {
+            self.kind = kind
+            self.original = original
+            self.pseudonym = pseudonym
+        }
+    }
+
+    /// Records mappings not yet known, in one transaction.
+    public func record(_ entries: [Entry]) throws(Ledger.LedgerError) {
+        guard !entries.isEmpty else { return }
+        let now = ISO8601DateFormatter().string(from: Date())
+        do {
+            try queue.write { db in
+                for entry in entries {
+                    try db.execute(sql: "INSERT OR IGNORE INTO pseudonyms (kind, original, pseudonym, first_seen) VALUES (?, ?, ?, ?)",
+                                   arguments: [entry.kind, entry.original, entry.pseudonym, now])
+                }
+            }
+        } catch {
+            throw .database("\(error)")
+        }
+    }
+
+    /// The original behind a pseudonym, for the holder of this file only.
+    public func original(of pseudonym: String, kind: String) throws(Ledger.LedgerError) -> String? {
+        do {
+            return try queue.read { db in
+                try String.fetchOne(db, sql: "SELECT original FROM pseudonyms WHERE kind = ? AND pseudonym = ?", arguments: [kind, pseudonym])
+            }
+        } catch {
+            throw .database("\(error)")
+        }
+    }
+}
