@@ -57,9 +57,9 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
         .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),
         .testTarget(name: "DeidentifyTests", dependencies: ["Deidentify", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM", "Deidentify"]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
-        .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging", "Deidentify",
+        .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging", "Deidentify", "DICOM",
                                                           .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]

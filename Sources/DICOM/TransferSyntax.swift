@@ -25,6 +25,14 @@ public struct TransferSyntax: Sendable, Hashable {
         if case .encapsulated = pixelEncoding { return true }
         return false
     }
+
+    /// This syntax encoded as its UID says. A reader follows the bytes of a mislabelled file
+    /// (an implicit-VR dataset under a JPEG UID); a writer keeping the UID must follow the
+    /// label, or it writes a second mislabelled file.
+    public var asLabelled: TransferSyntax {
+        TransferSyntax.lookup(uid) ?? TransferSyntax(uid: uid, name: name, isExplicitVR: true, byteOrder: .littleEndian,
+                                                     isDeflated: false, pixelEncoding: pixelEncoding)
+    }
 }
 
 extension TransferSyntax {

@@ -265,10 +265,10 @@ public final class UnitProcessor: Sendable {
             outputs.append("\(bucket)/\(name).json")
             if configuration.deidentification.writeDICOM {
                 // Native pixel data as Explicit VR Little Endian; compressed pixel data
-                // copied unchanged under its own syntax.
+                // copied unchanged under its own syntax (as labelled, even when the source's
+                // dataset was mislabelled implicit VR).
                 let source = dicom.transferSyntax
-                let syntax = source.isEncapsulated && source.isExplicitVR && source.byteOrder == .littleEndian && !source.isDeflated
-                    ? source : .explicitVRLittleEndian
+                let syntax = source.isEncapsulated ? source.asLabelled : .explicitVRLittleEndian
                 try writer.write(DICOMWriter.part10(dataSet, transferSyntax: syntax), to: "\(bucket)/\(name).dcm")
                 outputs.append("\(bucket)/\(name).dcm")
             }

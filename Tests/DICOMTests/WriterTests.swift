@@ -34,7 +34,7 @@ import Testing
     }
 
     static func targetSyntax(of file: DICOMFile) -> TransferSyntax {
-        file.transferSyntax.isEncapsulated ? TransferSyntax.lookup(file.transferSyntax.uid) ?? file.transferSyntax : .explicitVRLittleEndian
+        file.transferSyntax.isEncapsulated ? file.transferSyntax.asLabelled : .explicitVRLittleEndian
     }
 
     /// The dataset with odd-length values padded as PS3.5 7.1.1 requires a writer to do:
