@@ -141,22 +141,26 @@ def main():
     def survives(counter):
         return counter.get("kept", 0) > 0
 
-    differences = []
+    differences, agreements = [], collections.Counter()
     for key in sorted(set(tools["dicomdrop"]) | set(tools["dicognito"])):
         ours, theirs = tools["dicomdrop"][key], tools["dicognito"][key]
         if survives(ours) != survives(theirs):
             differences.append((key, dict(ours), dict(theirs)))
+        else:
+            agreements["both keep" if survives(ours) else "both hide"] += 1
     report = {
         "files_compared": compared,
         "files_dicomdrop_refused": {str(path): reason for path, reason in refused.items()},
         "attributes_seen": len(tools["dicomdrop"]),
+        "agreements": dict(agreements),
+        "both_keep": sorted(k for k in tools["dicomdrop"] if survives(tools["dicomdrop"][k]) and survives(tools["dicognito"][k])),
         "dicomdrop_keeps_dicognito_hides": [d for d in differences if survives(d[1])],
         "dicognito_keeps_dicomdrop_hides": [d for d in differences if not survives(d[1])],
     }
     if arguments.json:
         pathlib.Path(arguments.json).write_text(json.dumps(report, indent=1))
     print(f"files compared: {compared}; refused by dicomdrop: {len(refused)}; "
-          f"attribute paths seen: {report['attributes_seen']}")
+          f"attribute paths seen: {report['attributes_seen']}; agreeing: {dict(agreements)}")
     for title, rows in (("dicomdrop keeps the original value, dicognito does not",
                          report["dicomdrop_keeps_dicognito_hides"]),
                         ("dicognito keeps the original value, dicomdrop does not",

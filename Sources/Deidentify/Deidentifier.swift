@@ -107,6 +107,16 @@ private struct Work {
         Tag(0x0008, 0x0050): "accession", Tag(0x0020, 0x0010): "study-id",
     ]
 
+    /// Free text that Table E.1-1 does not list because its sequence is listed instead:
+    /// Content Sequence and Graphic Annotation Sequence are "D", and a dummy sequence is
+    /// their items cleaned, but the text of a report or an annotation names people as
+    /// easily as a comment does. Replaced like a "D" text, kept (allow list) under the
+    /// option that cleans its sequence.
+    static let freeTextOutsideTheTable: [Tag: ConfidentialityProfile.Option] = [
+        Tag(0x0040, 0xA160): .cleanStructuredContent,  // Text Value of an SR content item
+        Tag(0x0070, 0x0006): .cleanGraphics,           // Unformatted Text Value of an annotation
+    ]
+
     mutating func clean(_ dataSet: DataSet) -> DataSet {
         var result = DataSet(byteOrder: dataSet.byteOrder, characterSet: dataSet.characterSet)
         let keptCreators = Set(dataSet.elements.filter { element in
@@ -133,6 +143,9 @@ private struct Work {
             || (0x7F00...0x7FDF).contains(group) {
             return nil
         }
+        if let option = Self.freeTextOutsideTheTable[tag] {
+            return settings.options.contains(option) ? cleaned(element, in: dataSet) : dummy(element, in: dataSet)
+        }
         guard let rule = ConfidentialityProfile.rule(for: tag) else { return recursed(element) }
         switch rule.action(with: settings.options) {
         case .keep:
@@ -145,7 +158,7 @@ private struct Work {
             // On a sequence (X/Z/U*): its items stay, their UIDs replaced, the rest cleaned.
             return element.vr == .SQ ? recursed(element) : remappedUIDs(element, in: dataSet)
         case .dummy:
-            return dummy(element, in: dataSet, rule: rule)
+            return dummy(element, in: dataSet)
         case .clean:
             return cleaned(element, in: dataSet)
         }
@@ -172,7 +185,7 @@ private struct Work {
         return Deidentifier.text(element.tag, .UI, replaced)
     }
 
-    private mutating func dummy(_ element: DataElement, in dataSet: DataSet, rule: ConfidentialityProfile.Rule) -> DataElement? {
+    private mutating func dummy(_ element: DataElement, in dataSet: DataSet) -> DataElement? {
         let tag = element.tag
         switch element.vr {
         case .SQ:

@@ -54,7 +54,11 @@ import Testing
             let nestedName = "Nestedfam\(index)^Nestedgiven\(index)"
             dataSet.set(DataElement(tag: DICOM.Tag(0x0008, 0x1032), vr: .SQ, value: .sequence([
                 DataSet(elements: [Self.element(DICOM.Tag(0x0008, 0x0090), .PN, nestedName)])])))
-            values.formUnion([privateValue, overlay, nestedName])
+            let reportText = "Discussed with Reportfam\(index) on the ward"
+            dataSet.set(DataElement(tag: DICOM.Tag(0x0040, 0xA730), vr: .SQ, value: .sequence([
+                DataSet(elements: [Self.element(DICOM.Tag(0x0040, 0xA040), .CS, "TEXT"),
+                                   Self.element(DICOM.Tag(0x0040, 0xA160), .UT, reportText)])])))
+            values.formUnion([privateValue, overlay, nestedName, reportText])
             let syntax: TransferSyntax = file.transferSyntax.isEncapsulated ? file.transferSyntax : .explicitVRLittleEndian
             try DICOMWriter.part10(dataSet, transferSyntax: syntax).write(to: folder.appendingPathComponent("\(index).dcm"))
         }
