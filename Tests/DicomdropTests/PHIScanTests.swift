@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized) struct PHIScanTests {
     static let sources = ["pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small.dcm",
                           "pydicom/test_files/SC_rgb_jpeg_dcmtk.dcm"]
-    static let textVRs: Set<VR> = [.AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UT, .DA, .DT]
+    static let textVRs: Set<VR> = [.AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UT, .DA, .DT, .TM]
 
     static func element(_ tag: DICOM.Tag, _ vr: VR, _ value: String) -> DataElement {
         var bytes = Array(value.utf8)
@@ -25,6 +25,7 @@ import Testing
         case .UI: return "1.2.826.0.1.3680043.99.\(file).\(tag.group).\(tag.element)"
         case .DA: return "1971020\(file)"
         case .DT: return "1971020\(file)101112"
+        case .TM: return "2358\(file)7.61803\(file)"
         case .CS, .AE: return "QZ\(mark)"
         case .SH: return "SHQ\(mark)"
         case .PN: return "Plantfam\(mark)^Plantgiven\(mark)^Plantmid\(mark)"
