@@ -9,6 +9,7 @@ APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev libinotifytools0-dev pkg-co
 # What the tests need beyond that: Python and pip for the pydicom oracle.
 APT_TEST_PACKAGES := python3 python3-pip
 PYDICOM      := pydicom==3.0.2
+NUMPY        := numpy
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: run test build deps test-deps corpus bench-parse bench-daemon clean
@@ -36,13 +37,21 @@ test-deps:
 	@python3 -c 'import pydicom, sys; sys.exit(pydicom.__version__ != "3.0.2")' 2>/dev/null \
 		|| python3 -m pip install --quiet $(PYDICOM) 2>/dev/null \
 		|| python3 -m pip install --quiet --break-system-packages $(PYDICOM)
+	@# numpy: pydicom's pixel functions behind corpus/pixel-oracle.json.
+	@python3 -c 'import numpy' 2>/dev/null \
+		|| python3 -m pip install --quiet $(NUMPY) 2>/dev/null \
+		|| python3 -m pip install --quiet --break-system-packages $(NUMPY)
 
 # The pydicom 3.0.2 and pydicom-data wheels from PyPI, unpacked into corpus/ (ignored),
-# and pydicom's reading of every file (corpus/oracle.json) for the conformance tests.
+# pydicom's reading of every file (corpus/oracle.json) and of every native or RLE image's
+# pixels (corpus/pixel-oracle.json) for the conformance tests.
 corpus: test-deps
 	python3 scripts/fetch-corpus corpus
 	@if [ ! -f corpus/oracle.json ] || [ scripts/pydicom-oracle -nt corpus/oracle.json ] || [ corpus/.unpacked -nt corpus/oracle.json ]; then \
 		python3 scripts/pydicom-oracle corpus; fi
+	@# pydicom's decoding and rendering of every native and RLE image (corpus/pixel-oracle.json).
+	@if [ ! -f corpus/pixel-oracle.json ] || [ scripts/pixel-oracle -nt corpus/pixel-oracle.json ] || [ corpus/.unpacked -nt corpus/pixel-oracle.json ]; then \
+		python3 scripts/pixel-oracle corpus; fi
 
 bench-parse: deps test-deps
 	scripts/bench-parse

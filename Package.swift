@@ -53,7 +53,7 @@ let package = Package(
             dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
         .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),
         .testTarget(name: "DeidentifyTests", dependencies: ["Deidentify", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),

@@ -18,14 +18,12 @@ public enum RenderError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Renders the first frame of a native monochrome image to 8-bit gray, in the order of
-/// PS3.4 N.2: stored values (Bits Stored honoured, sign extended), Modality LUT as Rescale
-/// Slope/Intercept, VOI as the first Window Center/Width (PS3.3 C.11.2.1.2.1, LINEAR) or
-/// else the frame's min-max, MONOCHROME1 inverted.
-public struct MonochromeRenderer: Sendable {
-    public init() {}
-
-    /// Image geometry and encoding read from the dataset.
+/// Renders one frame of a monochrome image through its `GrayscaleTransform`, to 8 or 16
+/// bits. Integer frames of 8 or 16 bits (nearly every CT, MR, CR and DX image) go through a
+/// lookup table of their stored range; 32-bit and floating-point frames are computed pixel
+/// by pixel.
+struct MonochromeRenderer: Sendable {
+    /// The stored-value geometry of one native frame.
     struct Layout {
         let rows: Int
         let columns: Int
@@ -33,42 +31,69 @@ public struct MonochromeRenderer: Sendable {
         let bitsStored: Int
         let highBit: Int
         let isSigned: Bool
-        let isInverted: Bool
     }
 
-    public func render(_ dataSet: DataSet, transferSyntax: TransferSyntax) throws(RenderError) -> Raster {
-        guard let element = dataSet[.pixelData] else { throw .noPixelData }
-        guard case .bytes(let pixelBytes) = element.value else {
-            throw .compressed(transferSyntax: transferSyntax.uid)
-        }
-        let layout = try self.layout(of: dataSet)
-        let count = layout.rows * layout.columns
-        let frameBytes = count * layout.bitsAllocated / 8
-        guard pixelBytes.count >= frameBytes else {
-            throw .inconsistent("Pixel Data holds \(pixelBytes.count) bytes, one \(layout.rows)x\(layout.columns) frame of \(layout.bitsAllocated) bits needs \(frameBytes)")
-        }
-        let slope = dataSet.doubles(Tag(0x0028, 0x1053))?.first ?? 1
-        let intercept = dataSet.doubles(Tag(0x0028, 0x1052))?.first ?? 0
-        let byteOrder = dataSet.byteOrder
-        // Every step maps one stored value to one output value, so the steps are computed
-        // once per distinct stored value in the frame's range (at most 65,536 for 16 bits)
-        // into a lookup table, the way dcmtk does, instead of once per pixel: one pass finds
-        // the range, a second maps each pixel through the table.
-        let gray = pixelBytes.prefix(frameBytes).withUnsafeBytes { raw in
-            let range = storedRange(raw, layout: layout, byteOrder: byteOrder)
-            let lowest = range.lowerBound
-            let table = lookupTable(storedRange: range, slope: slope, intercept: intercept,
-                                    window: voiWindow(of: dataSet), inverted: layout.isInverted)
-            return [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
-                table.withUnsafeBufferPointer { table in
-                    forEachStoredValue(raw, layout: layout, byteOrder: byteOrder) { index, value in
-                        output[index] = table[Int(value &- lowest)]
+    let transform: GrayscaleTransform
+
+    func render(_ frame: NativeFrame, image: ImageLayout, bitDepth: Int) -> Raster {
+        let count = image.pixelsPerFrame
+        let maximum = bitDepth == 16 ? 65_535.0 : 255.0
+        if image.sampleKind == .integer && frame.bitsAllocated <= 16 {
+            let layout = Layout(rows: image.rows, columns: image.columns, bitsAllocated: frame.bitsAllocated,
+                                bitsStored: frame.bitsStored, highBit: frame.highBit, isSigned: image.isSigned)
+            // Every step maps one stored value to one output value, so the steps are computed
+            // once per distinct stored value in the frame's range (at most 65,536 for 16 bits)
+            // into a lookup table, the way dcmtk does, instead of once per pixel: one pass
+            // finds the range, a second maps each pixel through the table.
+            return frame.bytes.withUnsafeBytes { raw in
+                let range = storedRange(raw, layout: layout, byteOrder: frame.byteOrder)
+                let lowest = range.lowerBound
+                let table = lookupTable(raw, layout: layout, byteOrder: frame.byteOrder, storedRange: range, maximum: maximum)
+                if bitDepth == 16 {
+                    let words = [UInt16](unsafeUninitializedCapacity: count) { output, initialized in
+                        table.withUnsafeBufferPointer { table in
+                            forEachStoredValue(raw, layout: layout, byteOrder: frame.byteOrder) { index, value in
+                                output[index] = table[Int(value &- lowest)]
+                            }
+                        }
+                        initialized = count
                     }
+                    return Raster(width: image.columns, height: image.rows, channels: 1, bitDepth: 16,
+                                  pixels: words.withUnsafeBytes { Array($0) })
                 }
-                initialized = count
+                let gray = [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
+                    table.withUnsafeBufferPointer { table in
+                        forEachStoredValue(raw, layout: layout, byteOrder: frame.byteOrder) { index, value in
+                            output[index] = UInt8(truncatingIfNeeded: table[Int(value &- lowest)])
+                        }
+                    }
+                    initialized = count
+                }
+                return Raster(width: image.columns, height: image.rows, channels: 1, bitDepth: 8, pixels: gray)
             }
         }
-        return Raster(width: layout.columns, height: layout.rows, channels: 1, bitDepth: 8, pixels: gray)
+        // 32-bit integers and floats: the modality values, their range, then each pixel.
+        let stored: [Double]
+        switch image.sampleKind {
+        case .integer:
+            stored = PixelDecoder.integers(frame, count: count, isSigned: image.isSigned).map(Double.init)
+        case .float32, .float64:
+            let decoder = FloatSamples(frame: frame, kind: image.sampleKind)
+            stored = (0..<count).map(decoder.value(at:))
+        }
+        let modality = stored.map(transform.modalityValue)
+        let range = (modality.min() ?? 0)...(modality.max() ?? 0)
+        let display = modality.map { transform.quantized($0, range: range, maximum: maximum) }
+        return Self.raster(display, width: image.columns, height: image.rows, channels: 1, bitDepth: bitDepth)
+    }
+
+    /// Display values already scaled to 0...255 or 0...65,535, packed for PNG.
+    static func raster(_ values: [Double], width: Int, height: Int, channels: Int, bitDepth: Int) -> Raster {
+        if bitDepth == 16 {
+            let words = values.map { UInt16(max(0, min(65_535, $0))) }
+            return Raster(width: width, height: height, channels: channels, bitDepth: 16, pixels: words.withUnsafeBytes { Array($0) })
+        }
+        return Raster(width: width, height: height, channels: channels, bitDepth: 8, pixels: values.map { UInt8(max(0, min(255, $0))) })
     }
 
     /// The smallest and largest stored value of the frame. Sixteen pixels at a time through
@@ -106,60 +131,28 @@ public struct MonochromeRenderer: Sendable {
         return lowest...highest
     }
 
-    /// Output gray for each stored value of `storedRange`: Rescale Slope/Intercept, then the
-    /// window (PS3.3 C.11.2.1.2.1, LINEAR) or the min-max of the modality values, then
-    /// MONOCHROME1 inversion.
-    private func lookupTable(storedRange: ClosedRange<Int32>, slope: Double, intercept: Double,
-                             window: (center: Double, width: Double)?, inverted: Bool) -> [UInt8] {
+    /// Output value for each stored value of `storedRange`. Without a VOI the display
+    /// range is the frame's modality range: with a rescale its ends are those of the stored
+    /// range (the rescale is linear); with a Modality LUT the values present are looked at.
+    private func lookupTable(_ raw: UnsafeRawBufferPointer, layout: Layout, byteOrder: ByteOrder,
+                             storedRange: ClosedRange<Int32>, maximum: Double) -> [UInt16] {
         let lowest = Int(storedRange.lowerBound), count = Int(storedRange.upperBound) - lowest + 1
-        var table = [UInt8](repeating: 0, count: count)
-        func modality(_ offset: Int) -> Double { Double(lowest + offset) * slope + intercept }
-        if let (center, width) = window, width >= 1 {
-            // y = ((x - (c - 0.5)) / (w - 1) + 0.5) * 255, clamped.
-            let low = center - 0.5 - (width - 1) / 2
-            let high = center - 0.5 + (width - 1) / 2
-            let span = max(width - 1, 1)
-            for offset in 0..<count {
-                let x = modality(offset)
-                let y: Double = x <= low ? 0 : x > high ? 255 : ((x - (center - 0.5)) / span + 0.5) * 255
-                table[offset] = UInt8(max(0, min(255, y.rounded())))
-            }
-        } else {
-            // The modality values' extremes are those of the stored range's ends (the rescale
-            // is linear), in either order when the slope is negative.
-            let minimum = min(modality(0), modality(count - 1))
-            let maximum = max(modality(0), modality(count - 1))
-            let scale = maximum > minimum ? 255 / (maximum - minimum) : 0
-            for offset in 0..<count {
-                table[offset] = UInt8(max(0, min(255, ((modality(offset) - minimum) * scale).rounded())))
+        let modality = (0..<count).map { transform.modalityValue(Double(lowest + $0)) }
+        var range = 0.0...0.0
+        if transform.needsFrameRange {
+            if case .rescale = transform.modality {
+                range = min(modality[0], modality[count - 1])...max(modality[0], modality[count - 1])
+            } else {
+                var low = Double.infinity, high = -Double.infinity
+                forEachStoredValue(raw, layout: layout, byteOrder: byteOrder) { _, value in
+                    let mapped = modality[Int(value) - lowest]
+                    low = min(low, mapped)
+                    high = max(high, mapped)
+                }
+                range = low...high
             }
         }
-        if inverted {
-            for offset in 0..<count { table[offset] = 255 - table[offset] }
-        }
-        return table
-    }
-
-    private func layout(of dataSet: DataSet) throws(RenderError) -> Layout {
-        guard let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns), rows > 0, columns > 0 else {
-            throw .inconsistent("Rows and Columns must be present and positive")
-        }
-        let samples = dataSet.integer(.samplesPerPixel) ?? 1
-        let photometric = dataSet.string(Tag(0x0028, 0x0004)) ?? "MONOCHROME2"
-        guard samples == 1, photometric == "MONOCHROME1" || photometric == "MONOCHROME2" else {
-            throw .unsupported("\(photometric) with \(samples) samples per pixel (colour images come later)")
-        }
-        let bitsAllocated = dataSet.integer(.bitsAllocated) ?? 0
-        guard bitsAllocated == 8 || bitsAllocated == 16 else {
-            throw .unsupported("Bits Allocated \(bitsAllocated)")
-        }
-        let bitsStored = dataSet.integer(Tag(0x0028, 0x0101)) ?? bitsAllocated
-        let highBit = dataSet.integer(Tag(0x0028, 0x0102)) ?? bitsStored - 1
-        guard (1...bitsAllocated).contains(bitsStored), highBit >= bitsStored - 1, highBit < bitsAllocated else {
-            throw .inconsistent("Bits Stored \(bitsStored) and High Bit \(highBit) do not fit Bits Allocated \(bitsAllocated)")
-        }
-        return Layout(rows: rows, columns: columns, bitsAllocated: bitsAllocated, bitsStored: bitsStored, highBit: highBit,
-                      isSigned: dataSet.integer(.pixelRepresentation) == 1, isInverted: photometric == "MONOCHROME1")
+        return modality.map { UInt16(transform.quantized($0, range: range, maximum: maximum)) }
     }
 
     /// Calls `body` with each pixel's index and stored value: the Bits Stored bits ending at
@@ -193,11 +186,21 @@ public struct MonochromeRenderer: Sendable {
             }
         }
     }
+}
 
-    /// The first Window Center/Width pair, if both are present.
-    private func voiWindow(of dataSet: DataSet) -> (Double, Double)? {
-        guard let center = dataSet.doubles(Tag(0x0028, 0x1050))?.first,
-              let width = dataSet.doubles(Tag(0x0028, 0x1051))?.first else { return nil }
-        return (center, width)
+/// Float and Double Float Pixel Data samples of a frame.
+struct FloatSamples {
+    let frame: NativeFrame
+    let kind: ImageLayout.SampleKind
+
+    func value(at index: Int) -> Double {
+        frame.bytes.withUnsafeBytes { raw in
+            if kind == .float32 {
+                let bits = raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)
+                return Double(Float(bitPattern: frame.byteOrder == .littleEndian ? UInt32(littleEndian: bits) : UInt32(bigEndian: bits)))
+            }
+            let bits = raw.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)
+            return Double(bitPattern: frame.byteOrder == .littleEndian ? UInt64(littleEndian: bits) : UInt64(bigEndian: bits))
+        }
     }
 }

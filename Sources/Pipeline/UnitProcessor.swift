@@ -252,7 +252,7 @@ public final class UnitProcessor: Sendable {
         do {
             if dataSet[.pixelData] != nil {
                 do {
-                    let raster = try MonochromeRenderer().render(dataSet, transferSyntax: dicom.transferSyntax)
+                    let raster = try ImageRenderer(dataSet: dataSet, transferSyntax: dicom.transferSyntax).render(frame: 0)
                     let png = try PNGCodec.encode(raster)
                     try writer.write(png, to: "\(bucket)/\(name).png")
                     outputs.append("\(bucket)/\(name).png")

@@ -1,0 +1,105 @@
+import DICOM
+
+/// How an image's pixels are laid out, from the Image Pixel module (PS3.3 C.7.6.3): what a
+/// decoder needs before it touches a pixel.
+public struct ImageLayout: Sendable, Equatable {
+    /// What one sample is: an integer of Bits Stored bits, or IEEE floating point (Float
+    /// Pixel Data, OF, and Double Float Pixel Data, OD).
+    public enum SampleKind: Sendable, Equatable {
+        case integer, float32, float64
+    }
+
+    public let rows: Int
+    public let columns: Int
+    public let samplesPerPixel: Int
+    public let bitsAllocated: Int
+    public let bitsStored: Int
+    public let highBit: Int
+    public let isSigned: Bool
+    /// Planar Configuration 1: each frame holds all of its red, then green, then blue.
+    public let isPlanar: Bool
+    public let frames: Int
+    public let photometric: String
+    public let sampleKind: SampleKind
+    /// The element that holds the pixels: Pixel Data, Float Pixel Data or Double Float Pixel Data.
+    public let pixelTag: Tag
+
+    public var pixelsPerFrame: Int { rows * columns }
+    public var isMonochrome: Bool { photometric == "MONOCHROME1" || photometric == "MONOCHROME2" }
+
+    static let floatPixelData = Tag(0x7FE0, 0x0008)
+    static let doubleFloatPixelData = Tag(0x7FE0, 0x0009)
+    static let photometricInterpretation = Tag(0x0028, 0x0004)
+    static let planarConfiguration = Tag(0x0028, 0x0006)
+    static let numberOfFrames = Tag(0x0028, 0x0008)
+    static let bitsStored = Tag(0x0028, 0x0101)
+    static let highBit = Tag(0x0028, 0x0102)
+
+    static let supportedPhotometrics: Set<String> = [
+        "MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR",
+    ]
+
+    /// Reads and checks the layout; every refusal says which attributes disagree.
+    public init(of dataSet: DataSet) throws(RenderError) {
+        let pixelTag: Tag
+        let kind: SampleKind
+        if dataSet[.pixelData] != nil {
+            (pixelTag, kind) = (.pixelData, .integer)
+        } else if dataSet[Self.floatPixelData] != nil {
+            (pixelTag, kind) = (Self.floatPixelData, .float32)
+        } else if dataSet[Self.doubleFloatPixelData] != nil {
+            (pixelTag, kind) = (Self.doubleFloatPixelData, .float64)
+        } else {
+            throw .noPixelData
+        }
+        guard let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns), rows > 0, columns > 0 else {
+            throw .inconsistent("Rows and Columns must be present and positive")
+        }
+        let samples = dataSet.integer(.samplesPerPixel) ?? 1
+        let photometric = dataSet.string(Self.photometricInterpretation) ?? (samples == 3 ? "RGB" : "MONOCHROME2")
+        guard Self.supportedPhotometrics.contains(photometric) else {
+            throw .unsupported("Photometric Interpretation \(photometric)")
+        }
+        let expectedSamples = ["RGB", "YBR_FULL", "YBR_FULL_422"].contains(photometric) ? 3 : 1
+        guard samples == expectedSamples else {
+            throw .inconsistent("\(photometric) with \(samples) samples per pixel")
+        }
+        let bitsAllocated: Int
+        switch kind {
+        case .integer: bitsAllocated = dataSet.integer(.bitsAllocated) ?? 0
+        case .float32: bitsAllocated = 32
+        case .float64: bitsAllocated = 64
+        }
+        guard kind != .integer || [1, 8, 16, 32].contains(bitsAllocated) else {
+            throw .unsupported("Bits Allocated \(bitsAllocated)")
+        }
+        let bitsStored = kind == .integer ? dataSet.integer(Self.bitsStored) ?? bitsAllocated : bitsAllocated
+        let highBit = kind == .integer ? dataSet.integer(Self.highBit) ?? bitsStored - 1 : bitsAllocated - 1
+        guard (1...bitsAllocated).contains(bitsStored), highBit >= bitsStored - 1, highBit < bitsAllocated else {
+            throw .inconsistent("Bits Stored \(bitsStored) and High Bit \(highBit) do not fit Bits Allocated \(bitsAllocated)")
+        }
+        guard photometric != "YBR_FULL_422" || bitsAllocated == 8 else {
+            throw .unsupported("YBR_FULL_422 with Bits Allocated \(bitsAllocated)")
+        }
+        guard photometric != "PALETTE COLOR" || (bitsAllocated == 8 || bitsAllocated == 16) else {
+            throw .unsupported("PALETTE COLOR with Bits Allocated \(bitsAllocated)")
+        }
+        self.rows = rows
+        self.columns = columns
+        self.samplesPerPixel = samples
+        self.bitsAllocated = bitsAllocated
+        self.bitsStored = bitsStored
+        self.highBit = highBit
+        self.isSigned = kind == .integer && dataSet.integer(.pixelRepresentation) == 1
+        self.isPlanar = samples > 1 && dataSet.integer(Self.planarConfiguration) == 1
+        self.frames = max(dataSet.integer(Self.numberOfFrames) ?? 1, 1)
+        self.photometric = photometric
+        self.sampleKind = kind
+        self.pixelTag = pixelTag
+    }
+
+    /// Bytes one native frame occupies (1-bit frames are packed and need not start on a byte).
+    var nativeFrameBits: Int {
+        photometric == "YBR_FULL_422" ? pixelsPerFrame * 16 : pixelsPerFrame * samplesPerPixel * bitsAllocated
+    }
+}

@@ -1,0 +1,183 @@
+import DICOM
+import Foundation
+
+/// One frame's samples in the one layout the renderers read: words of `bitsAllocated` bits
+/// in `byteOrder`, samples interleaved (R G B R G B ...). Planar frames are interleaved,
+/// 1-bit frames unpacked to one byte per pixel, YBR_FULL_422 expanded to full YBR, RLE
+/// decoded; the bits outside Bits Stored are still there, for the renderers to mask.
+public struct NativeFrame: Sendable {
+    public let bytes: [UInt8]
+    public let bitsAllocated: Int
+    public let bitsStored: Int
+    public let highBit: Int
+    public let byteOrder: ByteOrder
+}
+
+/// The decoded values of one frame: integers after masking to Bits Stored and sign
+/// extension, or floating point. Samples interleaved.
+public enum FrameValues: Sendable, Equatable {
+    case integers([Int64])
+    case floats([Double])
+}
+
+/// Decodes the frames of native and RLE Lossless images (PS3.5 8 and Annex G).
+public struct PixelDecoder: Sendable {
+    public let layout: ImageLayout
+    private let byteOrder: ByteOrder
+    private let source: Source
+
+    private enum Source: Sendable {
+        case native(Data)
+        case rle([Data])
+    }
+
+    public init(dataSet: DataSet, transferSyntax: TransferSyntax) throws(RenderError) {
+        layout = try ImageLayout(of: dataSet)
+        byteOrder = dataSet.byteOrder
+        switch dataSet[layout.pixelTag]?.value {
+        case .bytes(let bytes)?:
+            let needed = (layout.nativeFrameBits * layout.frames + 7) / 8
+            guard bytes.count >= needed else {
+                throw .inconsistent("Pixel Data holds \(bytes.count) bytes, \(layout.frames) frame(s) of \(layout.rows)x\(layout.columns)x\(layout.samplesPerPixel) at \(layout.bitsAllocated) bits need \(needed)")
+            }
+            // OW is a run of 16-bit words: big-endian files swap each pair of 8-bit samples.
+            let swapped = byteOrder == .bigEndian && layout.bitsAllocated <= 8 && dataSet[layout.pixelTag]?.vr == .OW
+            source = .native(swapped ? Self.swappingPairs(bytes) : bytes)
+        case .encapsulated(let pixelData)?:
+            guard case .encapsulated(.rle) = transferSyntax.pixelEncoding else {
+                throw .compressed(transferSyntax: transferSyntax.uid)
+            }
+            do {
+                source = .rle(try pixelData.frames(count: layout.frames))
+            } catch {
+                throw .inconsistent("RLE frames: \(error)")
+            }
+        default:
+            throw .noPixelData
+        }
+    }
+
+    public var frameCount: Int { layout.frames }
+
+    static func swappingPairs(_ bytes: Data) -> Data {
+        var swapped = Data(bytes)
+        swapped.withUnsafeMutableBytes { raw in
+            for index in stride(from: 0, to: raw.count - 1, by: 2) { raw.swapAt(index, index + 1) }
+        }
+        return swapped
+    }
+
+    /// Frame `index` (from 0) in the native layout.
+    public func nativeFrame(_ index: Int) throws(RenderError) -> NativeFrame {
+        guard (0..<layout.frames).contains(index) else {
+            throw .inconsistent("frame \(index + 1) of \(layout.frames)")
+        }
+        switch source {
+        case .rle(let frames):
+            guard index < frames.count else { throw .inconsistent("RLE data holds \(frames.count) frames, Number of Frames is \(layout.frames)") }
+            let bytes = try RLEDecoder.decode(frame: frames[index], layout: layout)
+            return NativeFrame(bytes: bytes, bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
+                               highBit: layout.highBit, byteOrder: .littleEndian)
+        case .native(let data):
+            return nativeFrame(index, of: data)
+        }
+    }
+
+    private func nativeFrame(_ index: Int, of data: Data) -> NativeFrame {
+        let pixels = layout.pixelsPerFrame
+        if layout.bitsAllocated == 1 {
+            // Bit i of the pixel stream is bit (i % 8) of byte i / 8, least significant
+            // first (PS3.5 D.2); frames follow each other with no byte alignment.
+            let firstBit = index * pixels * layout.samplesPerPixel
+            let unpacked = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [UInt8] in
+                [UInt8](unsafeUninitializedCapacity: pixels) { output, initialized in
+                    for pixel in 0..<pixels {
+                        let bit = firstBit + pixel
+                        output[pixel] = (raw[bit >> 3] >> UInt8(bit & 7)) & 1
+                    }
+                    initialized = pixels
+                }
+            }
+            return NativeFrame(bytes: unpacked, bitsAllocated: 8, bitsStored: 1, highBit: 0, byteOrder: .littleEndian)
+        }
+        let frameBytes = layout.nativeFrameBits / 8
+        let start = data.startIndex + index * frameBytes
+        var bytes = [UInt8](data[start..<start + frameBytes])
+        if layout.photometric == "YBR_FULL_422" {
+            bytes = Self.expandYBR422(bytes, pixels: pixels)
+        } else if layout.isPlanar {
+            bytes = Self.interleave(bytes, samples: layout.samplesPerPixel, bytesPerSample: layout.bitsAllocated / 8, pixels: pixels)
+        }
+        return NativeFrame(bytes: bytes, bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
+                           highBit: layout.highBit, byteOrder: byteOrder)
+    }
+
+    /// Y1 Y2 Cb Cr for each horizontal pair of pixels (PS3.3 C.7.6.3.1.2) to Y Cb Cr per pixel.
+    static func expandYBR422(_ bytes: [UInt8], pixels: Int) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: pixels * 3)
+        var pixel = 0, input = 0
+        while pixel < pixels && input + 3 < bytes.count {
+            let (y1, y2, cb, cr) = (bytes[input], bytes[input + 1], bytes[input + 2], bytes[input + 3])
+            output[3 * pixel] = y1; output[3 * pixel + 1] = cb; output[3 * pixel + 2] = cr
+            if pixel + 1 < pixels {
+                output[3 * pixel + 3] = y2; output[3 * pixel + 4] = cb; output[3 * pixel + 5] = cr
+            }
+            pixel += 2
+            input += 4
+        }
+        return output
+    }
+
+    /// RRR...GGG...BBB to RGBRGB..., sample by sample.
+    static func interleave(_ bytes: [UInt8], samples: Int, bytesPerSample: Int, pixels: Int) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: bytes.count)
+        for sample in 0..<samples {
+            for pixel in 0..<pixels {
+                for byte in 0..<bytesPerSample {
+                    output[(pixel * samples + sample) * bytesPerSample + byte] = bytes[(sample * pixels + pixel) * bytesPerSample + byte]
+                }
+            }
+        }
+        return output
+    }
+
+    /// Frame `index` as values: integers masked to Bits Stored and sign-extended at High
+    /// Bit (PS3.5 8.1.1: the other bits may hold anything), or floats.
+    public func values(ofFrame index: Int) throws(RenderError) -> FrameValues {
+        let frame = try nativeFrame(index)
+        let count = layout.pixelsPerFrame * layout.samplesPerPixel
+        switch layout.sampleKind {
+        case .float32, .float64:
+            let samples = FloatSamples(frame: frame, kind: layout.sampleKind)
+            return .floats((0..<count).map(samples.value(at:)))
+        case .integer:
+            return .integers(Self.integers(frame, count: count, isSigned: layout.isSigned))
+        }
+    }
+
+    static func integers(_ frame: NativeFrame, count: Int, isSigned: Bool) -> [Int64] {
+        let shift = UInt64(frame.highBit + 1 - frame.bitsStored)
+        let mask: UInt64 = (1 << UInt64(frame.bitsStored)) - 1
+        let signBit: UInt64 = isSigned ? 1 << UInt64(frame.bitsStored - 1) : 0
+        let little = frame.byteOrder == .littleEndian
+        return frame.bytes.withUnsafeBytes { raw in
+            [Int64](unsafeUninitializedCapacity: count) { output, initialized in
+                for index in 0..<count {
+                    let word: UInt64
+                    switch frame.bitsAllocated {
+                    case 8: word = UInt64(raw[index])
+                    case 16:
+                        let value = raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)
+                        word = UInt64(little ? UInt16(littleEndian: value) : UInt16(bigEndian: value))
+                    default:
+                        let value = raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)
+                        word = UInt64(little ? UInt32(littleEndian: value) : UInt32(bigEndian: value))
+                    }
+                    let stored = (word >> shift) & mask
+                    output[index] = Int64(bitPattern: (stored ^ signBit) &- signBit)
+                }
+                initialized = count
+            }
+        }
+    }
+}
