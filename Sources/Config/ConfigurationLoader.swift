@@ -14,6 +14,7 @@ public enum ConfigurationLoader {
             "options": .list(.leaf), "keep_private": .list(.leaf), "descriptor_allow_list": .list(.leaf),
             "key_file": .leaf, "map_database": .leaf, "write_dicom": .leaf,
         ]),
+        "png": .mapping(["bit_depth": .leaf, "frames": .leaf, "level": .leaf]),
     ])
 
     indirect enum Schema: Sendable {
@@ -32,9 +33,10 @@ public enum ConfigurationLoader {
         var workers: Int?
         var buckets: RawBuckets?
         var deidentify: RawDeidentification?
+        var png: RawPNG?
 
         enum CodingKeys: String, CodingKey {
-            case drop, output, database, workers, buckets, deidentify
+            case drop, output, database, workers, buckets, deidentify, png
             case settleSeconds = "settle_seconds"
             case rescanSeconds = "rescan_seconds"
         }
@@ -42,6 +44,17 @@ public enum ConfigurationLoader {
 
     struct RawBuckets: Decodable {
         var size: [SizeBucket]?
+    }
+
+    struct RawPNG: Decodable {
+        var bitDepth: Int?
+        var frames: String?
+        var level: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case frames, level
+            case bitDepth = "bit_depth"
+        }
     }
 
     struct RawDeidentification: Decodable {
@@ -139,6 +152,26 @@ public enum ConfigurationLoader {
             configuration.deidentification.keepPrivateCreators = deidentify.keepPrivate ?? []
             configuration.deidentification.descriptorAllowList = deidentify.descriptorAllowList ?? []
             configuration.deidentification.writeDICOM = deidentify.writeDICOM ?? false
+        }
+        if let png = raw.png {
+            if let depth = png.bitDepth {
+                guard depth == 8 || depth == 16 else {
+                    throw error(at: [Key("png"), Key("bit_depth")], in: root, file: file, "must be 8 or 16, found \(depth)")
+                }
+                configuration.png.bitDepth = depth
+            }
+            if let frames = png.frames {
+                guard let choice = PNGConfiguration.Frames(rawValue: frames) else {
+                    throw error(at: [Key("png"), Key("frames")], in: root, file: file, "must be all or first, found \"\(frames)\"")
+                }
+                configuration.png.frames = choice
+            }
+            if let level = png.level {
+                guard (0...9).contains(level) else {
+                    throw error(at: [Key("png"), Key("level")], in: root, file: file, "must be a zlib level from 0 to 9, found \(level)")
+                }
+                configuration.png.level = level
+            }
         }
         if let buckets = raw.buckets?.size {
             try validate(buckets, root: root, file: file)

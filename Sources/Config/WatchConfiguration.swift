@@ -19,6 +19,8 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var sizeBuckets: [SizeBucket]
     /// `deidentify.*`: profile options, the key and the pseudonym map.
     public var deidentification: DeidentificationConfiguration
+    /// `png.*`: how images are written.
+    public var png = PNGConfiguration()
 
     public init(drop: URL, output: URL, database: URL, settleSeconds: Double = 5, rescanSeconds: Double = 60,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount, sizeBuckets: [SizeBucket] = SizeBucket.defaults) {
@@ -38,6 +40,22 @@ public struct WatchConfiguration: Sendable, Equatable {
     public func sizeBucket(forPixels pixels: Int) -> SizeBucket {
         sizeBuckets.first { $0.maxPixels.map { pixels <= $0 } ?? true } ?? sizeBuckets[sizeBuckets.count - 1]
     }
+}
+
+/// `png.*`: bit depth, which frames of a multi-frame image, zlib level.
+public struct PNGConfiguration: Sendable, Equatable {
+    public enum Frames: String, Sendable, Equatable {
+        case all, first
+    }
+
+    /// 8 (default) or 16 bits per sample.
+    public var bitDepth = 8
+    /// Every frame of a multi-frame image as `<name>-f0001.png`, ..., or only the first.
+    public var frames = Frames.all
+    /// zlib level; 1 by default: PNG compression is most of the pipeline's time.
+    public var level = 1
+
+    public init() {}
 }
 
 /// One size bucket: images of at most `maxPixels` (Rows x Columns) go here; nil is no limit.

@@ -10,7 +10,8 @@ extension WatchConfiguration {
         let deidentify = deidentification
         let privacy = "options=\(deidentify.options.sorted());keep=\(deidentify.keepPrivateCreators.sorted());"
             + "allow=\(deidentify.descriptorAllowList.sorted());dicom=\(deidentify.writeDICOM)"
-        let text = "buckets:\(buckets);renderer:monochrome-8bit-v1;json:ps3.18-v1;deidentify:ps3.15-e1-v1:\(privacy)"
+        let images = "png:\(png.bitDepth)bit,\(png.frames.rawValue),level\(png.level)"
+        let text = "buckets:\(buckets);renderer:ps3.4-n2-v2;\(images);json:ps3.18-v1;deidentify:ps3.15-e1-v1:\(privacy)"
         return SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
     }
 }

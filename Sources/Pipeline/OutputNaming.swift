@@ -10,6 +10,13 @@ enum OutputNaming {
     /// Images that may show burned-in identity: kept out of the training buckets.
     static let reviewBucket = "review"
 
+    /// `<bucket>/<name>.png` for a single-frame image; `<name>-f0001.png`, ... for each frame
+    /// of a multi-frame one (the suffix cannot collide with a name, which holds only digits
+    /// and dots, or hex).
+    static func imagePath(bucket: String, name: String, frame: Int, of frames: Int) -> String {
+        frames == 1 ? "\(bucket)/\(name).png" : "\(bucket)/\(name)-f\(String(format: "%04d", frame + 1)).png"
+    }
+
     static func baseName(for dataSet: DataSet, sha: String) -> String {
         if let uid = dataSet.string(.sopInstanceUID), uid.count <= 64,
            uid.allSatisfy({ $0 == "." || ("0"..."9").contains($0) }), !uid.hasPrefix(".") {

@@ -239,7 +239,8 @@ public final class UnitProcessor: Sendable {
         let dataSet = deidentified.dataSet
         let bucket: String
         var notes: [String] = []
-        if let reason = deidentified.reviewReason, dataSet[.pixelData] != nil {
+        let hasPixels = dataSet[.pixelData] != nil || dataSet[Tag(0x7FE0, 0x0008)] != nil || dataSet[Tag(0x7FE0, 0x0009)] != nil
+        if let reason = deidentified.reviewReason, hasPixels {
             bucket = OutputNaming.reviewBucket
             notes.append("review: \(reason)")
         } else if let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns), rows > 0, columns > 0 {
@@ -250,13 +251,23 @@ public final class UnitProcessor: Sendable {
         let name = OutputNaming.claimName(for: dataSet, sha: sha, bucket: bucket, ledger: ledger, claimed: claimedNames)
         var outputs: [String] = []
         do {
-            if dataSet[.pixelData] != nil {
+            if hasPixels {
+                var frames: [String] = []
                 do {
-                    let raster = try ImageRenderer(dataSet: dataSet, transferSyntax: dicom.transferSyntax).render(frame: 0)
-                    let png = try PNGCodec.encode(raster)
-                    try writer.write(png, to: "\(bucket)/\(name).png")
-                    outputs.append("\(bucket)/\(name).png")
+                    let renderer = try ImageRenderer(dataSet: dataSet, transferSyntax: dicom.transferSyntax)
+                    let settings = configuration.png
+                    let count = settings.frames == .first ? 1 : renderer.frameCount
+                    for frame in 0..<count {
+                        let png = try PNGCodec.encode(try renderer.render(frame: frame, bitDepth: settings.bitDepth),
+                                                      compressionLevel: settings.level)
+                        let path = OutputNaming.imagePath(bucket: bucket, name: name, frame: frame, of: renderer.frameCount)
+                        try writer.write(png, to: path)
+                        frames.append(path)
+                    }
+                    outputs += frames
                 } catch let error as RenderError {
+                    // The metadata is still good: the JSON is written, the reason recorded.
+                    for path in frames { writer.remove(path) }
                     notes.append("no PNG: \(error)")
                     logger.info("\(file.path): no PNG: \(error)")
                 }

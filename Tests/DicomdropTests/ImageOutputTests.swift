@@ -1,0 +1,52 @@
+import DICOM
+import Foundation
+import Imaging
+import Ledger
+import Testing
+
+/// Images as the daemon writes them: every frame of a multi-frame image, colour, RLE,
+/// `png.*` settings, and an image it cannot decode (metadata kept, reason recorded).
+@Suite(.serialized) struct ImageOutputTests {
+    static let multiFrameRLE = "pydicom-data/emri_small_RLE.dcm"             // 10 frames, MR
+    static let colourRLE = "pydicom/test_files/SC_rgb_rle_2frame.dcm"         // 2 frames, RGB
+    static let jpeg2000 = "pydicom/test_files/JPEG2000.dcm"
+
+    @Test func everyFrameBecomesAPNGAndAnUndecodableImageKeepsItsMetadata() throws {
+        let harness = try DaemonHarness()
+        try harness.drop([Self.multiFrameRLE, Self.colourRLE, Self.jpeg2000], into: "frames")
+        let run = try harness.run(["--once"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let outputs = harness.outputs()
+        let mr = outputs.keys.filter { $0.hasPrefix("small/") && $0.hasSuffix(".png") }.sorted()
+        #expect(mr.count == 10, "\(outputs.keys.sorted())")
+        #expect(mr.first?.hasSuffix("-f0001.png") == true && mr.last?.hasSuffix("-f0010.png") == true)
+        for path in mr {
+            let raster = try PNGCodec.decode(try #require(outputs[path]))
+            #expect(raster.channels == 1 && raster.bitDepth == 8 && raster.width == 64 && raster.height == 64)
+        }
+        // SC without Burned In Annotation: review, both frames, in colour.
+        let colour = outputs.keys.filter { $0.hasPrefix("review/") && $0.hasSuffix(".png") }
+        #expect(colour.count == 2)
+        for path in colour { #expect(try PNGCodec.decode(try #require(outputs[path])).channels == 3) }
+        // JPEG 2000 is not decoded yet: its JSON is written, the reason is in the ledger.
+        let ledger = try harness.ledger()
+        let source = try #require(try ledger.sources(inUnit: "frames")["frames/JPEG2000.dcm"])
+        let content = try #require(try ledger.content(source.sha256))
+        #expect(content.outcome == .processed)
+        #expect(content.reason?.contains("no PNG: compressed pixel data (1.2.840.10008.1.2.4.91)") == true, "\(content.reason ?? "")")
+        #expect(content.outputs.count == 1 && content.outputs[0].hasSuffix(".json"))
+    }
+
+    @Test func pngSettingsChooseBitDepthAndFrames() throws {
+        let harness = try DaemonHarness(extraConfig: "png:\n  bit_depth: 16\n  frames: first\n  level: 6")
+        try harness.drop([Self.multiFrameRLE], into: "deep")
+        #expect(try harness.run(["--once"]).status == 0)
+        let pngs = harness.outputs().filter { $0.key.hasSuffix(".png") }
+        #expect(pngs.count == 1 && pngs.keys.first?.hasSuffix("-f0001.png") == true)
+        let raster = try PNGCodec.decode(try #require(pngs.values.first))
+        #expect(raster.bitDepth == 16 && raster.channels == 1)
+        // 16 bits keep levels that 8 bits merge.
+        let words = raster.pixels.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }
+        #expect(Set(words).count > 256)
+    }
+}
