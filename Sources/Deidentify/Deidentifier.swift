@@ -61,6 +61,9 @@ public struct Deidentifier: Sendable {
     private func reviewReason(_ dataSet: DataSet) -> String? {
         let burnedIn = dataSet.string(Tag(0x0028, 0x0301))?.trimmingCharacters(in: .whitespaces).uppercased()
         if burnedIn == "YES" { return "Burned In Annotation is YES" }
+        if dataSet.string(Tag(0x0028, 0x0302))?.trimmingCharacters(in: .whitespaces).uppercased() == "YES" {
+            return "Recognizable Visual Features is YES"
+        }
         if burnedIn == nil, let modality = dataSet.string(.modality), Self.burnedInTextModalities.contains(modality) {
             return "modality \(modality) without Burned In Annotation"
         }
@@ -95,7 +98,7 @@ public struct Deidentifier: Sendable {
 }
 
 /// The state of one dataset's de-identification.
-private struct Work {
+struct Work {
     let settings: DeidentificationSettings
     let pseudonyms: Pseudonymizer
     let dayShift: Int
@@ -115,6 +118,21 @@ private struct Work {
     static let freeTextOutsideTheTable: [Tag: ConfidentialityProfile.Option] = [
         Tag(0x0040, 0xA160): .cleanStructuredContent,  // Text Value of an SR content item
         Tag(0x0070, 0x0006): .cleanGraphics,           // Unformatted Text Value of an annotation
+    ]
+
+    /// True while cleaning the items of a sequence whose action is "D": every value the
+    /// table does not name is replaced as a "D" value is.
+    var insideReplacedSequence = false
+    static let replacedLeafVRs: Set<VR> = [.AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UT, .UR, .DA, .DT, .TM, .AS]
+
+    /// UIDs that name standard things, not instances, wherever they appear: SOP classes,
+    /// transfer syntaxes, coding schemes, context groups, mapping resources, MAC and
+    /// signature algorithms. None of them is in Table E.1-1 (checked by a test), whose
+    /// rules come first.
+    static let publicUIDTags: Set<Tag> = [
+        Tag(0x0008, 0x0016), Tag(0x0008, 0x001A), Tag(0x0008, 0x001B), Tag(0x0008, 0x0062), Tag(0x0008, 0x010C),
+        Tag(0x0008, 0x010D), Tag(0x0008, 0x0117), Tag(0x0008, 0x0118), Tag(0x0008, 0x1150), Tag(0x0004, 0x1510),
+        Tag(0x0004, 0x1512), Tag(0x0400, 0x0010), Tag(0x0400, 0x0510),
     ]
 
     mutating func clean(_ dataSet: DataSet) -> DataSet {
@@ -143,10 +161,20 @@ private struct Work {
             || (0x7F00...0x7FDF).contains(group) {
             return nil
         }
+        // Groups 0001, 0003, 0005, 0007 and FFFF are illegal (PS3.5 7.1): nobody knows what they hold.
+        if (group < 0x0008 && group & 1 == 1) || group == 0xFFFF { return nil }
         if let option = Self.freeTextOutsideTheTable[tag] {
             return settings.options.contains(option) ? cleaned(element, in: dataSet) : dummy(element, in: dataSet)
         }
-        guard let rule = ConfidentialityProfile.rule(for: tag) else { return recursed(element) }
+        guard let rule = ConfidentialityProfile.rule(for: tag) else {
+            // Not in the table: UIDs that name instances are remapped all the same (a source
+            // SOP Instance UID finds the patient in the PACS); inside a "D" sequence, text and
+            // dates are replaced too: a Person Identification Code Sequence's code value and
+            // meaning are the person.
+            if element.vr == .UI, !settings.options.contains(.retainUIDs) { return remappedUIDs(element, in: dataSet, keepingStandardUIDs: true) }
+            if insideReplacedSequence, Self.replacedLeafVRs.contains(element.vr) { return dummy(element, in: dataSet) }
+            return recursed(element)
+        }
         switch rule.action(with: settings.options) {
         case .keep:
             return recursed(element)
@@ -172,12 +200,17 @@ private struct Work {
         return copy
     }
 
-    private mutating func remappedUIDs(_ element: DataElement, in dataSet: DataSet) -> DataElement? {
+    /// `keepingStandardUIDs` is for attributes outside the table only: one the table names
+    /// is remapped even when its value sits under the DICOM root (test files do that).
+    private mutating func remappedUIDs(_ element: DataElement, in dataSet: DataSet, keepingStandardUIDs: Bool = false) -> DataElement? {
         guard element.vr == .UI else { return DataElement(tag: element.tag, vr: element.vr, value: .bytes(Data())) }
         let originals = dataSet.strings(element.tag) ?? []
+        if keepingStandardUIDs && Self.publicUIDTags.contains(element.tag) { return element }
         let replaced = originals.map { original -> String in
             let uid = original.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
-            guard !uid.isEmpty else { return "" }
+            // UIDs under the DICOM root (1.2.840.10008) are the standard's own: well-known
+            // SOP classes, transfer syntaxes, palettes, coding schemes.
+            guard !uid.isEmpty, !(keepingStandardUIDs && uid.hasPrefix("1.2.840.10008.")) else { return uid }
             let pseudonym = pseudonyms.uid(uid)
             mappings.insert(PseudonymMapping(kind: "uid", original: uid, pseudonym: pseudonym))
             return pseudonym
@@ -189,6 +222,9 @@ private struct Work {
         let tag = element.tag
         switch element.vr {
         case .SQ:
+            let outer = insideReplacedSequence
+            insideReplacedSequence = true
+            defer { insideReplacedSequence = outer }
             return recursed(element)
         case .UI:
             return remappedUIDs(element, in: dataSet)
@@ -259,6 +295,8 @@ private struct Work {
         }
         let parts = calendar.dateComponents([.year, .month, .day], from: moved)
         let shifted = String(format: "%04d%02d%02d", parts.year!, parts.month!, parts.day!)
-        return vr == .DT ? shifted + text.dropFirst(8) : shifted
+        // A DT's UTC offset (&ZZXX) says where the site is, like Timezone Offset From UTC (X).
+        let time = text.dropFirst(8).prefix { $0 != "+" && $0 != "-" }
+        return vr == .DT ? shifted + time : shifted
     }
 }

@@ -13,7 +13,15 @@ public struct Pseudonymizer: Sendable {
     private func mac(_ kind: String, _ value: String) -> HashedAuthenticationCode<SHA256> {
         // The kind is part of the message, so one value gives unrelated pseudonyms as a
         // patient ID and as an accession number.
-        HMAC<SHA256>.authenticationCode(for: Data((kind + "\u{0}" + value).utf8), using: key)
+        // NFC first: one name typed precomposed in one file and decomposed in another
+        // (UTF-8 NFD, or decoded from another character set) is one patient.
+        HMAC<SHA256>.authenticationCode(for: Data((kind + "\u{0}" + value.precomposedStringWithCanonicalMapping).utf8), using: key)
+    }
+
+    /// 32 lower-case hexadecimal digits keyed from a content hash: names an output whose
+    /// dataset gives no usable UID without letting a holder of the source file find it.
+    public func contentName(_ sha256: String) -> String {
+        mac("content-name", sha256).prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
     /// 16 upper-case hexadecimal digits (64 bits): fits every text VR including SH and CS.

@@ -17,24 +17,27 @@ enum OutputNaming {
         frames == 1 ? "\(bucket)/\(name).png" : "\(bucket)/\(name)-f\(String(format: "%04d", frame + 1)).png"
     }
 
-    static func baseName(for dataSet: DataSet, sha: String) -> String {
+    /// `keyedName` stands in for the content hash (a keyed hash of it, Pseudonymizer.contentName):
+    /// the SHA-256 of a source file would let anyone holding the file find its outputs.
+    static func baseName(for dataSet: DataSet, keyedName: String) -> String {
         if let uid = dataSet.string(.sopInstanceUID), uid.count <= 64,
            uid.allSatisfy({ $0 == "." || ("0"..."9").contains($0) }), !uid.hasPrefix(".") {
             return uid
         }
-        return String(sha.prefix(32))
+        return keyedName
     }
 
     /// The name, made unique against outputs the ledger gives to other content and names
     /// claimed in this run: two different files with one SOP Instance UID both survive.
-    static func claimName(for dataSet: DataSet, sha: String, bucket: String, ledger: Ledger, claimed: ClaimedNames) -> String {
-        let base = baseName(for: dataSet, sha: sha)
-        for candidate in [base, base + "-" + sha.prefix(16)] {
+    static func claimName(for dataSet: DataSet, sha: String, keyedName: String, bucket: String, ledger: Ledger,
+                          claimed: ClaimedNames) -> String {
+        let base = baseName(for: dataSet, keyedName: keyedName)
+        for candidate in [base, base + "-" + keyedName.prefix(16)] {
             let key = "\(bucket)/\(candidate)"
             if let owner = try? ledger.owner(ofOutput: key + ".json"), owner != sha { continue }
             if claimed.claim(key) { return candidate }
         }
-        return base + "-" + sha
+        return base + "-" + keyedName
     }
 }
 

@@ -248,7 +248,8 @@ public final class UnitProcessor: Sendable {
         } else {
             bucket = OutputNaming.nonImageBucket
         }
-        let name = OutputNaming.claimName(for: dataSet, sha: sha, bucket: bucket, ledger: ledger, claimed: claimedNames)
+        let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: deidentifier.pseudonyms.contentName(sha), bucket: bucket,
+                                         ledger: ledger, claimed: claimedNames)
         var outputs: [String] = []
         do {
             if hasPixels {

@@ -172,4 +172,43 @@ typealias Tag = DICOM.Tag
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path.path)
         #expect(throws: KeyFile.KeyError.self) { try KeyFile.loadOrCreate(at: path) }
     }
+
+    /// Found by review: identity the table does not name attribute by attribute.
+    @Test func codesInReplacedSequencesUIDsOutsideTheTableAndIllegalGroupsDoNotSurvive() throws {
+        var dataSet = try DICOMFile.read(path: Self.corpusCT.path).dataSet
+        // Operator Identification Sequence (D) > Person Identification Code Sequence: the code is the person.
+        let code = DataSet(elements: [Self.element(Tag(0x0008, 0x0100), .SH, "E12345"),
+                                      Self.element(Tag(0x0008, 0x0102), .SH, "LOCAL"),
+                                      Self.element(Tag(0x0008, 0x0104), .LO, "Smith^Jane")])
+        let person = DataSet(elements: [DataElement(tag: Tag(0x0040, 0x1101), vr: .SQ, value: .sequence([code]))])
+        dataSet.set(DataElement(tag: Tag(0x0008, 0x1072), vr: .SQ, value: .sequence([person])))
+        dataSet.set(Self.element(Tag(0x0008, 0x1167), .UI, "1.2.826.0.1.3680043.2.1143.777"))  // Multi-frame Source SOP Instance UID
+        dataSet.set(Self.element(Tag(0x0028, 0x0304), .UI, "1.2.840.10008.1.5.1"))             // Referenced Color Palette: hot iron
+        dataSet.set(Self.element(Tag(0x0003, 0x0010), .LO, "ILLEGAL GROUP NAME"))
+        dataSet.set(Self.element(Tag(0x0028, 0x0302), .CS, "YES"))                               // Recognizable Visual Features
+        let result = Self.deidentifier().deidentify(dataSet)
+        let json = DICOMJSONEncoder().encode(result.dataSet)
+        for secret in ["E12345", "Smith", "1.2.826.0.1.3680043.2.1143.777", "ILLEGAL"] {
+            #expect(!json.contains(secret), "\(secret) survived")
+        }
+        #expect(result.dataSet.string(Tag(0x0008, 0x1167))?.hasPrefix("2.25.") == true)
+        #expect(result.dataSet.string(Tag(0x0028, 0x0304)) == "1.2.840.10008.1.5.1")
+        #expect(result.dataSet.string(.sopClassUID) == dataSet.string(.sopClassUID))
+        #expect(result.reviewReason == "Recognizable Visual Features is YES")
+        for tag in Work.publicUIDTags { #expect(ConfidentialityProfile.rule(for: tag) == nil, "\(tag) is in Table E.1-1") }
+    }
+
+    @Test func shiftedDateTimesLoseTheirUTCOffsetAndOneNameInTwoNormalFormsIsOnePatient() throws {
+        var dataSet = try DICOMFile.read(path: Self.corpusCT.path).dataSet
+        dataSet.set(Self.element(Tag(0x0010, 0x0020), .LO, "MRN-9"))
+        dataSet.set(Self.element(Tag(0x0008, 0x002A), .DT, "20240110093000+0100"))  // Acquisition DateTime
+        let shifted = Self.deidentifier([.retainLongitudinalModifiedDates]).deidentify(dataSet).dataSet
+        let value = try #require(shifted.string(Tag(0x0008, 0x002A)))
+        #expect(value.hasSuffix("093000") && !value.contains("+") && !value.hasPrefix("20240110"), "\(value)")
+
+        let pseudonyms = Pseudonymizer(key: SymmetricKey(data: Data(repeating: 7, count: 32)))
+        let composed = "Ren\u{E9}e", decomposed = "Rene\u{301}e"
+        #expect(Array(composed.utf8) != Array(decomposed.utf8))
+        #expect(pseudonyms.identifier(composed, kind: "patient-name") == pseudonyms.identifier(decomposed, kind: "patient-name"))
+    }
 }
