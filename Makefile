@@ -37,10 +37,11 @@ test-deps:
 	@python3 -c 'import pydicom, sys; sys.exit(pydicom.__version__ != "3.0.2")' 2>/dev/null \
 		|| python3 -m pip install --quiet $(PYDICOM) 2>/dev/null \
 		|| python3 -m pip install --quiet --break-system-packages $(PYDICOM)
-	@# numpy: pydicom's pixel functions behind corpus/pixel-oracle.json.
-	@python3 -c 'import numpy' 2>/dev/null \
-		|| python3 -m pip install --quiet $(NUMPY) 2>/dev/null \
-		|| python3 -m pip install --quiet --break-system-packages $(NUMPY)
+	@# numpy: pydicom's pixel functions behind corpus/pixel-oracle.json; scikit-learn:
+	@# scripts/fit-quality-model, which a test runs.
+	@python3 -c 'import numpy, sklearn' 2>/dev/null \
+		|| python3 -m pip install --quiet $(NUMPY) scikit-learn 2>/dev/null \
+		|| python3 -m pip install --quiet --break-system-packages $(NUMPY) scikit-learn
 
 # The pydicom 3.0.2 and pydicom-data wheels from PyPI, unpacked into corpus/ (ignored),
 # pydicom's reading of every file (corpus/oracle.json) and of every native or RLE image's

@@ -15,12 +15,25 @@ public enum ConfigurationLoader {
             "key_file": .leaf, "map_database": .leaf, "write_dicom": .leaf,
         ]),
         "png": .mapping(["bit_depth": .leaf, "frames": .leaf, "level": .leaf]),
+        "quality": .mapping(qualityRuleKeys.merging([
+            "modalities": .dictionary(.mapping(qualityRuleKeys)),
+            "model_file": .leaf,
+            "model": .mapping(["features": .list(.leaf), "weights": .list(.leaf), "bias": .leaf, "threshold": .leaf,
+                               "mean": .list(.leaf), "scale": .list(.leaf)]),
+        ]) { $1 }),
     ])
+
+    static let qualityRuleKeys: [String: Schema] = [
+        "enabled": .leaf, "min_dynamic_range": .leaf, "min_foreground_std": .leaf, "max_foreground_clipped": .leaf,
+        "min_sharpness": .leaf, "max_sharpness": .leaf,
+    ]
 
     indirect enum Schema: Sendable {
         case leaf
         case mapping([String: Schema])
         case list(Schema)
+        /// A mapping whose keys are names the user chooses (modalities), each value checked.
+        case dictionary(Schema)
     }
 
     /// The values as written, before paths are resolved and limits checked.
@@ -34,9 +47,10 @@ public enum ConfigurationLoader {
         var buckets: RawBuckets?
         var deidentify: RawDeidentification?
         var png: RawPNG?
+        var quality: RawQuality?
 
         enum CodingKeys: String, CodingKey {
-            case drop, output, database, workers, buckets, deidentify, png
+            case drop, output, database, workers, buckets, deidentify, png, quality
             case settleSeconds = "settle_seconds"
             case rescanSeconds = "rescan_seconds"
         }
@@ -44,6 +58,26 @@ public enum ConfigurationLoader {
 
     struct RawBuckets: Decodable {
         var size: [SizeBucket]?
+    }
+
+    struct RawQuality: Decodable {
+        var rules: QualityRuleSettings
+        var modalities: [String: QualityRuleSettings]?
+        var modelFile: String?
+        var model: QualityModelConfiguration?
+
+        enum CodingKeys: String, CodingKey {
+            case modalities, model
+            case modelFile = "model_file"
+        }
+
+        init(from decoder: any Decoder) throws {
+            rules = try QualityRuleSettings(from: decoder)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            modalities = try container.decodeIfPresent([String: QualityRuleSettings].self, forKey: .modalities)
+            modelFile = try container.decodeIfPresent(String.self, forKey: .modelFile)
+            model = try container.decodeIfPresent(QualityModelConfiguration.self, forKey: .model)
+        }
     }
 
     struct RawPNG: Decodable {
@@ -173,6 +207,37 @@ public enum ConfigurationLoader {
                 configuration.png.level = level
             }
         }
+        if let quality = raw.quality {
+            try validate(quality.rules, at: [Key("quality")], root: root, file: file)
+            configuration.quality.rules = quality.rules
+            for (modality, settings) in quality.modalities ?? [:] {
+                try validate(settings, at: [Key("quality"), Key("modalities"), Key(modality)], root: root, file: file)
+                configuration.quality.byModality[modality.uppercased()] = settings
+            }
+            guard quality.model == nil || quality.modelFile == nil else {
+                throw error(at: [Key("quality"), Key("model_file")], in: root, file: file, "give model or model_file, not both")
+            }
+            var model = quality.model
+            if let modelFile = quality.modelFile {
+                let url = try path(modelFile, default: "", key: "model_file")
+                guard let data = FileManager.default.contents(atPath: url.path) else {
+                    throw error(at: [Key("quality"), Key("model_file")], in: root, file: file, "cannot read \(url.path)")
+                }
+                do {
+                    model = try JSONDecoder().decode(QualityModelConfiguration.self, from: data)
+                } catch {
+                    throw Self.error(at: [Key("quality"), Key("model_file")], in: root, file: file, "\(url.path) is not a quality model: \(error)")
+                }
+            }
+            if let model {
+                let counts = [model.weights.count] + [model.mean?.count, model.scale?.count].compactMap { $0 }
+                guard !model.features.isEmpty, counts.allSatisfy({ $0 == model.features.count }) else {
+                    throw error(at: [Key("quality"), Key(quality.modelFile == nil ? "model" : "model_file")], in: root, file: file,
+                                "needs one weight (and mean and scale, if given) per feature: \(model.features.count) features, \(counts) values")
+                }
+            }
+            configuration.quality.model = model
+        }
         if let buckets = raw.buckets?.size {
             try validate(buckets, root: root, file: file)
             configuration.sizeBuckets = buckets
@@ -236,10 +301,36 @@ public enum ConfigurationLoader {
         }
     }
 
+    /// Fractions between 0 and 1, levels between 0 and 255, sharpness bounds that leave room.
+    private static func validate(_ rules: QualityRuleSettings, at place: [any CodingKey], root: Node, file: String) throws(ConfigurationError) {
+        func check(_ value: Double?, _ key: String, _ range: ClosedRange<Double>) throws(ConfigurationError) {
+            guard let value else { return }
+            guard range.contains(value) else {
+                throw error(at: place + [Key(key)], in: root, file: file, "must be between \(range.lowerBound) and \(range.upperBound), found \(value)")
+            }
+        }
+        try check(rules.minDynamicRange, "min_dynamic_range", 0...255)
+        try check(rules.minForegroundStd, "min_foreground_std", 0...255)
+        try check(rules.maxForegroundClipped, "max_foreground_clipped", 0...1)
+        try check(rules.minSharpness, "min_sharpness", 0...1000)
+        try check(rules.maxSharpness, "max_sharpness", 0...1000)
+        if let low = rules.minSharpness, let high = rules.maxSharpness, low >= high {
+            throw error(at: place + [Key("max_sharpness")], in: root, file: file, "must be above min_sharpness \(low), found \(high)")
+        }
+    }
+
     private static func checkKeys(_ node: Node, against schema: Schema, path: [any CodingKey], file: String) throws(ConfigurationError) {
         switch schema {
         case .leaf:
             return
+        case .dictionary(let valueSchema):
+            guard let mapping = node.mapping else {
+                if node.scalar?.string.isEmpty == true || node.scalar?.string == "~" { return }
+                throw error(at: node, path: path, file: file, "must be a mapping")
+            }
+            for (keyNode, value) in mapping {
+                try checkKeys(value, against: valueSchema, path: path + [Key(keyNode.string ?? "")], file: file)
+            }
         case .mapping(let known):
             guard let mapping = node.mapping else {
                 if node.scalar?.string.isEmpty == true || node.scalar?.string == "~" { return }

@@ -21,6 +21,8 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var deidentification: DeidentificationConfiguration
     /// `png.*`: how images are written.
     public var png = PNGConfiguration()
+    /// `quality.*`: the suboptimal rules' thresholds, per modality, and an optional model.
+    public var quality = QualityConfiguration()
 
     public init(drop: URL, output: URL, database: URL, settleSeconds: Double = 5, rescanSeconds: Double = 60,
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount, sizeBuckets: [SizeBucket] = SizeBucket.defaults) {
@@ -54,6 +56,50 @@ public struct PNGConfiguration: Sendable, Equatable {
     public var frames = Frames.all
     /// zlib level; 1 by default: PNG compression is most of the pipeline's time.
     public var level = 1
+
+    public init() {}
+}
+
+/// Thresholds of the suboptimal rules as written in watch.yaml; nil: the built-in default
+/// (Imaging's QualityThresholds documents each).
+public struct QualityRuleSettings: Sendable, Equatable, Codable {
+    public var enabled: Bool?
+    public var minDynamicRange: Double?
+    public var minForegroundStd: Double?
+    public var maxForegroundClipped: Double?
+    public var minSharpness: Double?
+    public var maxSharpness: Double?
+
+    public init(enabled: Bool? = nil) { self.enabled = enabled }
+
+    enum CodingKeys: String, CodingKey {
+        case enabled
+        case minDynamicRange = "min_dynamic_range"
+        case minForegroundStd = "min_foreground_std"
+        case maxForegroundClipped = "max_foreground_clipped"
+        case minSharpness = "min_sharpness"
+        case maxSharpness = "max_sharpness"
+    }
+}
+
+/// A linear quality model: feature names, weights, bias, threshold, optional standardisation.
+public struct QualityModelConfiguration: Sendable, Equatable, Codable {
+    public var features: [String]
+    public var weights: [Double]
+    public var bias: Double
+    public var threshold: Double
+    public var mean: [Double]?
+    public var scale: [Double]?
+}
+
+/// `quality.*`.
+public struct QualityConfiguration: Sendable, Equatable {
+    public var rules = QualityRuleSettings()
+    /// Per modality, over `rules`. Segmentations and dose grids are not pictures of anatomy:
+    /// the rules are off for them unless watch.yaml says otherwise.
+    public var byModality: [String: QualityRuleSettings] = ["SEG": QualityRuleSettings(enabled: false),
+                                                             "RTDOSE": QualityRuleSettings(enabled: false)]
+    public var model: QualityModelConfiguration?
 
     public init() {}
 }

@@ -90,6 +90,21 @@ public final class Ledger: Sendable {
                 CREATE INDEX outputs_by_sha256 ON outputs(sha256);
                 """)
         }
+        migrator.registerMigration("v2: image_quality") { db in
+            let features = ImageQualityRecord.featureColumns.map { "\($0) REAL" }.joined(separator: ", ")
+            try db.execute(sql: """
+                CREATE TABLE image_quality (
+                    output TEXT PRIMARY KEY,        -- the PNG, relative to the output directory
+                    sha256 TEXT NOT NULL REFERENCES contents(sha256) ON DELETE CASCADE,
+                    frame INTEGER NOT NULL,         -- from 1
+                    \(features),
+                    model_score REAL,
+                    suboptimal INTEGER NOT NULL,    -- 1: this frame failed a rule or the model
+                    reason TEXT
+                );
+                CREATE INDEX image_quality_by_sha256 ON image_quality(sha256);
+                """)
+        }
         return migrator
     }
 
@@ -202,9 +217,16 @@ public final class Ledger: Sendable {
     private static func fetchContent(_ db: Database, _ sha256: String) throws -> ContentRecord? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM contents WHERE sha256 = ?", arguments: [sha256]) else { return nil }
         let outputs = try String.fetchAll(db, sql: "SELECT path FROM outputs WHERE sha256 = ? ORDER BY path", arguments: [sha256])
+        let images = try Row.fetchAll(db, sql: "SELECT * FROM image_quality WHERE sha256 = ? ORDER BY output", arguments: [sha256]).map { row in
+            ImageQualityRecord(output: row["output"], frame: row["frame"],
+                               features: Dictionary(uniqueKeysWithValues: ImageQualityRecord.featureColumns.compactMap { name in
+                                   (row[name] as Double?).map { (name, $0) }
+                               }),
+                               modelScore: row["model_score"], suboptimal: row["suboptimal"] == 1, reason: row["reason"])
+        }
         return ContentRecord(sha256: row["sha256"], outcome: ContentRecord.Outcome(rawValue: row["outcome"]) ?? .failed,
                              reason: row["reason"], bucket: row["bucket"], outputs: outputs,
-                             configurationDigest: row["config_digest"], unit: row["unit"])
+                             configurationDigest: row["config_digest"], unit: row["unit"], images: images)
     }
 
     /// The hash whose outputs include this path, if any.
@@ -220,6 +242,7 @@ public final class Ledger: Sendable {
         try write { db in
             for content in contents {
                 try db.execute(sql: "DELETE FROM outputs WHERE sha256 = ?", arguments: [content.sha256])
+                try db.execute(sql: "DELETE FROM image_quality WHERE sha256 = ?", arguments: [content.sha256])
                 try db.execute(sql: """
                     INSERT INTO contents (sha256, outcome, reason, bucket, config_digest, unit, processed_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -230,6 +253,16 @@ public final class Ledger: Sendable {
                                      content.configurationDigest, content.unit, now])
                 for output in content.outputs {
                     try db.execute(sql: "INSERT OR REPLACE INTO outputs (path, sha256) VALUES (?, ?)", arguments: [output, content.sha256])
+                }
+                let columns = ImageQualityRecord.featureColumns
+                let insertQuality = """
+                    INSERT OR REPLACE INTO image_quality (output, sha256, frame, \(columns.joined(separator: ", ")), model_score, suboptimal, reason)
+                    VALUES (?, ?, ?, \(Array(repeating: "?", count: columns.count).joined(separator: ", ")), ?, ?, ?)
+                    """
+                for image in content.images {
+                    let values: [(any DatabaseValueConvertible)?] = [image.output, content.sha256, image.frame]
+                        + columns.map { image.features[$0] } + [image.modelScore, image.suboptimal ? 1 : 0, image.reason]
+                    try db.execute(sql: insertQuality, arguments: StatementArguments(values))
                 }
             }
             for source in sources {

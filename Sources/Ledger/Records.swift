@@ -49,9 +49,11 @@ public struct ContentRecord: Sendable, Equatable {
     public var configurationDigest: String
     /// The unit whose processing produced (and owns) the outputs.
     public var unit: String
+    /// The quality measurements and verdict of each PNG written.
+    public var images: [ImageQualityRecord]
 
     public init(sha256: String, outcome: Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = [],
-                configurationDigest: String, unit: String) {
+                configurationDigest: String, unit: String, images: [ImageQualityRecord] = []) {
         self.sha256 = sha256
         self.outcome = outcome
         self.reason = reason
@@ -59,6 +61,33 @@ public struct ContentRecord: Sendable, Equatable {
         self.outputs = outputs
         self.configurationDigest = configurationDigest
         self.unit = unit
+        self.images = images
+    }
+}
+
+/// One rendered image's quality features and verdict (table `image_quality`).
+public struct ImageQualityRecord: Sendable, Equatable {
+    /// Columns of the features, named as Imaging's QualityFeatures.names (a test keeps them equal).
+    public static let featureColumns = [
+        "mean", "std", "foreground_mean", "foreground_std", "foreground_fraction", "p1", "p99",
+        "darkest_fraction", "brightest_fraction", "foreground_clipped", "laplacian_variance",
+        "sharpness", "log_sharpness", "uniform_fraction",
+    ]
+
+    public var output: String
+    public var frame: Int
+    public var features: [String: Double]
+    public var modelScore: Double?
+    public var suboptimal: Bool
+    public var reason: String?
+
+    public init(output: String, frame: Int, features: [String: Double], modelScore: Double?, suboptimal: Bool, reason: String?) {
+        self.output = output
+        self.frame = frame
+        self.features = features
+        self.modelScore = modelScore
+        self.suboptimal = suboptimal
+        self.reason = reason
     }
 }
 

@@ -9,6 +9,8 @@ enum OutputNaming {
     static let nonImageBucket = "non-image"
     /// Images that may show burned-in identity: kept out of the training buckets.
     static let reviewBucket = "review"
+    /// Images no one should train on (QualityJudge).
+    static let suboptimalBucket = "suboptimal"
 
     /// `<bucket>/<name>.png` for a single-frame image; `<name>-f0001.png`, ... for each frame
     /// of a multi-frame one (the suffix cannot collide with a name, which holds only digits

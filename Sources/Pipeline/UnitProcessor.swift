@@ -237,43 +237,52 @@ public final class UnitProcessor: Sendable {
         // de-identified dataset only.
         let deidentified = deidentifier.deidentify(dicom.dataSet)
         let dataSet = deidentified.dataSet
-        let bucket: String
         var notes: [String] = []
         let hasPixels = dataSet[.pixelData] != nil || dataSet[Tag(0x7FE0, 0x0008)] != nil || dataSet[Tag(0x7FE0, 0x0009)] != nil
+        var images: RenderedImages?
+        if hasPixels {
+            do {
+                images = try RenderedImages.render(dataSet, transferSyntax: dicom.transferSyntax, settings: configuration.png,
+                                                   judge: configuration.qualityJudge(forModality: dataSet.string(.modality)))
+            } catch let error as RenderError {
+                // The metadata is still good: the JSON is written, the reason recorded.
+                notes.append("no PNG: \(error)")
+                logger.info("\(file.path): no PNG: \(error)")
+            } catch {
+                logger.error("\(file.path): \(error)")
+                return (record(.failed, reason: "\(error)"), [])
+            }
+        }
+        // Privacy first (review), then quality (suboptimal), then size.
+        let bucket: String
         if let reason = deidentified.reviewReason, hasPixels {
             bucket = OutputNaming.reviewBucket
             notes.append("review: \(reason)")
+        } else if let images, images.isSuboptimal {
+            bucket = OutputNaming.suboptimalBucket
         } else if let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns), rows > 0, columns > 0 {
             bucket = configuration.sizeBucket(forPixels: rows * columns).name
         } else {
             bucket = OutputNaming.nonImageBucket
         }
+        if let reason = images?.suboptimalReason { notes.append("suboptimal: \(reason)") }
         let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: deidentifier.pseudonyms.contentName(sha), bucket: bucket,
                                          ledger: ledger, claimed: claimedNames)
         var outputs: [String] = []
+        var qualityRecords: [ImageQualityRecord] = []
         do {
-            if hasPixels {
-                var frames: [String] = []
-                do {
-                    let renderer = try ImageRenderer(dataSet: dataSet, transferSyntax: dicom.transferSyntax)
-                    let settings = configuration.png
-                    let count = settings.frames == .first ? 1 : renderer.frameCount
-                    for frame in 0..<count {
-                        let png = try PNGCodec.encode(try renderer.render(frame: frame, bitDepth: settings.bitDepth),
-                                                      compressionLevel: settings.level)
-                        let path = OutputNaming.imagePath(bucket: bucket, name: name, frame: frame, of: renderer.frameCount)
-                        try writer.write(png, to: path)
-                        frames.append(path)
-                    }
-                    outputs += frames
-                } catch let error as RenderError {
-                    // The metadata is still good: the JSON is written, the reason recorded.
-                    for path in frames { writer.remove(path) }
-                    notes.append("no PNG: \(error)")
-                    logger.info("\(file.path): no PNG: \(error)")
-                }
+            for (index, frame) in (images?.frames ?? []).enumerated() {
+                let path = OutputNaming.imagePath(bucket: bucket, name: name, frame: index, of: images?.frameCount ?? 1)
+                try writer.write(frame.png, to: path)
+                outputs.append(path)
+                qualityRecords.append(ImageQualityRecord(
+                    output: path, frame: index + 1,
+                    features: Dictionary(uniqueKeysWithValues: zip(QualityFeatures.names, frame.features.values)),
+                    modelScore: frame.verdict.modelScore, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason))
             }
-            try writer.write(DICOMJSONEncoder().encodedData(dataSet), to: "\(bucket)/\(name).json")
+            var sidecar = dataSet
+            for element in images?.sidecarElements ?? [] { sidecar.set(element) }
+            try writer.write(DICOMJSONEncoder().encodedData(sidecar), to: "\(bucket)/\(name).json")
             outputs.append("\(bucket)/\(name).json")
             if configuration.deidentification.writeDICOM {
                 // Native pixel data as Explicit VR Little Endian; compressed pixel data
@@ -290,7 +299,9 @@ public final class UnitProcessor: Sendable {
             return (record(.failed, reason: "\(error)"), [])
         }
         let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
-        return (record(.processed, reason: note, bucket: bucket, outputs: outputs.sorted()), deidentified.mappings)
+        var processed = record(.processed, reason: note, bucket: bucket, outputs: outputs.sorted())
+        processed.images = qualityRecords
+        return (processed, deidentified.mappings)
     }
 
     /// Runs `transform` over `items` with at most `workers` at once, and hands each result

@@ -16,7 +16,7 @@ struct Dicomdrop: AsyncParsableCommand {
             directory are processed once their copy has settled. Nothing in the drop
             directory is ever modified; what was done is kept in the SQLite ledger.
             """,
-        subcommands: [Dump.self]
+        subcommands: [Dump.self, Quality.self]
     )
 
     @Option(help: "The configuration file.")
@@ -59,6 +59,10 @@ struct Dicomdrop: AsyncParsableCommand {
             configuration = try ConfigurationLoader.load(path: config)
         } catch {
             FileHandle.standardError.write(Data("dicomdrop: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if let problem = configuration.qualityModelProblem {
+            FileHandle.standardError.write(Data("dicomdrop: \(config): quality model: \(problem)\n".utf8))
             throw ExitCode(2)
         }
         if checkConfig {

@@ -46,7 +46,7 @@ import Testing
 
     @Test func anUnknownKeyIsNamedWithItsLineAndColumn() {
         #expect(failure("drop: in\nsetle_seconds: 3\n")
-                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, output, png, rescan_seconds, settle_seconds, workers)")
+                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, output, png, quality, rescan_seconds, settle_seconds, workers)")
         #expect(failure("buckets:\n  size:\n    - name: a\n      max_pixel: 5\n")?.hasPrefix("watch.yaml:4:7: buckets.size[0].max_pixel: unknown key") == true)
     }
 
@@ -61,6 +61,10 @@ import Testing
         #expect(failure("png:\n  bit_depth: 12\n") == "watch.yaml:2:14: png.bit_depth: must be 8 or 16, found 12")
         #expect(failure("png:\n  frames: some\n") == "watch.yaml:2:11: png.frames: must be all or first, found \"some\"")
         #expect(failure("png:\n  level: 10\n") == "watch.yaml:2:10: png.level: must be a zlib level from 0 to 9, found 10")
+        #expect(failure("quality:\n  max_foreground_clipped: 2\n") == "watch.yaml:2:27: quality.max_foreground_clipped: must be between 0.0 and 1.0, found 2.0")
+        #expect(failure("quality:\n  modalities:\n    MR:\n      min_sharpnes: 0.1\n")?.hasPrefix("watch.yaml:4:7: quality.modalities.MR.min_sharpnes: unknown key") == true)
+        #expect(failure("quality:\n  model:\n    features: [mean, std]\n    weights: [1]\n    bias: 0\n    threshold: 0\n")?
+            .hasPrefix("watch.yaml:3:5: quality.model: needs one weight") == true)
         #expect(failure("drop: same\noutput: same\n") == "watch.yaml:2:9: output: must not be the drop directory: dicomdrop never writes into the drop directory")
         #expect(failure("buckets:\n  size:\n    - {name: a, max_pixels: 100}\n    - {name: b, max_pixels: 50}\n    - {name: c}\n")
                 == "watch.yaml:4:29: buckets.size[1].max_pixels: must be larger than the previous bucket's 100, found 50")

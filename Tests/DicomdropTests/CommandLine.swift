@@ -15,8 +15,13 @@ enum CommandLine {
     }
 
     static func run(_ arguments: [String]) throws -> Result {
+        try runTool(executable.path, arguments)
+    }
+
+    /// Runs any program (the scripts a test drives) the same way.
+    static func runTool(_ path: String, _ arguments: [String]) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         let output = Pipe()
         let error = Pipe()
