@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "dicomdrop", targets: ["dicomdrop"]),
         .library(name: "DICOM", targets: ["DICOM"]),
         .executable(name: "dicomdrop-parse-bench", targets: ["ParseBenchmark"]),
+        .executable(name: "dicomdrop-render-bench", targets: ["RenderBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -48,6 +49,7 @@ let package = Package(
         ),
         // Measurement harness for scripts/bench-parse; not part of the product.
         .executableTarget(name: "ParseBenchmark", dependencies: ["DICOM"]),
+        .executableTarget(name: "RenderBenchmark", dependencies: ["DICOM", "Imaging", "CZlib"]),
         .testTarget(
             name: "DICOMTests",
             dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]

@@ -12,35 +12,61 @@ struct ColorRenderer: Sendable {
     }
 
     func render(_ values: [Int64], image: ImageLayout, bitDepth: Int) -> Raster {
-        let maximum = bitDepth == 16 ? 65_535.0 : 255.0
+        let maximum = bitDepth == 16 ? 65_535 : 255
         let pixels = image.pixelsPerFrame
-        var output = [Double](repeating: 0, count: pixels * 3)
-        if let palette {
-            let scale = maximum / (pow(2, Double(palette.bits)) - 1)
-            for pixel in 0..<pixels {
-                let index = palette.index(of: values[pixel])
-                output[3 * pixel] = (Double(palette.red[index]) * scale).rounded()
-                output[3 * pixel + 1] = (Double(palette.green[index]) * scale).rounded()
-                output[3 * pixel + 2] = (Double(palette.blue[index]) * scale).rounded()
-            }
-        } else if image.photometric == "RGB" {
-            let scale = maximum / (pow(2, Double(image.bitsStored)) - 1)
-            for index in 0..<pixels * 3 { output[index] = (Double(values[index]) * scale).rounded() }
-        } else {
-            // YBR_FULL to RGB with the coefficients of PS3.3 C.7.6.3.1.2 (8-bit data only),
-            // rounded half up and clamped.
-            let scale = maximum / 255
-            for pixel in 0..<pixels {
-                let y = Double(values[3 * pixel]), cb = Double(values[3 * pixel + 1]) - 128, cr = Double(values[3 * pixel + 2]) - 128
-                let red = y + 1.402 * cr
-                let green = y - 0.114 * 1.772 / 0.587 * cb - 0.299 * 1.402 / 0.587 * cr
-                let blue = y + 1.772 * cb
-                output[3 * pixel] = (min(max((red + 0.5).rounded(.down), 0), 255) * scale).rounded()
-                output[3 * pixel + 1] = (min(max((green + 0.5).rounded(.down), 0), 255) * scale).rounded()
-                output[3 * pixel + 2] = (min(max((blue + 0.5).rounded(.down), 0), 255) * scale).rounded()
+        // Every path maps a sample to an output level through a table or integer arithmetic,
+        // written straight into the output words: no per-pixel floating point or rounding
+        // calls, which cost more than the PNG encoder on large colour images.
+        var output = [UInt16](repeating: 0, count: pixels * 3)
+        output.withUnsafeMutableBufferPointer { output in
+            if let palette {
+                let scale = Double(maximum) / (pow(2, Double(palette.bits)) - 1)
+                let tables = [palette.red, palette.green, palette.blue].map { channel in
+                    channel.map { UInt16(min(Double(maximum), (Double($0) * scale).rounded())) }
+                }
+                tables[0].withUnsafeBufferPointer { red in
+                    tables[1].withUnsafeBufferPointer { green in
+                        tables[2].withUnsafeBufferPointer { blue in
+                            for pixel in 0..<pixels {
+                                let index = palette.index(of: values[pixel])
+                                output[3 * pixel] = red[index]
+                                output[3 * pixel + 1] = green[index]
+                                output[3 * pixel + 2] = blue[index]
+                            }
+                        }
+                    }
+                }
+            } else if image.photometric == "RGB" {
+                let top = (Int64(1) << Int64(image.bitsStored)) - 1
+                if top == Int64(maximum) {
+                    for index in 0..<pixels * 3 { output[index] = UInt16(truncatingIfNeeded: values[index]) }
+                } else {
+                    // v * maximum / top, rounded half up, in integers (top < 2^32, v * maximum < 2^63).
+                    for index in 0..<pixels * 3 {
+                        let value = min(max(values[index], 0), top)
+                        output[index] = UInt16((value * Int64(maximum) * 2 + top) / (2 * top))
+                    }
+                }
+            } else {
+                // YBR_FULL to RGB with the coefficients of PS3.3 C.7.6.3.1.2 (8-bit data only),
+                // rounded half up and clamped, as pydicom does.
+                let scale = maximum / 255
+                for pixel in 0..<pixels {
+                    let y = Double(values[3 * pixel]), cb = Double(values[3 * pixel + 1]) - 128, cr = Double(values[3 * pixel + 2]) - 128
+                    let red = y + 1.402 * cr
+                    let green = y - 0.114 * 1.772 / 0.587 * cb - 0.299 * 1.402 / 0.587 * cr
+                    let blue = y + 1.772 * cb
+                    output[3 * pixel] = UInt16(min(max(Int(red + 0.5), 0), 255) * scale)
+                    output[3 * pixel + 1] = UInt16(min(max(Int(green + 0.5), 0), 255) * scale)
+                    output[3 * pixel + 2] = UInt16(min(max(Int(blue + 0.5), 0), 255) * scale)
+                }
             }
         }
-        return MonochromeRenderer.raster(output, width: image.columns, height: image.rows, channels: 3, bitDepth: bitDepth)
+        if bitDepth == 16 {
+            return Raster(width: image.columns, height: image.rows, channels: 3, bitDepth: 16, pixels: output.withUnsafeBytes { Array($0) })
+        }
+        return Raster(width: image.columns, height: image.rows, channels: 3, bitDepth: 8,
+                      pixels: output.map { UInt8(truncatingIfNeeded: $0) })
     }
 }
 

@@ -49,34 +49,64 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
     }
 
     public static func measure(_ raster: Raster) -> QualityFeatures {
-        let luma = luminance(raster)
-        let width = raster.width, height = raster.height, count = luma.count
-        var histogram = [Int](repeating: 0, count: 256)
-        for value in luma { histogram[Int(value)] += 1 }
+        // 8-bit gray renders (nearly all) are measured in place; others through a luma copy.
+        if raster.channels == 1 && raster.bitDepth == 8 {
+            return raster.pixels.withUnsafeBufferPointer { measure($0, width: raster.width, height: raster.height) }
+        }
+        return luminance(raster).withUnsafeBufferPointer { measure($0, width: raster.width, height: raster.height) }
+    }
+
+    static func measure(_ luma: UnsafeBufferPointer<UInt8>, width: Int, height: Int) -> QualityFeatures {
+        let count = luma.count
+        // The histogram, then the pixels equal to their right and lower neighbours (the last
+        // row and column have no such neighbours and are left out): two tight loops.
+        // Four interleaved histograms: a black background increments one bin for pixel after
+        // pixel, and each increment would wait for the previous one's store.
+        var partial = [Int32](repeating: 0, count: 4 * 256)
+        partial.withUnsafeMutableBufferPointer { partial in
+            var index = 0
+            while index + 4 <= count {
+                partial[Int(luma[index])] &+= 1
+                partial[256 + Int(luma[index + 1])] &+= 1
+                partial[512 + Int(luma[index + 2])] &+= 1
+                partial[768 + Int(luma[index + 3])] &+= 1
+                index += 4
+            }
+            while index < count { partial[Int(luma[index])] &+= 1; index += 1 }
+        }
+        let histogram = (0..<256).map { Int(partial[$0]) + Int(partial[256 + $0]) + Int(partial[512 + $0]) + Int(partial[768 + $0]) }
+        var uniform = 0
+        if width > 1, height > 1, let pixels = luma.baseAddress {
+            // Branch-free, on raw pointers with wrapping arithmetic, so that it vectorises.
+            for row in 0..<(height - 1) {
+                let line = pixels + row * width, next = line + width
+                var equal = 0
+                for column in 0..<(width - 1) {
+                    let value = line[column]
+                    let difference = UInt((value ^ line[column &+ 1]) | (value ^ next[column]))
+                    equal &+= Int(bitPattern: (difference &- 1) >> 63)  // 1 when difference is 0
+                }
+                uniform += equal
+            }
+        }
         let total = Double(count)
-        let mean = histogram.enumerated().reduce(0.0) { $0 + Double($1.offset * $1.element) } / total
-        let variance = histogram.enumerated().reduce(0.0) { $0 + Double($1.element) * pow(Double($1.offset) - mean, 2) } / total
+        var sum = 0.0, sumOfSquares = 0.0
+        for level in 0..<256 {
+            sum += Double(level * histogram[level])
+            sumOfSquares += Double(level * level * histogram[level])
+        }
+        let mean = sum / total
+        let variance = max(sumOfSquares / total - mean * mean, 0)
         let threshold = otsuThreshold(histogram, total: total)
-        var foregroundCount = 0, foregroundSum = 0.0
+        var foregroundCount = 0, foregroundSum = 0.0, foregroundSquares = 0.0
         for level in (threshold + 1)..<256 {
             foregroundCount += histogram[level]
             foregroundSum += Double(level * histogram[level])
+            foregroundSquares += Double(level * level * histogram[level])
         }
         let foregroundMean = foregroundCount > 0 ? foregroundSum / Double(foregroundCount) : 0
-        var foregroundVariance = 0.0
-        for level in (threshold + 1)..<256 { foregroundVariance += Double(histogram[level]) * pow(Double(level) - foregroundMean, 2) }
-        foregroundVariance = foregroundCount > 0 ? foregroundVariance / Double(foregroundCount) : 0
+        let foregroundVariance = foregroundCount > 0 ? max(foregroundSquares / Double(foregroundCount) - foregroundMean * foregroundMean, 0) : 0
         let darkest = histogram.firstIndex { $0 > 0 } ?? 0, brightest = histogram.lastIndex { $0 > 0 } ?? 0
-
-        var uniform = 0
-        if width > 1 && height > 1 {
-            for row in 0..<(height - 1) {
-                for column in 0..<(width - 1) {
-                    let index = row * width + column
-                    if luma[index] == luma[index + 1] && luma[index] == luma[index + width] { uniform += 1 }
-                }
-            }
-        }
         let (laplacian, reducedVariance) = laplacianVariance(luma, width: width, height: height)
         return QualityFeatures(
             mean: mean, std: variance.squareRoot(), foregroundMean: foregroundMean, foregroundStd: foregroundVariance.squareRoot(),
@@ -94,12 +124,19 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         // 16-bit samples are in host (little-endian) order: the high byte is the second.
         let high = bytesPerSample - 1
         return raster.pixels.withUnsafeBufferPointer { samples in
-            (0..<pixels).map { pixel in
-                let base = pixel * raster.channels * bytesPerSample
-                if raster.channels < 3 { return samples[base + high] }
-                let red = Double(samples[base + high]), green = Double(samples[base + bytesPerSample + high])
-                let blue = Double(samples[base + 2 * bytesPerSample + high])
-                return UInt8(min(255, (0.299 * red + 0.587 * green + 0.114 * blue).rounded()))
+            [UInt8](unsafeUninitializedCapacity: pixels) { output, initialized in
+                for pixel in 0..<pixels {
+                    let base = pixel * raster.channels * bytesPerSample
+                    if raster.channels < 3 {
+                        output[pixel] = samples[base + high]
+                    } else {
+                        // Rec. 601 luma in fixed point: (299 R + 587 G + 114 B + 500) / 1000.
+                        let red = Int(samples[base + high]), green = Int(samples[base + bytesPerSample + high])
+                        let blue = Int(samples[base + 2 * bytesPerSample + high])
+                        output[pixel] = UInt8(min(255, (299 * red + 587 * green + 114 * blue + 500) / 1000))
+                    }
+                }
+                initialized = pixels
             }
         }
     }
@@ -130,33 +167,53 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
     }
 
     /// The Laplacian's variance and the intensity variance of the image reduced by block
-    /// means to at most 256 pixels a side.
-    static func laplacianVariance(_ luma: [UInt8], width: Int, height: Int) -> (Double, Double) {
+    /// means to at most 256 pixels a side. Block sums stay integers (the means are sums over
+    /// factor^2, divided out at the end), so the passes are integer loops.
+    static func laplacianVariance(_ luma: UnsafeBufferPointer<UInt8>, width: Int, height: Int) -> (Double, Double) {
         let factor = max(1, (max(width, height) + 255) / 256)
         let reducedWidth = width / factor, reducedHeight = height / factor
         guard reducedWidth >= 3, reducedHeight >= 3 else { return (0, 0) }
-        var reduced = [Double](repeating: 0, count: reducedWidth * reducedHeight)
-        for row in 0..<(reducedHeight * factor) {
-            for column in 0..<(reducedWidth * factor) {
-                reduced[(row / factor) * reducedWidth + column / factor] += Double(luma[row * width + column])
+        var sums = [Int](repeating: 0, count: reducedWidth * reducedHeight)
+        let usedWidth = reducedWidth * factor
+        // Per reduced row: the factor source rows added column by column (a vectorised add),
+        // then each block of factor columns summed once.
+        var columnSums = [Int32](repeating: 0, count: usedWidth)
+        sums.withUnsafeMutableBufferPointer { sums in
+            columnSums.withUnsafeMutableBufferPointer { columnSums in
+                guard let pixels = luma.baseAddress, let accumulator = columnSums.baseAddress else { return }
+                for reducedRow in 0..<reducedHeight {
+                    accumulator.update(repeating: 0, count: usedWidth)
+                    for offset in 0..<factor {
+                        let line = pixels + (reducedRow * factor + offset) * width
+                        for column in 0..<usedWidth { accumulator[column] &+= Int32(line[column]) }
+                    }
+                    for block in 0..<reducedWidth {
+                        var sum = 0
+                        for offset in 0..<factor { sum &+= Int(accumulator[block * factor + offset]) }
+                        sums[reducedRow * reducedWidth + block] = sum
+                    }
+                }
             }
         }
         let area = Double(factor * factor)
-        for index in reduced.indices { reduced[index] /= area }
-        let reducedMean = reduced.reduce(0, +) / Double(reduced.count)
-        let reducedVariance = reduced.reduce(0) { $0 + pow($1 - reducedMean, 2) } / Double(reduced.count)
-        var sum = 0.0, sumOfSquares = 0.0, count = 0.0
-        for row in 1..<(reducedHeight - 1) {
-            for column in 1..<(reducedWidth - 1) {
-                let index = row * reducedWidth + column
-                let value = 4 * reduced[index] - reduced[index - 1] - reduced[index + 1]
-                    - reduced[index - reducedWidth] - reduced[index + reducedWidth]
-                sum += value
-                sumOfSquares += value * value
-                count += 1
+        var total = 0, totalSquares = 0
+        for value in sums { total += value; totalSquares += value * value }
+        let cells = Double(sums.count)
+        let reducedMean = Double(total) / cells / area
+        let reducedVariance = max(Double(totalSquares) / cells / (area * area) - reducedMean * reducedMean, 0)
+        var laplacianSum = 0, laplacianSquares = 0
+        sums.withUnsafeBufferPointer { sums in
+            for row in 1..<(reducedHeight - 1) {
+                for column in 1..<(reducedWidth - 1) {
+                    let index = row * reducedWidth + column
+                    let value = 4 * sums[index] - sums[index - 1] - sums[index + 1] - sums[index - reducedWidth] - sums[index + reducedWidth]
+                    laplacianSum += value
+                    laplacianSquares += value * value
+                }
             }
         }
-        let laplacianMean = sum / count
-        return (sumOfSquares / count - laplacianMean * laplacianMean, reducedVariance)
+        let count = Double((reducedHeight - 2) * (reducedWidth - 2))
+        let laplacianMean = Double(laplacianSum) / count / area
+        return (max(Double(laplacianSquares) / count / (area * area) - laplacianMean * laplacianMean, 0), reducedVariance)
     }
 }

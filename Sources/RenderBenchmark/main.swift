@@ -1,0 +1,70 @@
+import CZlib
+import DICOM
+import Foundation
+import Imaging
+
+// Times decode + render + PNG encode (the daemon's defaults: 8 bits, zlib level 1, Up
+// filter, RLE strategy) of every frame of the files listed on standard input, on one
+// thread; then, on the same rendered pixels, zlib alone at the same level: the floor.
+// Used by scripts/bench-render. Prints one line of key=value pairs.
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+/// zlib's deflate over `bytes` at `level` with `strategy`, into a reused buffer.
+func deflate(_ bytes: [UInt8], level: Int32, strategy: Int32, into buffer: inout [UInt8]) -> Int {
+    var stream = z_stream()
+    deflateInit2_(&stream, level, Z_DEFLATED, 15, 8, strategy, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+    let bound = Int(deflateBound(&stream, uLong(bytes.count)))
+    if buffer.count < bound { buffer = [UInt8](repeating: 0, count: bound) }
+    var input = bytes
+    let produced = input.withUnsafeMutableBufferPointer { input in
+        buffer.withUnsafeMutableBufferPointer { output in
+            stream.next_in = input.baseAddress
+            stream.avail_in = uInt(input.count)
+            stream.next_out = output.baseAddress
+            stream.avail_out = uInt(output.count)
+            CZlib.deflate(&stream, Z_FINISH)
+            return Int(stream.total_out)
+        }
+    }
+    deflateEnd(&stream)
+    return produced
+}
+
+let paths = AnyIterator { readLine() }.filter { !$0.isEmpty }
+var pixels = 0, pngBytes = 0, frames = 0
+var rasters: [[UInt8]] = []
+// Warm-up outside the clock: first use of each code path, page cache.
+for path in paths.prefix(2) {
+    if let file = try? DICOMFile.read(path: path), let renderer = try? ImageRenderer(dataSet: file.dataSet, transferSyntax: file.transferSyntax) {
+        _ = try? PNGCodec.encode(try renderer.render(frame: 0))
+    }
+}
+let start = ContinuousClock.now
+for path in paths {
+    let file = try DICOMFile.read(path: path)
+    let renderer = try ImageRenderer(dataSet: file.dataSet, transferSyntax: file.transferSyntax)
+    for frame in 0..<renderer.frameCount {
+        let raster = try renderer.render(frame: frame)
+        pngBytes += try PNGCodec.encode(raster).count
+        pixels += raster.width * raster.height
+        frames += 1
+        rasters.append(raster.pixels)
+    }
+}
+let total = seconds(ContinuousClock.now - start)
+
+// The floor: zlib alone on the same rendered bytes, level 1, with zlib's default strategy
+// and with the RLE strategy the PNG encoder uses.
+var buffer: [UInt8] = []
+var floors: [String: Double] = [:]
+for (name, strategy) in [("default", Z_DEFAULT_STRATEGY), ("rle", Z_RLE)] {
+    let floorStart = ContinuousClock.now
+    for raster in rasters { _ = deflate(raster, level: 1, strategy: strategy, into: &buffer) }
+    floors[name] = seconds(ContinuousClock.now - floorStart)
+}
+print("files=\(paths.count) frames=\(frames) megapixels=\(Double(pixels) / 1e6) seconds=\(total) "
+      + "megapixels_per_second=\(Double(pixels) / 1e6 / total) png_bytes=\(pngBytes) "
+      + "floor_default_seconds=\(floors["default"]!) floor_rle_seconds=\(floors["rle"]!)")

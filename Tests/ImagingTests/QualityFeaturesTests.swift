@@ -1,0 +1,46 @@
+import Foundation
+import Imaging
+import Testing
+
+/// The quality features on images whose answers are known by hand.
+@Suite struct QualityFeaturesTests {
+    static func gray(_ width: Int, _ height: Int, _ value: (Int, Int) -> UInt8) -> Raster {
+        Raster(width: width, height: height, channels: 1, bitDepth: 8,
+               pixels: (0..<height).flatMap { row in (0..<width).map { value(row, $0) } })
+    }
+
+    @Test func aFlatImageHasNoSpreadNoEdgesAndIsAllUniform() {
+        let features = QualityFeatures.measure(Self.gray(64, 64) { _, _ in 77 })
+        #expect(features.mean == 77 && features.std == 0 && features.p1 == 77 && features.p99 == 77)
+        #expect(features.uniformFraction == 1 && features.laplacianVariance == 0 && features.sharpness == 0)
+        #expect(features.darkestFraction == 1 && features.brightestFraction == 1)
+    }
+
+    @Test func aBodyOnABlackBackgroundIsTheForeground() {
+        // A 32x32 square of 200 in a 64x64 black image: a quarter of it.
+        let features = QualityFeatures.measure(Self.gray(64, 64) { row, column in (16..<48).contains(row) && (16..<48).contains(column) ? 200 : 0 })
+        #expect(features.foregroundFraction == 0.25 && features.foregroundMean == 200 && features.foregroundStd == 0)
+        #expect(features.mean == 50 && abs(features.std - 86.6025) < 0.001)
+        #expect(features.darkestFraction == 0.75 && features.brightestFraction == 0.25 && features.foregroundClipped == 0)
+    }
+
+    @Test func whiteNoiseHasASharpnessNearTheLaplaciansTwenty() {
+        var generator = SystemRandomNumberGenerator()
+        let features = QualityFeatures.measure(Self.gray(256, 256) { _, _ in UInt8.random(in: 0...255, using: &generator) })
+        #expect(abs(features.sharpness - 20) < 1.5, "\(features.sharpness)")
+        #expect(features.uniformFraction < 0.001)
+    }
+
+    @Test func aSmoothRampIsNeitherNoiseNorFlatAndLargeImagesAreJudgedAt256Pixels() {
+        // A horizontal ramp: the Laplacian is zero inside; at 1024 px it is reduced 4x.
+        let small = QualityFeatures.measure(Self.gray(256, 256) { _, column in UInt8(column) })
+        let large = QualityFeatures.measure(Self.gray(1024, 1024) { _, column in UInt8(column / 4) })
+        #expect(small.laplacianVariance < 1e-9 && large.laplacianVariance < 1e-9)
+        #expect(abs(small.p99 - small.p1 - 251) <= 1 && abs(large.std - small.std) < 0.01)
+    }
+
+    @Test func colourIsMeasuredOnItsLuma() {
+        let red = Raster(width: 8, height: 8, channels: 3, bitDepth: 8, pixels: Array(repeating: [255, 0, 0], count: 64).flatMap { $0 })
+        #expect(QualityFeatures.measure(red).mean == 76)  // 0.299 * 255 = 76.2
+    }
+}
