@@ -77,16 +77,30 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         let histogram = (0..<256).map { Int(partial[$0]) + Int(partial[256 + $0]) + Int(partial[512 + $0]) + Int(partial[768 + $0]) }
         var uniform = 0
         if width > 1, height > 1, let pixels = luma.baseAddress {
-            // Branch-free, on raw pointers with wrapping arithmetic, so that it vectorises.
+            let raw = UnsafeRawPointer(pixels)
             for row in 0..<(height - 1) {
-                let line = pixels + row * width, next = line + width
-                var equal = 0
-                for column in 0..<(width - 1) {
-                    let value = line[column]
-                    let difference = UInt((value ^ line[column &+ 1]) | (value ^ next[column]))
-                    equal &+= Int(bitPattern: (difference &- 1) >> 63)  // 1 when difference is 0
+                let line = row * width, columns = width - 1
+                // Sixteen pixels at a time: lanes that equal both neighbours count 1, summed
+                // in byte lanes (at most 15 rounds before they are widened, so no overflow).
+                var column = 0
+                while column + 16 <= columns {
+                    var lanes = SIMD16<UInt8>()
+                    var rounds = 0
+                    while rounds < 15 && column + 16 <= columns {
+                        let value = raw.loadUnaligned(fromByteOffset: line + column, as: SIMD16<UInt8>.self)
+                        let right = raw.loadUnaligned(fromByteOffset: line + column + 1, as: SIMD16<UInt8>.self)
+                        let below = raw.loadUnaligned(fromByteOffset: line + column + width, as: SIMD16<UInt8>.self)
+                        lanes &+= SIMD16<UInt8>(repeating: 0).replacing(with: 1, where: (value .== right) .& (value .== below))
+                        column += 16
+                        rounds += 1
+                    }
+                    uniform += Int(lanes.wrappedSum())
                 }
-                uniform += equal
+                while column < columns {
+                    let value = pixels[line + column]
+                    if value == pixels[line + column + 1] && value == pixels[line + column + width] { uniform += 1 }
+                    column += 1
+                }
             }
         }
         let total = Double(count)
