@@ -3,7 +3,6 @@ import Foundation
 import Imaging
 import Testing
 
-private typealias Tag = DICOM.Tag
 
 @Suite struct MonochromeRendererTests {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
