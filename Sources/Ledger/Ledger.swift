@@ -30,20 +30,8 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Runs the migrations. Two processes opening a new ledger at once (the daemon and a
-    /// `sqlite3` or `--reprocess` beside it) can both see a migration as pending; the one
-    /// that loses the write lock then fails on "table already exists". Once the winner has
-    /// committed, a second attempt finds the migration applied and does nothing.
     static func migrate(_ writer: some DatabaseWriter) throws {
-        var attempt = 0
-        while true {
-            do {
-                try migrator.migrate(writer)
-                return
-            } catch let error as DatabaseError where attempt < 3 && error.message?.contains("already exists") == true {
-                attempt += 1
-            }
-        }
+        try migrator.migrateRetrying(writer)
     }
 
     static var migrator: DatabaseMigrator {
@@ -278,6 +266,24 @@ public final class Ledger: Sendable {
                     """, arguments: [source.path, source.unit, Int64(bitPattern: source.fingerprint.device),
                                      Int64(bitPattern: source.fingerprint.inode), source.fingerprint.size,
                                      source.fingerprint.modifiedNanoseconds, source.sha256, now, now])
+            }
+        }
+    }
+}
+
+extension DatabaseMigrator {
+    /// Runs the migrations. Two processes opening a new database at once (the daemon and a
+    /// `sqlite3` or `--reprocess` beside it) can both see a migration as pending; the one
+    /// that loses the write lock then fails on "table already exists". Once the winner has
+    /// committed, a second attempt finds the migration applied and does nothing.
+    func migrateRetrying(_ writer: some DatabaseWriter) throws {
+        var attempt = 0
+        while true {
+            do {
+                try migrate(writer)
+                return
+            } catch let error as DatabaseError where attempt < 3 && error.message?.contains("already exists") == true {
+                attempt += 1
             }
         }
     }

@@ -43,18 +43,10 @@ public final class PseudonymMap: Sendable {
         return migrator
     }
 
-    /// As Ledger.migrate: a second process opening the file at once retries once the first
+    /// As the ledger's: a second process opening the file at once retries once the first
     /// has committed.
     static func migrate(_ writer: some DatabaseWriter) throws {
-        var attempt = 0
-        while true {
-            do {
-                try migrator.migrate(writer)
-                return
-            } catch let error as DatabaseError where attempt < 3 && error.message?.contains("already exists") == true {
-                attempt += 1
-            }
-        }
+        try migrator.migrateRetrying(writer)
     }
 
     public struct Entry: Sendable, Hashable {
