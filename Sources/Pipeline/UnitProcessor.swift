@@ -290,7 +290,7 @@ public final class UnitProcessor: Sendable {
                 // dataset was mislabelled implicit VR).
                 let source = dicom.transferSyntax
                 let syntax = source.isEncapsulated ? source.asLabelled : .explicitVRLittleEndian
-                try writer.write(DICOMWriter.part10(dataSet, transferSyntax: syntax), to: "\(bucket)/\(name).dcm")
+                try writer.write(DICOMWriter.part10(UnusedBits.cleared(dataSet), transferSyntax: syntax), to: "\(bucket)/\(name).dcm")
                 outputs.append("\(bucket)/\(name).dcm")
             }
         } catch {

@@ -74,4 +74,15 @@ typealias Tag = DICOM.Tag
         #expect(try decoder.values(ofFrame: 0) == .floats([-1.5, 0, 0.75, 1.5]))
         #expect(try Self.render(dataSet) == [0, 128, 191, 255])
     }
+
+    @Test func bitsOutsideBitsStoredAreClearedFromDeidentifiedCopies() throws {
+        var dataSet = Self.row([0xF064, 0x0FFF, 0x1000])
+        dataSet.set(Self.us(Tag(0x0028, 0x0101), 12))
+        dataSet.set(Self.us(Tag(0x0028, 0x0102), 11))
+        let cleared = UnusedBits.cleared(dataSet)
+        let words = try #require(cleared[.pixelData]?.bytes).withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }
+        #expect(words == [0x0064, 0x0FFF, 0x0000])
+        // 16 bits stored: nothing to clear, the dataset is unchanged.
+        #expect(UnusedBits.cleared(Self.row([0xF064]))[.pixelData]?.bytes == Self.row([0xF064])[.pixelData]?.bytes)
+    }
 }
