@@ -20,6 +20,33 @@ public struct EncapsulatedPixelData: Sendable {
         self.encodedItems = encodedItems
     }
 
+    /// Frames encapsulated anew: one fragment per frame (padded to an even length) and a
+    /// Basic Offset Table of each frame's item offset when there are several frames and the
+    /// offsets fit in 32 bits (PS3.5 A.4).
+    public init(frames: [Data]) {
+        var fragments: [Data] = [], offsets: [UInt32] = [], fragmentOffsets: [UInt64] = []
+        var offset: UInt64 = 0
+        for frame in frames {
+            var fragment = frame
+            if fragment.count % 2 == 1 { fragment.append(0) }
+            offsets.append(UInt32(truncatingIfNeeded: offset))
+            fragmentOffsets.append(offset)
+            fragments.append(fragment)
+            offset += 8 + UInt64(fragment.count)
+        }
+        var items = Data()
+        func item(_ value: Data) {
+            var header: [UInt8] = [0xFE, 0xFF, 0x00, 0xE0]
+            withUnsafeBytes(of: UInt32(value.count).littleEndian) { header += $0 }
+            items.append(contentsOf: header)
+            items.append(value)
+        }
+        let table = offset <= UInt64(UInt32.max) && frames.count > 1 ? offsets : []
+        item(table.map(\.littleEndian).withUnsafeBytes { Data($0) })
+        for fragment in fragments { item(fragment) }
+        self.init(basicOffsetTable: table, fragments: fragments, fragmentOffsets: fragmentOffsets, encodedItems: items)
+    }
+
     /// Why fragments could not be assigned to frames.
     public enum FrameError: Error, Sendable, Equatable, CustomStringConvertible {
         case offsetTableMismatch(entries: Int, frames: Int)

@@ -290,7 +290,11 @@ public final class UnitProcessor: Sendable {
                 // dataset was mislabelled implicit VR).
                 let source = dicom.transferSyntax
                 let syntax = source.isEncapsulated ? source.asLabelled : .explicitVRLittleEndian
-                try writer.write(DICOMWriter.part10(UnusedBits.cleared(dataSet), transferSyntax: syntax), to: "\(bucket)/\(name).dcm")
+                // Compressed frames lose their comment and application segments (EXIF ...);
+                // native ones the bits outside Bits Stored.
+                let stripped = CompressedTextRemover.cleaned(dataSet, transferSyntax: syntax)
+                if stripped.segmentsRemoved > 0 { notes.append("removed \(stripped.segmentsRemoved) text segment(s) from compressed frames") }
+                try writer.write(DICOMWriter.part10(UnusedBits.cleared(stripped.dataSet), transferSyntax: syntax), to: "\(bucket)/\(name).dcm")
                 outputs.append("\(bucket)/\(name).dcm")
             }
         } catch {

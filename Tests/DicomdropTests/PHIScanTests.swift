@@ -61,10 +61,19 @@ import Testing
                 DataSet(elements: [Self.element(DICOM.Tag(0x0040, 0xA040), .CS, "TEXT"),
                                    Self.element(DICOM.Tag(0x0040, 0xA160), .UT, reportText)])])))
             values.formUnion([privateValue, overlay, nestedName, reportText])
+            // A JPEG comment in the compressed frame, as some capture devices write one.
+            if let frame = try dataSet.encapsulatedFrames()?.first, frame.starts(with: [0xFF, 0xD8]) {
+                let comment = Array("Jpegcomment\(index) about Plantfam".utf8)
+                let segment: [UInt8] = [0xFF, 0xFE, UInt8((comment.count + 2) >> 8), UInt8((comment.count + 2) & 0xFF)] + comment
+                let planted = Data([0xFF, 0xD8] + segment + Array(frame.dropFirst(2)))
+                dataSet.set(DataElement(tag: .pixelData, vr: .OB, value: .encapsulated(EncapsulatedPixelData(frames: [planted]))))
+                values.insert("Jpegcomment\(index) about Plantfam")
+            }
             let syntax: TransferSyntax = file.transferSyntax.isEncapsulated ? file.transferSyntax : .explicitVRLittleEndian
             try DICOMWriter.part10(dataSet, transferSyntax: syntax).write(to: folder.appendingPathComponent("\(index).dcm"))
         }
         #expect(values.count > 3 * 300, "planted \(values.count) values")
+        #expect(values.contains { $0.hasPrefix("Jpegcomment") }, "the JPEG file got its comment")
 
         let run = try harness.run(["--once"])
         #expect(run.status == 0, "\(run.standardError)")

@@ -1,0 +1,57 @@
+@testable import Deidentify
+import DICOM
+import Foundation
+import Testing
+
+/// Text segments in compressed frames, on real corpus files.
+@Suite struct CompressedTextRemoverTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("corpus/files")
+
+    static func segment(_ marker: UInt8, _ text: String) -> [UInt8] {
+        let payload = Array(text.utf8)
+        return [0xFF, marker, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload
+    }
+
+    @Test func jpegCommentsAndExifAreRemovedAndTheRestOfTheFrameIsUnchanged() throws {
+        let file = try DICOMFile.read(path: Self.corpus.appendingPathComponent("pydicom/test_files/SC_rgb_jpeg_dcmtk.dcm").path)
+        let original = try #require(try file.dataSet.encapsulatedFrames()?.first)
+        // After SOI: a comment and an EXIF block naming the patient, as a camera writes them.
+        let planted = Data([0xFF, 0xD8] + Self.segment(0xFE, "Patient Jane Doe 1970-01-01")
+                           + Self.segment(0xE1, "Exif\0\0Doe^Jane") + Array(original.dropFirst(2)))
+        var dataSet = file.dataSet
+        dataSet.set(DataElement(tag: .pixelData, vr: .OB, value: .encapsulated(EncapsulatedPixelData(frames: [planted]))))
+
+        let outcome = CompressedTextRemover.cleaned(dataSet, transferSyntax: file.transferSyntax.asLabelled)
+        #expect(outcome.segmentsRemoved == 2)
+        let cleaned = try #require(try outcome.dataSet.encapsulatedFrames()?.first)
+        // The source's own APP0 (JFIF, no thumbnail) stays; the frame is the original again,
+        // followed only by the zero bytes that pad fragments to an even length.
+        #expect(cleaned.prefix(original.count) == original && cleaned.dropFirst(original.count).allSatisfy { $0 == 0 })
+        // Written and read back, the frame survives the new encapsulation.
+        let written = try DICOMWriter.part10(outcome.dataSet, transferSyntax: file.transferSyntax.asLabelled)
+        let reread = try #require(try DICOMFile(data: written).dataSet.encapsulatedFrames())
+        #expect(reread == [cleaned])
+        #expect(written.range(of: Data("Jane".utf8)) == nil)
+    }
+
+    @Test func jpeg2000CommentsAreRemovedFromTheMainHeader() throws {
+        let file = try DICOMFile.read(path: Self.corpus.appendingPathComponent("pydicom/test_files/JPEG2000.dcm").path)
+        let frame = try #require(try file.dataSet.encapsulatedFrames()?.first)
+        let comment = Self.segment(0x64, "\0\u{1}Kakadu-2.2")
+        #expect(frame.range(of: Data(comment)) != nil, "the corpus file carries an encoder comment")
+        let outcome = CompressedTextRemover.cleaned(file.dataSet, transferSyntax: file.transferSyntax)
+        #expect(outcome.segmentsRemoved == 1)
+        let cleaned = try #require(try outcome.dataSet.encapsulatedFrames()?.first)
+        var expected = frame
+        expected.removeSubrange(try #require(frame.range(of: Data(comment))))
+        #expect(cleaned.prefix(expected.count) == expected)
+    }
+
+    @Test func framesWithoutTextAndOtherCodecsAreLeftAlone() throws {
+        let file = try DICOMFile.read(path: Self.corpus.appendingPathComponent("pydicom/test_files/SC_rgb_jpeg_dcmtk.dcm").path)
+        #expect(CompressedTextRemover.cleaned(file.dataSet, transferSyntax: file.transferSyntax.asLabelled).segmentsRemoved == 0)
+        let rle = try DICOMFile.read(path: Self.corpus.appendingPathComponent("pydicom/test_files/MR_small_RLE.dcm").path)
+        #expect(CompressedTextRemover.cleaned(rle.dataSet, transferSyntax: rle.transferSyntax).segmentsRemoved == 0)
+    }
+}
