@@ -217,6 +217,17 @@ public final class Ledger: Sendable {
                              configurationDigest: row["config_digest"], unit: row["unit"], images: images)
     }
 
+    /// Units whose processed content was made under another configuration digest, with how
+    /// many contents each: what a change of watch.yaml left as it was.
+    public func unitsProcessed(underDigestOtherThan digest: String) throws(LedgerError) -> [(unit: String, contents: Int)] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT unit, count(*) AS n FROM contents WHERE outcome = 'processed' AND config_digest != ?
+                GROUP BY unit ORDER BY unit
+                """, arguments: [digest]).map { (unit: $0["unit"], contents: $0["n"]) }
+        }
+    }
+
     /// The hash whose outputs include this path, if any.
     public func owner(ofOutput path: String) throws(LedgerError) -> String? {
         try read { db in try String.fetchOne(db, sql: "SELECT sha256 FROM outputs WHERE path = ?", arguments: [path]) }

@@ -61,6 +61,16 @@ public final class UnitProcessor: Sendable {
             pseudonyms: Pseudonymizer(key: key))
     }
 
+    /// Says, once at start-up, which units' outputs were made under another configuration:
+    /// a changed watch.yaml (de-identification, PNG or quality settings, buckets) applies to
+    /// new content only, and `--reprocess` is how old content catches up.
+    public func reportOutputsOfOtherConfigurations() {
+        guard let stale = try? ledger.unitsProcessed(underDigestOtherThan: digest), !stale.isEmpty else { return }
+        let total = stale.reduce(0) { $0 + $1.contents }
+        let units = stale.prefix(10).map { "\($0.unit) (\($0.contents))" }.joined(separator: ", ")
+        logger.warning("\(total) file(s) in \(stale.count) unit(s) were processed under another configuration and keep those outputs: \(units)\(stale.count > 10 ? ", ..." : ""); dicomdrop --reprocess FOLDER brings a unit up to date")
+    }
+
     /// Removes temporaries left by a crash; call once at start-up, before any run.
     public func sweepTemporaries() {
         let removed = writer.sweepTemporaries()

@@ -80,6 +80,7 @@ struct Dicomdrop: AsyncParsableCommand {
             throw ExitCode(2)
         }
         processor.sweepTemporaries()
+        if reprocess == nil { processor.reportOutputsOfOtherConfigurations() }
 
         if let reprocess {
             let unit = try unitName(reprocess, drop: configuration.drop)

@@ -49,4 +49,22 @@ import Testing
         let words = raster.pixels.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }
         #expect(Set(words).count > 256)
     }
+
+    /// A changed watch.yaml applies to new content; the start-up says what it left as it was.
+    @Test func aChangedConfigurationNamesTheUnitsItDidNotRedo() throws {
+        let harness = try DaemonHarness()
+        try harness.drop(["pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small.dcm"], into: "before")
+        #expect(try harness.run(["--once"]).status == 0)
+        let unchanged = try harness.run(["--once"])
+        #expect(!unchanged.standardError.contains("another configuration"), "\(unchanged.standardError)")
+        let config = try String(contentsOfFile: harness.configPath, encoding: .utf8)
+        try (config + "\npng:\n  level: 6\n").write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        let changed = try harness.run(["--once"])
+        #expect(changed.status == 0)
+        #expect(changed.standardError.contains("2 file(s) in 1 unit(s) were processed under another configuration"), "\(changed.standardError)")
+        #expect(changed.standardError.contains("before (2)"))
+        // Reprocessing brings the unit up to date, and the warning goes.
+        #expect(try harness.run(["--reprocess", "before"]).status == 0)
+        #expect(!(try harness.run(["--once"]).standardError.contains("another configuration")))
+    }
 }
