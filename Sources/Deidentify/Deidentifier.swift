@@ -73,7 +73,11 @@ public struct Deidentifier: Sendable {
     /// Patient Identity Removed, the method and its code sequence (PS3.15 E.1.1 step 4),
     /// and whether dates were kept, shifted or removed.
     private func mark(_ dataSet: inout DataSet) {
-        let options = ConfidentialityProfile.Option.allCases.filter(settings.options.contains)
+        // Keeping named private blocks is the Retain Safe Private Option at the grain of a
+        // creator: the method says so, whether or not the option was listed.
+        var applied = settings.options
+        if !settings.keepPrivateCreators.isEmpty { applied.insert(.retainSafePrivate) }
+        let options = ConfidentialityProfile.Option.allCases.filter(applied.contains)
         dataSet.set(Self.text(Tag(0x0012, 0x0062), .CS, ["YES"]))
         let method = (["PS3.15 Basic Application Level Confidentiality Profile"] + options.map(\.code.meaning)).joined(separator: ", ")
         dataSet.set(Self.text(Tag(0x0012, 0x0063), .LO, [String(("dicomdrop: " + method).prefix(64))]))

@@ -151,6 +151,10 @@ typealias Tag = DICOM.Tag
         #expect(result.dataSet[Tag(0x0029, 0x1101)] == nil)
         #expect(result.dataSet[Tag(0x0029, 0x0011)] == nil)
         #expect(result.reviewReason == nil)
+        // The method code sequence records that private data was kept (CID 7050 113111).
+        let codes = result.dataSet[Tag(0x0012, 0x0064)]?.items?.compactMap { $0.string(Tag(0x0008, 0x0100)) }
+        #expect(codes == ["113100", "113111"])
+        #expect(Self.deidentifier().deidentify(dataSet).dataSet[Tag(0x0012, 0x0064)]?.items?.count == 1)
 
         dataSet.set(Self.element(.modality, .CS, "US"))
         #expect(Self.deidentifier().deidentify(dataSet).reviewReason == "modality US without Burned In Annotation")
