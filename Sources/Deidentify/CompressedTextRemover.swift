@@ -45,28 +45,13 @@ public enum CompressedTextRemover {
     /// (Adobe: how to read the colour components) stay, decoders need them. Nil when the
     /// frame is not laid out that way: it is then left as it is.
     static func jpeg(_ frame: Data) -> (Data, Int)? {
-        let bytes = [UInt8](frame)
-        guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else { return nil }
-        var output: [UInt8] = [0xFF, 0xD8]
-        var position = 2, removed = 0
-        while position + 4 <= bytes.count {
-            guard bytes[position] == 0xFF else { return nil }
-            let marker = bytes[position + 1]
-            if marker == 0xFF { position += 1; continue }  // fill byte
-            if marker == 0xDA { break }                    // SOS: the entropy-coded data follows
-            let length = Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
-            guard length >= 2, position + 2 + length <= bytes.count else { return nil }
-            let segment = bytes[position..<(position + 2 + length)]
-            if isTextSegment(marker: marker, payload: bytes[(position + 4)..<(position + 2 + length)]) {
-                removed += 1
-            } else {
-                output += segment
-            }
-            position += 2 + length
-        }
-        guard removed > 0 else { return (frame, 0) }
-        output += bytes[position...]
-        return (Data(output), removed)
+        withoutSegments(frame, start: 0xD8, stops: [0xDA], where: isTextSegment)
+    }
+
+    /// A JPEG 2000 codestream (ITU T.800 A.4: SOC, SIZ and the other main-header marker
+    /// segments, then the first SOT) without its COM segments. Nil when not laid out so.
+    static func jpeg2000(_ frame: Data) -> (Data, Int)? {
+        withoutSegments(frame, start: 0x4F, stops: [0x90, 0x93]) { marker, _ in marker == 0x64 }
     }
 
     static func isTextSegment(marker: UInt8, payload: ArraySlice<UInt8>) -> Bool {
@@ -89,20 +74,24 @@ public enum CompressedTextRemover {
         }
     }
 
-    /// A JPEG 2000 codestream (ITU T.800 A.4: SOC, SIZ and the other main-header marker
-    /// segments, then the first SOT) without its COM segments. Nil when not laid out so.
-    static func jpeg2000(_ frame: Data) -> (Data, Int)? {
+    /// The frame from its start marker (FF `start`) through marker segments (FF marker, a
+    /// 2-byte big-endian length that counts itself, the payload) up to the first of `stops`,
+    /// dropping the segments `isRemoved` picks; everything from the stop marker on is kept
+    /// as it is. Nil when the bytes are not laid out that way; (frame, 0) when nothing goes.
+    static func withoutSegments(_ frame: Data, start: UInt8, stops: Set<UInt8>,
+                                where isRemoved: (UInt8, ArraySlice<UInt8>) -> Bool) -> (Data, Int)? {
         let bytes = [UInt8](frame)
-        guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == 0x4F else { return nil }
-        var output: [UInt8] = [0xFF, 0x4F]
+        guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == start else { return nil }
+        var output: [UInt8] = [0xFF, start]
         var position = 2, removed = 0
         while position + 4 <= bytes.count {
             guard bytes[position] == 0xFF else { return nil }
             let marker = bytes[position + 1]
-            if marker == 0x90 || marker == 0x93 { break }  // SOT (or SOD): the tiles follow
+            if marker == 0xFF { position += 1; continue }  // a fill byte (T.81 B.1.1.2)
+            if stops.contains(marker) { break }
             let length = Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
             guard length >= 2, position + 2 + length <= bytes.count else { return nil }
-            if marker == 0x64 {
+            if isRemoved(marker, bytes[(position + 4)..<(position + 2 + length)]) {
                 removed += 1
             } else {
                 output += bytes[position..<(position + 2 + length)]
