@@ -14,7 +14,9 @@ struct GrayscaleTransform: Sendable {
         /// Inputs below the first mapped value take the first entry, above the last the last.
         /// A fractional input (after a rescale) is truncated, as pydicom and dcmtk do.
         func callAsFunction(_ input: Double) -> Double {
-            let index = input < Double(firstMapped) ? 0 : min(Int(input - Double(firstMapped)), entries.count - 1)
+            guard !input.isNaN else { return entries[0] }
+            let offset = input - Double(firstMapped)
+            let index = offset < 0 ? 0 : offset >= Double(entries.count - 1) ? entries.count - 1 : Int(offset)
             return entries[index]
         }
     }
@@ -125,8 +127,21 @@ struct GrayscaleTransform: Sendable {
     /// `display` scaled to 0...maximum and rounded; MONOCHROME1 is inverted after rounding,
     /// as pydicom's and dcmtk's renderings are, so that a mid grey lands on the same side.
     func quantized(_ value: Double, range: ClosedRange<Double>, maximum: Double) -> Double {
-        let level = (display(value, range: range) * maximum).rounded()
+        // A value no arithmetic can place (NaN from a NaN slope or window) is black.
+        let shown = display(value, range: range)
+        let level = shown.isFinite ? (shown * maximum).rounded() : 0
         return inverted ? maximum - level : level
+    }
+
+    /// The smallest to largest finite value: the frame range of min-max VOI. NaN and
+    /// infinities (a corrupt slope, float pixels) have no place on a display scale.
+    static func finiteRange<S: Sequence>(_ values: S) -> ClosedRange<Double> where S.Element == Double {
+        var low = Double.infinity, high = -Double.infinity
+        for value in values where value.isFinite {
+            low = min(low, value)
+            high = max(high, value)
+        }
+        return low <= high ? low...high : 0...0
     }
 
     var needsFrameRange: Bool {

@@ -82,7 +82,7 @@ struct MonochromeRenderer: Sendable {
             stored = (0..<count).map(decoder.value(at:))
         }
         let modality = stored.map(transform.modalityValue)
-        let range = (modality.min() ?? 0)...(modality.max() ?? 0)
+        let range = GrayscaleTransform.finiteRange(modality)
         let display = modality.map { transform.quantized($0, range: range, maximum: maximum) }
         return Self.raster(display, width: image.columns, height: image.rows, channels: 1, bitDepth: bitDepth)
     }
@@ -141,15 +141,11 @@ struct MonochromeRenderer: Sendable {
         var range = 0.0...0.0
         if transform.needsFrameRange {
             if case .rescale = transform.modality {
-                range = min(modality[0], modality[count - 1])...max(modality[0], modality[count - 1])
+                range = GrayscaleTransform.finiteRange([modality[0], modality[count - 1]])
             } else {
-                var low = Double.infinity, high = -Double.infinity
-                forEachStoredValue(raw, layout: layout, byteOrder: byteOrder) { _, value in
-                    let mapped = modality[Int(value) - lowest]
-                    low = min(low, mapped)
-                    high = max(high, mapped)
-                }
-                range = low...high
+                var present = [Bool](repeating: false, count: count)
+                forEachStoredValue(raw, layout: layout, byteOrder: byteOrder) { _, value in present[Int(value) - lowest] = true }
+                range = GrayscaleTransform.finiteRange(modality.indices.lazy.filter { present[$0] }.map { modality[$0] })
             }
         }
         return modality.map { UInt16(transform.quantized($0, range: range, maximum: maximum)) }

@@ -36,7 +36,8 @@ public struct PixelDecoder: Sendable {
         byteOrder = dataSet.byteOrder
         switch dataSet[layout.pixelTag]?.value {
         case .bytes(let bytes)?:
-            let needed = (layout.nativeFrameBits * layout.frames + 7) / 8
+            let (bits, overflow) = layout.nativeFrameBits.multipliedReportingOverflow(by: layout.frames)
+            let needed = overflow ? Int.max : (bits + 7) / 8
             guard bytes.count >= needed else {
                 throw .inconsistent("Pixel Data holds \(bytes.count) bytes, \(layout.frames) frame(s) of \(layout.rows)x\(layout.columns)x\(layout.samplesPerPixel) at \(layout.bitsAllocated) bits need \(needed)")
             }
