@@ -1,0 +1,53 @@
+import Crypto
+import Deidentify
+import DICOM
+import Foundation
+import Testing
+
+/// Corrupted corpus files that the reader still accepts go through de-identification,
+/// the JSON encoder and the writer as the daemon would send them: an error or a result,
+/// never a crash. Deterministic mutations (SplitMix64), so a failure is reproducible.
+@Suite struct DeidentifyMutationSmokeTests {
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let seeds = [
+        "pydicom/test_files/CT_small.dcm", "pydicom/test_files/rtplan.dcm", "pydicom/test_files/MR_small_bigendian.dcm",
+        "pydicom/charset_files/chrJapMulti.dcm", "pydicom/test_files/nested_priv_SQ.dcm", "pydicom-data/explicit_VR-UN.dcm",
+        "pydicom/test_files/SC_rgb_jpeg_dcmtk.dcm", "pydicom/test_files/JPEG2000.dcm",
+    ]
+
+    @Test(arguments: seeds)
+    func corruptedFilesNeverCrashDeidentification(_ path: String) throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("corpus/files")
+        let original = try #require(FileManager.default.contents(atPath: corpus.appendingPathComponent(path).path))
+        var generator = SeededGenerator(state: UInt64(path.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+        let deidentifier = Deidentifier(settings: DeidentificationSettings(options: [.retainLongitudinalModifiedDates]),
+                                        pseudonyms: Pseudonymizer(key: SymmetricKey(data: Data(repeating: 3, count: 32))))
+        var deidentified = 0
+        for _ in 0..<150 {
+            var bytes = [UInt8](original)
+            for _ in 0..<Int.random(in: 1...12, using: &generator) {
+                bytes[Int.random(in: 132..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
+            guard let file = try? DICOMFile(data: Data(bytes)) else { continue }
+            let result = deidentifier.deidentify(file.dataSet)
+            _ = DICOMJSONEncoder().encodedData(result.dataSet)
+            let syntax = file.transferSyntax.isEncapsulated ? file.transferSyntax.asLabelled : .explicitVRLittleEndian
+            _ = CompressedTextRemover.cleaned(result.dataSet, transferSyntax: syntax)
+            _ = try? DICOMWriter.part10(result.dataSet, transferSyntax: syntax)
+            deidentified += 1
+        }
+        print("deidentify smoke \(path): \(deidentified) of 150 corrupted files read and de-identified")
+        #expect(deidentified > 0)
+    }
+}
