@@ -12,6 +12,8 @@ public enum CompressedTextRemover {
     public struct Outcome: Sendable {
         public let dataSet: DataSet
         public let segmentsRemoved: Int
+        /// Frames whose layout could not be followed: copied as they are, so unchecked.
+        public var framesUnchecked = 0
     }
 
     public static func cleaned(_ dataSet: DataSet, transferSyntax: TransferSyntax) -> Outcome {
@@ -19,39 +21,84 @@ public enum CompressedTextRemover {
               let frames = try? dataSet.encapsulatedFrames() else {
             return Outcome(dataSet: dataSet, segmentsRemoved: 0)
         }
-        var removed = 0
+        var removed = 0, unchecked = 0
         let cleanedFrames = frames.map { frame -> Data in
             let result: (Data, Int)?
             switch codec {
-            case .jpegBaseline, .jpegExtended, .jpegLossless, .jpegLS: result = jpeg(frame)
+            case .jpegBaseline, .jpegExtended, .jpegLossless: result = jpeg(frame, jpegLS: false)
+            case .jpegLS: result = jpeg(frame, jpegLS: true)
             case .jpeg2000, .htj2k: result = jpeg2000(frame)
-            default: result = nil
+            default: return frame
             }
-            guard let (bytes, count) = result else { return frame }
+            guard let (bytes, count) = result else { unchecked += 1; return frame }
             removed += count
             return bytes
         }
-        guard removed > 0 else { return Outcome(dataSet: dataSet, segmentsRemoved: 0) }
+        // A fragment's length is 32 bits: a frame that no longer fits one stays as it was.
+        guard removed > 0, cleanedFrames.allSatisfy({ $0.count < Int(UInt32.max) - 8 }) else {
+            return Outcome(dataSet: dataSet, segmentsRemoved: 0, framesUnchecked: unchecked)
+        }
         var result = dataSet
         result.set(DataElement(tag: .pixelData, vr: .OB, value: .encapsulated(EncapsulatedPixelData(frames: cleanedFrames))))
         // The offsets of an Extended Offset Table would point into the old fragments.
         _ = result.remove(.extendedOffsetTable)
         _ = result.remove(.extendedOffsetTableLengths)
-        return Outcome(dataSet: result, segmentsRemoved: removed)
+        return Outcome(dataSet: result, segmentsRemoved: removed, framesUnchecked: unchecked)
     }
 
     /// A JPEG frame (ITU T.81 B.1: SOI, then marker segments with a 2-byte length, then the
     /// first SOS) without COM and APPn segments; APP0 (JFIF, without a thumbnail) and APP14
     /// (Adobe: how to read the colour components) stay, decoders need them. Nil when the
     /// frame is not laid out that way: it is then left as it is.
-    static func jpeg(_ frame: Data) -> (Data, Int)? {
-        withoutSegments(frame, start: 0xD8, stops: [0xDA], where: isTextSegment)
+    /// Every scan is walked: COM and APPn may also stand between the scans of a progressive
+    /// or non-interleaved image.
+    /// In JPEG coded data FF is followed by 00 (a stuffed byte) or a restart marker; in
+    /// JPEG-LS (T.87 A.1) by a byte below 80 (a stuffed bit). Anything else ends the scan.
+    static func jpeg(_ frame: Data, jpegLS: Bool) -> (Data, Int)? {
+        withoutSegments(frame, start: 0xD8, stops: [0xD9], entropyCodedAfter: 0xDA,
+                        endsScan: { next in !(0xD0...0xD7).contains(next) && (jpegLS ? next >= 0x80 : next != 0x00) },
+                        where: isTextSegment)
     }
 
     /// A JPEG 2000 codestream (ITU T.800 A.4: SOC, SIZ and the other main-header marker
     /// segments, then the first SOT) without its COM segments. Nil when not laid out so.
+    /// A frame in the JP2 file format (boxes; PS3.5 A.4.4 wants the bare codestream) is
+    /// reduced to its contiguous codestream box: the other boxes (XML, UUID, ...) carry
+    /// only metadata, which can name anyone. That counts as one removal.
     static func jpeg2000(_ frame: Data) -> (Data, Int)? {
-        withoutSegments(frame, start: 0x4F, stops: [0x90, 0x93]) { marker, _ in marker == 0x64 }
+        var codestream = frame, unwrapped = 0
+        if let contents = jp2Codestream(frame) {
+            codestream = contents
+            unwrapped = 1
+        }
+        guard let (cleaned, removed) = withoutSegments(codestream, start: 0x4F, stops: [0x90, 0x93], where: { marker, _ in marker == 0x64 })
+        else { return nil }
+        return (cleaned, removed + unwrapped)
+    }
+
+    /// The payload of the 'jp2c' box of a JP2 file (ISO/IEC 15444-1 I.4: boxes of a 4-byte
+    /// length, 0 meaning to the end, 1 meaning an 8-byte length follows, and a 4-byte type).
+    static func jp2Codestream(_ frame: Data) -> Data? {
+        let bytes = [UInt8](frame)
+        let signature: [UInt8] = [0, 0, 0, 0x0C, 0x6A, 0x50, 0x20, 0x20]
+        guard bytes.count > 12, Array(bytes.prefix(8)) == signature else { return nil }
+        var position = 0
+        while position + 8 <= bytes.count {
+            var length = bytes[position..<(position + 4)].reduce(0) { $0 << 8 | Int($1) }
+            let type = String(decoding: bytes[(position + 4)..<(position + 8)], as: UTF8.self)
+            var header = 8
+            if length == 1 {
+                guard position + 16 <= bytes.count else { return nil }
+                length = bytes[(position + 8)..<(position + 16)].reduce(0) { $0 << 8 | Int($1) }
+                header = 16
+            } else if length == 0 {
+                length = bytes.count - position
+            }
+            guard length >= header, position + length <= bytes.count else { return nil }
+            if type == "jp2c" { return Data(bytes[(position + header)..<(position + length)]) }
+            position += length
+        }
+        return nil
     }
 
     static func isTextSegment(marker: UInt8, payload: ArraySlice<UInt8>) -> Bool {
@@ -78,17 +125,27 @@ public enum CompressedTextRemover {
     /// 2-byte big-endian length that counts itself, the payload) up to the first of `stops`,
     /// dropping the segments `isRemoved` picks; everything from the stop marker on is kept
     /// as it is. Nil when the bytes are not laid out that way; (frame, 0) when nothing goes.
-    static func withoutSegments(_ frame: Data, start: UInt8, stops: Set<UInt8>,
+    /// With `entropyCodedAfter` (JPEG's SOS), the coded data after that segment is copied up
+    /// to the next marker (FF not followed by 00 or a restart marker) and the walk goes on.
+    /// Markers without a length (TEM, RSTn: T.81 B.1.1.3) are copied as they are.
+    static func withoutSegments(_ frame: Data, start: UInt8, stops: Set<UInt8>, entropyCodedAfter scan: UInt8? = nil,
+                                endsScan: (UInt8) -> Bool = { _ in true },
                                 where isRemoved: (UInt8, ArraySlice<UInt8>) -> Bool) -> (Data, Int)? {
         let bytes = [UInt8](frame)
         guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == start else { return nil }
         var output: [UInt8] = [0xFF, start]
         var position = 2, removed = 0
-        while position + 4 <= bytes.count {
+        while position + 2 <= bytes.count {
             guard bytes[position] == 0xFF else { return nil }
             let marker = bytes[position + 1]
             if marker == 0xFF { position += 1; continue }  // a fill byte (T.81 B.1.1.2)
             if stops.contains(marker) { break }
+            if scan != nil && (marker == 0x01 || (0xD0...0xD7).contains(marker)) {
+                output += [0xFF, marker]
+                position += 2
+                continue
+            }
+            guard position + 4 <= bytes.count else { return nil }
             let length = Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
             guard length >= 2, position + 2 + length <= bytes.count else { return nil }
             if isRemoved(marker, bytes[(position + 4)..<(position + 2 + length)]) {
@@ -97,6 +154,15 @@ public enum CompressedTextRemover {
                 output += bytes[position..<(position + 2 + length)]
             }
             position += 2 + length
+            if marker == scan {
+                var end = position
+                while end + 1 < bytes.count && !(bytes[end] == 0xFF && endsScan(bytes[end + 1])) {
+                    end += 1
+                }
+                if end + 1 >= bytes.count { end = bytes.count }
+                output += bytes[position..<end]
+                position = end
+            }
         }
         guard removed > 0 else { return (frame, 0) }
         output += bytes[position...]

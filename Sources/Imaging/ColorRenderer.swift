@@ -88,8 +88,9 @@ struct Palette: Sendable {
         guard let descriptor = dataSet.integers(Self.descriptors[0]), descriptor.count == 3 else {
             throw .inconsistent("PALETTE COLOR without a Red Palette Color Lookup Table Descriptor")
         }
-        let count = descriptor[0] == 0 ? 65_536 : descriptor[0]
-        firstMapped = descriptor[1] > 32_767 && dataSet[Self.descriptors[0]]?.vr != .SS ? descriptor[1] - 65_536 : descriptor[1]
+        let entries = descriptor[0] & 0xFFFF
+        let count = entries == 0 ? 65_536 : entries
+        firstMapped = GrayscaleTransform.firstMapped(descriptor[1], signed: dataSet.integer(.pixelRepresentation) == 1)
         var tables: [[Int]] = []
         var bits = descriptor[2]
         for channel in 0..<3 {
@@ -99,7 +100,7 @@ struct Palette: Sendable {
                 tables.append(Self.words(bytes, bits: actualBits, byteOrder: dataSet.byteOrder))
             } else if let bytes = dataSet[Self.segmentedData[channel]]?.bytes {
                 let words = Self.words(bytes, bits: descriptor[2] == 8 ? 8 : 16, byteOrder: dataSet.byteOrder)
-                tables.append(try SegmentedLookupTable.expand(words, eightBit: descriptor[2] == 8))
+                tables.append(try SegmentedLookupTable.expand(words, eightBit: descriptor[2] == 8, limit: count))
             } else {
                 throw .inconsistent("PALETTE COLOR without palette data for channel \(channel + 1)")
             }
@@ -130,12 +131,15 @@ struct Palette: Sendable {
 /// Segmented palette tables (PS3.3 C.7.9.2): discrete (opcode 0), linear (1) and indirect
 /// (2) segments expanded into a plain table.
 enum SegmentedLookupTable {
-    static func expand(_ data: [Int], eightBit: Bool, maximumSegments: Int? = nil, previous: Int? = nil,
+    /// `limit` entries at most (the descriptor's count): a few bytes of linear or indirect
+    /// segments could otherwise ask for gigabytes.
+    static func expand(_ data: [Int], eightBit: Bool, limit: Int = 65_536, maximumSegments: Int? = nil, previous: Int? = nil,
                        depth: Int = 0) throws(RenderError) -> [Int] {
         guard depth < 8 else { throw .inconsistent("segmented palette: indirect segments nest too deep") }
         var table: [Int] = []
         var offset = 0, segments = 0
         while offset + 1 < data.count, segments < (maximumSegments ?? .max) {
+            guard table.count <= limit else { throw .inconsistent("segmented palette expands past its \(limit) entries") }
             let opcode = data[offset], length = data[offset + 1]
             offset += 2
             segments += 1
@@ -167,7 +171,8 @@ enum SegmentedLookupTable {
                     offset += 2
                 }
                 guard byteOffset < data.count else { throw .inconsistent("segmented palette: indirect offset \(byteOffset) outside the data") }
-                table += try expand(Array(data[byteOffset...]), eightBit: eightBit, maximumSegments: length, previous: last, depth: depth + 1)
+                table += try expand(Array(data[byteOffset...]), eightBit: eightBit, limit: limit - table.count,
+                                    maximumSegments: length, previous: last, depth: depth + 1)
             default:
                 throw .inconsistent("segmented palette: unknown segment type \(opcode)")
             }

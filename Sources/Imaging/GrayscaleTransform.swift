@@ -45,13 +45,13 @@ struct GrayscaleTransform: Sendable {
 
     init(dataSet: DataSet, layout: ImageLayout) throws(RenderError) {
         if let item = dataSet[Self.modalityLUTSequence]?.items?.first {
-            modality = .table(try Self.lookupTable(item, byteOrder: dataSet.byteOrder, what: "Modality LUT"))
+            modality = .table(try Self.lookupTable(item, byteOrder: dataSet.byteOrder, what: "Modality LUT", signedInput: layout.isSigned))
         } else {
             modality = .rescale(slope: dataSet.doubles(Tag(0x0028, 0x1053))?.first ?? 1,
                                 intercept: dataSet.doubles(Tag(0x0028, 0x1052))?.first ?? 0)
         }
         if let item = dataSet[Self.voiLUTSequence]?.items?.first {
-            voi = .table(try Self.lookupTable(item, byteOrder: dataSet.byteOrder, what: "VOI LUT"))
+            voi = .table(try Self.lookupTable(item, byteOrder: dataSet.byteOrder, what: "VOI LUT", signedInput: layout.isSigned))
         } else if let center = dataSet.doubles(Tag(0x0028, 0x1050))?.first,
                   let width = dataSet.doubles(Tag(0x0028, 0x1051))?.first {
             let function = dataSet.string(Tag(0x0028, 0x1056))?.uppercased() ?? "LINEAR"
@@ -70,14 +70,22 @@ struct GrayscaleTransform: Sendable {
         inverted = layout.photometric == "MONOCHROME1"
     }
 
-    static func lookupTable(_ item: DataSet, byteOrder: ByteOrder, what: String) throws(RenderError) -> LookupTable {
+    /// The first value a LUT maps, as the descriptor's VR gave it (SS: signed), and as SS
+    /// when the pixels are signed but the file wrote US: the value pydicom uses, but never
+    /// a negative reading of unsigned data's 40,000.
+    static func firstMapped(_ value: Int, signed: Bool) -> Int {
+        signed && value > 32_767 ? value - 65_536 : value
+    }
+
+    static func lookupTable(_ item: DataSet, byteOrder: ByteOrder, what: String, signedInput: Bool) throws(RenderError) -> LookupTable {
         guard let descriptor = item.integers(lutDescriptor), descriptor.count == 3 else {
             throw .inconsistent("\(what) Descriptor must hold three values")
         }
-        let count = descriptor[0] == 0 ? 65_536 : descriptor[0]
-        // The first mapped value is US or SS by Pixel Representation; read as US, a
-        // negative one comes back above 32,767.
-        let firstMapped = descriptor[1] > 32_767 && item[lutDescriptor]?.vr != .SS ? descriptor[1] - 65_536 : descriptor[1]
+        // The entry count is always unsigned, 0 meaning 65,536 (PS3.3 C.11.1.1.1), whatever
+        // VR the file gave the descriptor.
+        let entries = descriptor[0] & 0xFFFF
+        let count = entries == 0 ? 65_536 : entries
+        let firstMapped = Self.firstMapped(descriptor[1], signed: signedInput)
         guard let element = item[lutData], let bytes = element.bytes else {
             throw .inconsistent("\(what) Data is missing")
         }

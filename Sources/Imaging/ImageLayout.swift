@@ -35,6 +35,9 @@ public struct ImageLayout: Sendable, Equatable {
     static let bitsStored = Tag(0x0028, 0x0101)
     static let highBit = Tag(0x0028, 0x0102)
 
+    /// 768 Mi samples: a 16,384 x 16,384 RGB frame.
+    public static let maximumSamplesPerFrame = 16_384 * 16_384 * 3
+
     static let supportedPhotometrics: Set<String> = [
         "MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR",
     ]
@@ -52,8 +55,11 @@ public struct ImageLayout: Sendable, Equatable {
         } else {
             throw .noPixelData
         }
-        guard let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns), rows > 0, columns > 0 else {
-            throw .inconsistent("Rows and Columns must be present and positive")
+        // US attributes: 1...65535. The VR of an explicit-VR file is the file's, so a UL or
+        // FD Rows could claim more, and the products below would overflow.
+        guard let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns),
+              (1...65_535).contains(rows), (1...65_535).contains(columns) else {
+            throw .inconsistent("Rows and Columns must be present and between 1 and 65535")
         }
         let samples = dataSet.integer(.samplesPerPixel) ?? 1
         let photometric = dataSet.string(Self.photometricInterpretation) ?? (samples == 3 ? "RGB" : "MONOCHROME2")
@@ -78,8 +84,16 @@ public struct ImageLayout: Sendable, Equatable {
         guard (1...bitsAllocated).contains(bitsStored), highBit >= bitsStored - 1, highBit < bitsAllocated else {
             throw .inconsistent("Bits Stored \(bitsStored) and High Bit \(highBit) do not fit Bits Allocated \(bitsAllocated)")
         }
-        guard photometric != "YBR_FULL_422" || bitsAllocated == 8 else {
-            throw .unsupported("YBR_FULL_422 with Bits Allocated \(bitsAllocated)")
+        guard !photometric.hasPrefix("YBR") || bitsAllocated == 8 else {
+            throw .unsupported("\(photometric) with Bits Allocated \(bitsAllocated)")
+        }
+        guard bitsAllocated != 1 || samples == 1 else {
+            throw .inconsistent("Bits Allocated 1 with \(samples) samples per pixel")
+        }
+        // A frame is decoded whole in memory: beyond this many samples (a 16k x 16k RGB
+        // image) it is refused rather than risking the daemon's memory on one file.
+        guard rows * columns * samples <= Self.maximumSamplesPerFrame else {
+            throw .unsupported("a frame of \(rows)x\(columns)x\(samples) samples (the limit is \(Self.maximumSamplesPerFrame))")
         }
         guard photometric != "PALETTE COLOR" || (bitsAllocated == 8 || bitsAllocated == 16) else {
             throw .unsupported("PALETTE COLOR with Bits Allocated \(bitsAllocated)")

@@ -184,7 +184,9 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
     /// means to at most 256 pixels a side. Block sums stay integers (the means are sums over
     /// factor^2, divided out at the end), so the passes are integer loops.
     static func laplacianVariance(_ luma: UnsafeBufferPointer<UInt8>, width: Int, height: Int) -> (Double, Double) {
-        let factor = max(1, (max(width, height) + 255) / 256)
+        // At most 256 pixels a side, but never fewer than 3 on the short side: a long thin
+        // strip must keep a Laplacian, or it would read as blurred.
+        let factor = max(1, min((max(width, height) + 255) / 256, min(width, height) / 3))
         let reducedWidth = width / factor, reducedHeight = height / factor
         guard reducedWidth >= 3, reducedHeight >= 3 else { return (0, 0) }
         var sums = [Int](repeating: 0, count: reducedWidth * reducedHeight)
@@ -210,24 +212,26 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
             }
         }
         let area = Double(factor * factor)
-        var total = 0, totalSquares = 0
-        for value in sums { total += value; totalSquares += value * value }
+        // Squares summed as Double: block sums reach 255 * factor^2, and their squares over
+        // 65,536 blocks can pass Int.max.
+        var total = 0.0, totalSquares = 0.0
+        for value in sums { total += Double(value); totalSquares += Double(value) * Double(value) }
         let cells = Double(sums.count)
-        let reducedMean = Double(total) / cells / area
-        let reducedVariance = max(Double(totalSquares) / cells / (area * area) - reducedMean * reducedMean, 0)
-        var laplacianSum = 0, laplacianSquares = 0
+        let reducedMean = total / cells / area
+        let reducedVariance = max(totalSquares / cells / (area * area) - reducedMean * reducedMean, 0)
+        var laplacianSum = 0.0, laplacianSquares = 0.0
         sums.withUnsafeBufferPointer { sums in
             for row in 1..<(reducedHeight - 1) {
                 for column in 1..<(reducedWidth - 1) {
                     let index = row * reducedWidth + column
                     let value = 4 * sums[index] - sums[index - 1] - sums[index + 1] - sums[index - reducedWidth] - sums[index + reducedWidth]
-                    laplacianSum += value
-                    laplacianSquares += value * value
+                    laplacianSum += Double(value)
+                    laplacianSquares += Double(value) * Double(value)
                 }
             }
         }
         let count = Double((reducedHeight - 2) * (reducedWidth - 2))
-        let laplacianMean = Double(laplacianSum) / count / area
-        return (max(Double(laplacianSquares) / count / (area * area) - laplacianMean * laplacianMean, 0), reducedVariance)
+        let laplacianMean = laplacianSum / count / area
+        return (max(laplacianSquares / count / (area * area) - laplacianMean * laplacianMean, 0), reducedVariance)
     }
 }

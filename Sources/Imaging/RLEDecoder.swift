@@ -25,6 +25,11 @@ enum RLEDecoder {
         guard segmentCount == planes else {
             throw .inconsistent("RLE frame has \(segmentCount) segments, \(layout.samplesPerPixel) samples of \(layout.bitsAllocated) bits need \(planes)")
         }
+        // PackBits turns 2 bytes into at most 128: a frame too short to hold its pixels is
+        // refused before their buffer is allocated.
+        guard raw.count.multipliedReportingOverflow(by: 64).partialValue >= pixels * planes || raw.count > Int.max / 64 else {
+            throw .inconsistent("RLE frame of \(raw.count) bytes cannot hold \(pixels) pixels of \(planes) byte planes")
+        }
         let offsets = (0..<segmentCount).map { Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 + 4 * $0, as: UInt32.self))) }
         var output = [UInt8](repeating: 0, count: pixels * planes)
         for segment in 0..<segmentCount {

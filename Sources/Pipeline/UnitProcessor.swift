@@ -271,7 +271,7 @@ public final class UnitProcessor: Sendable {
         } else if let images, images.isSuboptimal {
             bucket = OutputNaming.suboptimalBucket
         } else if let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns), rows > 0, columns > 0 {
-            bucket = configuration.sizeBucket(forPixels: rows * columns).name
+            bucket = configuration.sizeBucket(forPixels: rows.multipliedReportingOverflow(by: columns).overflow ? .max : rows * columns).name
         } else {
             bucket = OutputNaming.nonImageBucket
         }

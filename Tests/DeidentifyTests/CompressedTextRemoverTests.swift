@@ -54,4 +54,31 @@ import Testing
         let rle = try DICOMFile.read(path: Self.corpus.appendingPathComponent("pydicom/test_files/MR_small_RLE.dcm").path)
         #expect(CompressedTextRemover.cleaned(rle.dataSet, transferSyntax: rle.transferSyntax).segmentsRemoved == 0)
     }
+
+    /// Every JPEG, JPEG-LS and JPEG 2000 file of the corpus: the walk follows every frame
+    /// (nothing left unchecked), and what goes is only whole segments.
+    @Test func everyCompressedCorpusFrameIsWalkedAndOnlyTextSegmentsGo() throws {
+        let codecs: Set<TransferSyntax.Codec> = [.jpegBaseline, .jpegExtended, .jpegLossless, .jpegLS, .jpeg2000, .htj2k]
+        var files = 0, frames = 0, removed = 0, unchecked: [String] = []
+        let enumerator = FileManager.default.enumerator(at: Self.corpus, includingPropertiesForKeys: nil)
+        while let url = enumerator?.nextObject() as? URL {
+            guard let file = try? DICOMFile.read(path: url.path), case .encapsulated(let codec) = file.transferSyntax.pixelEncoding,
+                  codecs.contains(codec), let originals = try? file.dataSet.encapsulatedFrames() else { continue }
+            let outcome = CompressedTextRemover.cleaned(file.dataSet, transferSyntax: file.transferSyntax.asLabelled)
+            files += 1
+            frames += originals.count
+            removed += outcome.segmentsRemoved
+            if outcome.framesUnchecked > 0 { unchecked.append(url.lastPathComponent) }
+            let cleaned = try #require(try outcome.dataSet.encapsulatedFrames())
+            #expect(cleaned.count == originals.count)
+            for (before, after) in zip(originals, cleaned) {
+                // Shorter by whole segments, never longer (but for even-length padding).
+                #expect(after.count <= before.count + 1)
+                #expect(before.suffix(16) == after.suffix(16) || after.last == 0, "\(url.lastPathComponent): the coded data's end changed")
+            }
+        }
+        print("compressed text: \(files) files, \(frames) frames walked, \(removed) text segments removed, unchecked: \(unchecked)")
+        #expect(files >= 40)
+        #expect(unchecked.isEmpty, "\(unchecked)")
+    }
 }
