@@ -304,6 +304,7 @@ public final class UnitProcessor: Sendable {
                 // native ones the bits outside Bits Stored.
                 let stripped = CompressedTextRemover.cleaned(dataSet, transferSyntax: syntax)
                 if stripped.segmentsRemoved > 0 { notes.append("removed \(stripped.segmentsRemoved) text segment(s) from compressed frames") }
+                if stripped.framesUnchecked > 0 { notes.append("\(stripped.framesUnchecked) compressed frame(s) could not be checked for text") }
                 try writer.write(DICOMWriter.part10(UnusedBits.cleared(stripped.dataSet), transferSyntax: syntax), to: "\(bucket)/\(name).dcm")
                 outputs.append("\(bucket)/\(name).dcm")
             }

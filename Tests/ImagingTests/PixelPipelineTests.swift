@@ -85,4 +85,27 @@ typealias Tag = DICOM.Tag
         // 16 bits stored: nothing to clear, the dataset is unchanged.
         #expect(UnusedBits.cleared(Self.row([0xF064]))[.pixelData]?.bytes == Self.row([0xF064])[.pixelData]?.bytes)
     }
+
+    /// Found by review: attributes a crafted file can give, answered with an error.
+    @Test func craftedAttributesAreRefusedNotObeyed() throws {
+        var huge = Self.row([1, 2])
+        huge.set(DataElement(tag: .rows, vr: .UL, value: .bytes(Data([0xFF, 0xFF, 0xFF, 0xFF]))))
+        #expect(throws: RenderError.self) { try Self.render(huge) }
+        // A segmented palette whose few bytes ask for more entries than its descriptor allows.
+        #expect(throws: RenderError.self) {
+            try SegmentedLookupTable.expand([0, 1, 5] + Array(repeating: [1, 65_535, 9], count: 4).flatMap { $0 }, eightBit: false, limit: 256)
+        }
+        // An SS LUT descriptor of 40,000 entries is 40,000 entries, not a negative count.
+        let lut = DataSet(elements: [DataElement(tag: Tag(0x0028, 0x3002), vr: .SS, value: .bytes(Data([0x40, 0x9C, 0, 0, 16, 0]))),
+                                     DataElement(tag: Tag(0x0028, 0x3006), vr: .OW, value: .bytes(Data(count: 80_000)))])
+        let table = try GrayscaleTransform.lookupTable(lut, byteOrder: .littleEndian, what: "VOI LUT", signedInput: false)
+        #expect(table.entries.count == 40_000 && table.firstMapped == 0)
+    }
+
+    @Test func aLongThinStripKeepsASharpness() {
+        // 4096 x 40 of vertical stripes: reduced, it still has rows above and below.
+        let strip = Raster(width: 4096, height: 40, channels: 1, bitDepth: 8,
+                           pixels: (0..<40).flatMap { _ in (0..<4096).map { UInt8(($0 / 64) % 2 * 200) } })
+        #expect(QualityFeatures.measure(strip).sharpness > 0.01)
+    }
 }
