@@ -52,13 +52,15 @@ let package = Package(
         .executableTarget(name: "RenderBenchmark", dependencies: ["DICOM", "Imaging", "CZlib"]),
         .testTarget(
             name: "DICOMTests",
-            dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Helpers shared by the test targets (not shipped).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
         .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),
-        .testTarget(name: "DeidentifyTests", dependencies: ["Deidentify", "DICOM", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "DeidentifyTests", dependencies: ["Deidentify", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM", "Deidentify"]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
         .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging", "Deidentify", "DICOM",

@@ -1,22 +1,11 @@
 import DICOM
 import Foundation
 import Testing
+import TestSupport
 
 /// A short, deterministic smoke run of what scripts/fuzz-reader does at length: corrupted
 /// corpus files must give an error or a dataset, never a crash or a hang.
 @Suite struct MutationSmokeTests {
-    /// SplitMix64: a seeded generator, so a failure names a reproducible mutation.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seeds = [
         "pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small_implicit.dcm",
         "pydicom/test_files/MR_small_bigendian.dcm", "pydicom/test_files/image_dfl.dcm",
@@ -28,7 +17,7 @@ import Testing
     @Test(arguments: seeds)
     func corruptedFilesNeverCrashTheReader(_ path: String) throws {
         let original = try #require(FileManager.default.contents(atPath: Corpus.files.appendingPathComponent(path).path))
-        var generator = SeededGenerator(state: UInt64(path.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+        var generator = SeededGenerator(seed: path)
         let encoder = DICOMJSONEncoder()
         var outcomes = (read: 0, rejected: 0)
         for _ in 0..<200 {

@@ -3,22 +3,12 @@ import Deidentify
 import DICOM
 import Foundation
 import Testing
+import TestSupport
 
 /// Corrupted corpus files that the reader still accepts go through de-identification,
 /// the JSON encoder and the writer as the daemon would send them: an error or a result,
 /// never a crash. Deterministic mutations (SplitMix64), so a failure is reproducible.
 @Suite struct DeidentifyMutationSmokeTests {
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seeds = [
         "pydicom/test_files/CT_small.dcm", "pydicom/test_files/rtplan.dcm", "pydicom/test_files/MR_small_bigendian.dcm",
         "pydicom/charset_files/chrJapMulti.dcm", "pydicom/test_files/nested_priv_SQ.dcm", "pydicom-data/explicit_VR-UN.dcm",
@@ -30,7 +20,7 @@ import Testing
         let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("corpus/files")
         let original = try #require(FileManager.default.contents(atPath: corpus.appendingPathComponent(path).path))
-        var generator = SeededGenerator(state: UInt64(path.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+        var generator = SeededGenerator(seed: path)
         let deidentifier = Deidentifier(settings: DeidentificationSettings(options: [.retainLongitudinalModifiedDates]),
                                         pseudonyms: Pseudonymizer(key: SymmetricKey(data: Data(repeating: 3, count: 32))))
         var deidentified = 0

@@ -2,21 +2,11 @@ import DICOM
 import Foundation
 import Imaging
 import Testing
+import TestSupport
 
 /// Corrupted image attributes and pixel bytes, on real corpus images: the renderer gives a
 /// raster or a RenderError, never a crash. Deterministic, so a failure names its mutation.
 @Suite struct RenderMutationSmokeTests {
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seeds = [
         "pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small_RLE.dcm", "pydicom/test_files/SC_rgb_rle_2frame.dcm",
         "pydicom-data/OBXXXX1A_rle.dcm", "pydicom/test_files/examples_palette.dcm", "pydicom/test_files/liver_1frame.dcm",
@@ -44,7 +34,7 @@ import Testing
         let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("corpus/files")
         let file = try DICOMFile.read(path: corpus.appendingPathComponent(path).path)
-        var generator = SeededGenerator(state: UInt64(path.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+        var generator = SeededGenerator(seed: path)
         var outcomes = (rendered: 0, refused: 0)
         for _ in 0..<150 {
             var dataSet = file.dataSet
