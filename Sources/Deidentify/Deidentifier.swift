@@ -208,8 +208,8 @@ struct Work {
     /// is remapped even when its value sits under the DICOM root (test files do that).
     private mutating func remappedUIDs(_ element: DataElement, in dataSet: DataSet, keepingStandardUIDs: Bool = false) -> DataElement? {
         guard element.vr == .UI else { return DataElement(tag: element.tag, vr: element.vr, value: .bytes(Data())) }
-        let originals = dataSet.strings(element.tag) ?? []
         if keepingStandardUIDs && Self.publicUIDTags.contains(element.tag) { return element }
+        let originals = dataSet.strings(element.tag) ?? []
         let replaced = originals.map { original -> String in
             let uid = original.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
             // UIDs under the DICOM root (1.2.840.10008) are the standard's own: well-known

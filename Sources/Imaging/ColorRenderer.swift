@@ -97,9 +97,9 @@ struct Palette: Sendable {
             if let bytes = dataSet[Self.data[channel]]?.bytes {
                 let actualBits = bytes.count >= 2 * count ? 16 : 8
                 bits = actualBits
-                tables.append(Self.words(bytes, bits: actualBits, byteOrder: dataSet.byteOrder))
+                tables.append(LUTData.entries(bytes, bits: actualBits, byteOrder: dataSet.byteOrder))
             } else if let bytes = dataSet[Self.segmentedData[channel]]?.bytes {
-                let words = Self.words(bytes, bits: descriptor[2] == 8 ? 8 : 16, byteOrder: dataSet.byteOrder)
+                let words = LUTData.entries(bytes, bits: descriptor[2] == 8 ? 8 : 16, byteOrder: dataSet.byteOrder)
                 tables.append(try SegmentedLookupTable.expand(words, eightBit: descriptor[2] == 8, limit: count))
             } else {
                 throw .inconsistent("PALETTE COLOR without palette data for channel \(channel + 1)")
@@ -115,16 +115,6 @@ struct Palette: Sendable {
 
     func index(of value: Int64) -> Int {
         value < firstMapped ? 0 : min(Int(value) - firstMapped, red.count - 1)
-    }
-
-    static func words(_ bytes: Data, bits: Int, byteOrder: ByteOrder) -> [Int] {
-        if bits == 8 { return bytes.map(Int.init) }
-        return bytes.withUnsafeBytes { raw in
-            (0..<raw.count / 2).map { index in
-                let word = raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)
-                return Int(byteOrder == .littleEndian ? UInt16(littleEndian: word) : UInt16(bigEndian: word))
-            }
-        }
     }
 }
 

@@ -89,12 +89,7 @@ struct GrayscaleTransform: Sendable {
         guard let element = item[lutData], let bytes = element.bytes else {
             throw .inconsistent("\(what) Data is missing")
         }
-        let words: [Int] = bytes.withUnsafeBytes { raw in
-            (0..<raw.count / 2).map { index in
-                let word = raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)
-                return Int(byteOrder == .littleEndian ? UInt16(littleEndian: word) : UInt16(bigEndian: word))
-            }
-        }
+        let words = LUTData.entries(bytes, bits: 16, byteOrder: byteOrder)
         guard words.count >= count else {
             throw .inconsistent("\(what) Data holds \(words.count) entries, its descriptor says \(count)")
         }
@@ -155,5 +150,19 @@ struct GrayscaleTransform: Sendable {
     var needsFrameRange: Bool {
         if case .frameRange = voi { return true }
         return false
+    }
+}
+
+/// The entries of LUT data (Modality, VOI and palette tables, segmented or not): bytes for
+/// 8-bit entries, otherwise 16-bit words in the dataset's byte order.
+enum LUTData {
+    static func entries(_ bytes: Data, bits: Int, byteOrder: ByteOrder) -> [Int] {
+        if bits == 8 { return bytes.map(Int.init) }
+        return bytes.withUnsafeBytes { raw in
+            (0..<raw.count / 2).map { index in
+                let word = raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)
+                return Int(byteOrder == .littleEndian ? UInt16(littleEndian: word) : UInt16(bigEndian: word))
+            }
+        }
     }
 }

@@ -42,6 +42,11 @@ public struct ImageLayout: Sendable, Equatable {
         "MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR",
     ]
 
+    /// Whether the dataset holds pixels in any of the three pixel data elements.
+    public static func hasPixelData(_ dataSet: DataSet) -> Bool {
+        dataSet[.pixelData] != nil || dataSet[floatPixelData] != nil || dataSet[doubleFloatPixelData] != nil
+    }
+
     /// Reads and checks the layout; every refusal says which attributes disagree.
     public init(of dataSet: DataSet) throws(RenderError) {
         let pixelTag: Tag

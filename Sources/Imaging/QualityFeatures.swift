@@ -44,6 +44,9 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
          foregroundClipped, laplacianVariance, sharpness, logSharpness, uniformFraction]
     }
 
+    /// Name to value, as the ledger's columns and the JSON sidecar hold them.
+    public var named: [String: Double] { Dictionary(uniqueKeysWithValues: zip(Self.names, values)) }
+
     public func value(named name: String) -> Double? {
         Self.names.firstIndex(of: name).map { values[$0] }
     }

@@ -53,7 +53,7 @@ struct RenderedImages {
         let reports = frames.enumerated().map { index, frame in
             FrameReport(frame: index + 1, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason,
                         modelScore: frame.verdict.modelScore,
-                        features: Dictionary(uniqueKeysWithValues: zip(QualityFeatures.names, frame.features.values)))
+                        features: frame.features.named)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -248,7 +248,7 @@ public final class UnitProcessor: Sendable {
         let deidentified = deidentifier.deidentify(dicom.dataSet)
         let dataSet = deidentified.dataSet
         var notes: [String] = []
-        let hasPixels = dataSet[.pixelData] != nil || dataSet[Tag(0x7FE0, 0x0008)] != nil || dataSet[Tag(0x7FE0, 0x0009)] != nil
+        let hasPixels = ImageLayout.hasPixelData(dataSet)
         var images: RenderedImages?
         if hasPixels {
             do {
@@ -287,7 +287,7 @@ public final class UnitProcessor: Sendable {
                 outputs.append(path)
                 qualityRecords.append(ImageQualityRecord(
                     output: path, frame: index + 1,
-                    features: Dictionary(uniqueKeysWithValues: zip(QualityFeatures.names, frame.features.values)),
+                    features: frame.features.named,
                     modelScore: frame.verdict.modelScore, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason))
             }
             var sidecar = dataSet
