@@ -98,21 +98,16 @@ public final class UnitProcessor: Sendable {
 
         // 2. Each changed file in one pass by one worker: read, hash, and, if the content is
         // new to the ledger and to this run, parse and write its outputs from the same bytes.
-        // Results are recorded in transactions as they arrive, outputs made durable first.
+        // Results are recorded in transactions as they arrive, outputs made durable first,
+        // on the commit queue's thread while the workers go on.
         let context = RunContext(unit: unit, reprocess: reprocess)
-        var pendingContents: [ContentRecord] = []
-        var pendingSources: [SourceRecord] = []
-        var pendingPseudonyms: Set<PseudonymMap.Entry> = []
-        func flush() throws(Ledger.LedgerError) {
+        let commits = LedgerCommitQueue { [self] (batch) throws(Ledger.LedgerError) in
             // The map first: no output may exist whose pseudonyms are not on record.
-            try pseudonymMap.record(Array(pendingPseudonyms))
-            pendingPseudonyms.removeAll(keepingCapacity: true)
-            if !pendingContents.isEmpty { makeOutputsDurable() }
-            try ledger.record(contents: pendingContents, sources: pendingSources)
-            pendingContents.removeAll(keepingCapacity: true)
-            pendingSources.removeAll(keepingCapacity: true)
+            try pseudonymMap.record(Array(batch.pseudonyms))
+            if !batch.contents.isEmpty { makeOutputsDurable() }
+            try ledger.record(contents: batch.contents, sources: batch.sources)
         }
-        var ledgerFailure: Ledger.LedgerError?
+        var pending = LedgerBatch()
         await parallelForEach(changed, { file in self.handle(file, context: context) }) { file, outcome in
             switch outcome {
             case .unreadable(let failure):
@@ -121,21 +116,22 @@ public final class UnitProcessor: Sendable {
                 return
             case .copy(let sha):
                 counts.duplicate += 1
-                pendingSources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: sha))
+                pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: sha))
             case .processed(let content, let previous, let pseudonyms):
-                pendingPseudonyms.formUnion(pseudonyms.map { PseudonymMap.Entry(kind: $0.kind, original: $0.original, pseudonym: $0.pseudonym) })
+                pending.pseudonyms.formUnion(pseudonyms.map { PseudonymMap.Entry(kind: $0.kind, original: $0.original, pseudonym: $0.pseudonym) })
                 if content.outcome == .failed { counts.failed += 1 } else { counts.new += 1 }
                 // Outputs the earlier processing wrote and this one did not: gone, not left behind.
                 for stale in Set(previous?.outputs ?? []).subtracting(content.outputs) { writer.remove(stale) }
-                pendingContents.append(content)
-                pendingSources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: content.sha256))
+                pending.contents.append(content)
+                pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: content.sha256))
             }
-            if pendingSources.count >= Self.batchSize && ledgerFailure == nil {
-                do throws(Ledger.LedgerError) { try flush() } catch { ledgerFailure = error }
+            if pending.sources.count >= Self.batchSize && !commits.hasFailed {
+                commits.submit(pending)
+                pending = LedgerBatch()
             }
         }
-        if let ledgerFailure { throw ledgerFailure }
-        try flush()
+        if !commits.hasFailed { commits.submit(pending) }
+        try await commits.finish()
 
         // 4. Paths that disappeared from the unit are forgotten (their content stays known).
         let present = Set(files.map(\.path))

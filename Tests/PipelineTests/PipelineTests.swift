@@ -92,6 +92,33 @@ import Testing
         #expect(try String(contentsOf: output.appendingPathComponent("small/1.2.3.json"), encoding: .utf8) == "new")
     }
 
+    @Test func ledgerBatchesCommitInOrderOffThePoolAndStopAtTheFirstFailure() async throws {
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let ledger = try Ledger(path: root.appendingPathComponent("ledger.sqlite"))
+        // The third batch fails as a full disk would; the commit of every batch is real.
+        let commits = LedgerCommitQueue { (batch) throws(Ledger.LedgerError) in
+            if batch.sources.contains(where: { $0.path.hasPrefix("u/fail") }) { throw .database("disk full") }
+            try ledger.record(contents: batch.contents, sources: batch.sources)
+        }
+        func batch(_ name: String, fingerprint size: Int64) -> LedgerBatch {
+            LedgerBatch(sources: [SourceRecord(path: "u/\(name)", unit: "u",
+                                               fingerprint: Fingerprint(device: 1, inode: 1, size: size, modifiedNanoseconds: 0),
+                                               sha256: String(repeating: "a", count: 64))])
+        }
+        // The same path twice: the later batch must win, so order is kept.
+        commits.submit(batch("a", fingerprint: 1))
+        commits.submit(batch("a", fingerprint: 2))
+        commits.submit(LedgerBatch())
+        commits.submit(batch("fail", fingerprint: 3))
+        commits.submit(batch("after", fingerprint: 4))
+        await #expect(throws: Ledger.LedgerError.self) { try await commits.finish() }
+        #expect(commits.hasFailed)
+        let recorded = try ledger.sources()
+        #expect(recorded.keys.sorted() == ["u/a"])
+        #expect(recorded["u/a"]?.fingerprint.size == 2)
+    }
+
     @Test func pendingWorkFindsNewChangedAndDeletedFilesWithoutHashing() throws {
         try write([1], to: "done/a")
         try write([2], to: "changed/a")
