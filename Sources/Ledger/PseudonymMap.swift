@@ -66,9 +66,9 @@ public final class PseudonymMap: Sendable {
         let now = ISO8601DateFormatter().string(from: Date())
         do {
             try queue.write { db in
+                let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO pseudonyms (kind, original, pseudonym, first_seen) VALUES (?, ?, ?, ?)")
                 for entry in entries {
-                    try db.execute(sql: "INSERT OR IGNORE INTO pseudonyms (kind, original, pseudonym, first_seen) VALUES (?, ?, ?, ?)",
-                                   arguments: [entry.kind, entry.original, entry.pseudonym, now])
+                    try insert.execute(arguments: [entry.kind, entry.original, entry.pseudonym, now])
                 }
             }
         } catch {
