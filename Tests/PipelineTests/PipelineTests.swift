@@ -84,7 +84,10 @@ import Testing
     @Test func outputWritesAreAtomicAndStartUpSweepsLeftoverTemporaries() throws {
         defer { try? FileManager.default.removeItem(at: root) }
         let writer = OutputWriter(root: output)
+        try writer.write(Data("old".utf8), to: "small/1.2.3.json")
+        // Replacing an output goes through a temporary name and a rename; nothing else stays.
         try writer.write(Data("new".utf8), to: "small/1.2.3.json")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("small").path) == ["1.2.3.json"])
         let leftover = output.appendingPathComponent("small/\(OutputWriter.temporaryMarker)abc-1.2.4.png")
         try Data("half".utf8).write(to: leftover)
         #expect(writer.sweepTemporaries() == 1)

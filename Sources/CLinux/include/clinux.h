@@ -14,4 +14,13 @@ int dd_syncfs(int fd);
 // the system only beyond `trim_threshold`. Returns 1 on success, 0 on failure.
 int dd_keep_freed_memory(size_t mmap_threshold, size_t trim_threshold);
 
+// open(2) with O_TMPFILE: an unnamed regular file in `directory`, opened for writing, that
+// disappears if the process dies before it is linked. Returns the descriptor, or -1 with errno
+// (EOPNOTSUPP or EISDIR where the filesystem cannot).
+int dd_open_unnamed(const char *directory, unsigned int mode);
+
+// linkat(2) of an O_TMPFILE descriptor to `path` (through /proc/self/fd, which needs no
+// privilege). Fails with EEXIST if `path` exists. Returns 0 or -1 with errno.
+int dd_link_unnamed(int fd, const char *path);
+
 #endif
