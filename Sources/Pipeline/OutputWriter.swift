@@ -18,9 +18,13 @@ struct OutputWriter: Sendable {
     let root: URL
     /// Folders known to exist, so that each is created (and stat-ed) once per process.
     private let madeFolders = FolderCache()
-    private let unnamedFiles = UnnamedFileSupport()
+    private let unnamedFiles: UnnamedFileSupport
 
-    init(root: URL) { self.root = root }
+    /// `useUnnamedFiles: false` writes as on a filesystem without O_TMPFILE.
+    init(root: URL, useUnnamedFiles: Bool = true) {
+        self.root = root
+        self.unnamedFiles = UnnamedFileSupport(available: useUnnamedFiles)
+    }
 
     struct Failure: Error, CustomStringConvertible {
         let path: String
@@ -145,7 +149,8 @@ final class FolderCache: Sendable {
 
 /// Whether the output filesystem takes O_TMPFILE; found out by the first write.
 final class UnnamedFileSupport: Sendable {
-    private let flag = Atomic<Bool>(true)
+    private let flag: Atomic<Bool>
+    init(available: Bool) { flag = Atomic(available) }
     var available: Bool {
         get { flag.load(ordering: .relaxed) }
         set { flag.store(newValue, ordering: .relaxed) }

@@ -81,9 +81,10 @@ import Testing
         #expect(throws: ContentHasher.Failure.self) { try ContentHasher.sha256(ofFileAt: root.path + "/nope") }
     }
 
-    @Test func outputWritesAreAtomicAndStartUpSweepsLeftoverTemporaries() throws {
+    @Test(arguments: [true, false])
+    func outputWritesAreAtomicAndStartUpSweepsLeftoverTemporaries(useUnnamedFiles: Bool) throws {
         defer { try? FileManager.default.removeItem(at: root) }
-        let writer = OutputWriter(root: output)
+        let writer = OutputWriter(root: output, useUnnamedFiles: useUnnamedFiles)
         try writer.write(Data("old".utf8), to: "small/1.2.3.json")
         // Replacing an output goes through a temporary name and a rename; nothing else stays.
         try writer.write(Data("new".utf8), to: "small/1.2.3.json")
@@ -93,6 +94,10 @@ import Testing
         #expect(writer.sweepTemporaries() == 1)
         #expect(try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("small").path) == ["1.2.3.json"])
         #expect(try String(contentsOf: output.appendingPathComponent("small/1.2.3.json"), encoding: .utf8) == "new")
+        // A folder removed while the daemon runs is made again.
+        try FileManager.default.removeItem(at: output.appendingPathComponent("small"))
+        try writer.write(Data("again".utf8), to: "small/1.2.3.json")
+        #expect(try String(contentsOf: output.appendingPathComponent("small/1.2.3.json"), encoding: .utf8) == "again")
     }
 
     @Test func ledgerBatchesCommitInOrderOffThePoolAndStopAtTheFirstFailure() async throws {
