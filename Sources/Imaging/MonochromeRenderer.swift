@@ -61,10 +61,12 @@ struct MonochromeRenderer: Sendable {
                     return Raster(width: image.columns, height: image.rows, channels: 1, bitDepth: 16,
                                   pixels: words.withUnsafeBytes { Array($0) })
                 }
+                // Bytes, not words: half the table's cache footprint for the per-pixel lookup.
+                let bytes = table.map { UInt8(truncatingIfNeeded: $0) }
                 let gray = [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
-                    table.withUnsafeBufferPointer { table in
+                    bytes.withUnsafeBufferPointer { table in
                         forEachStoredValue(raw, layout: layout, byteOrder: frame.byteOrder) { index, value in
-                            output[index] = UInt8(truncatingIfNeeded: table[Int(value &- lowest)])
+                            output[index] = table[Int(value &- lowest)]
                         }
                     }
                     initialized = count

@@ -6,7 +6,8 @@ import Foundation
 /// 1-bit frames unpacked to one byte per pixel, YBR_FULL_422 expanded to full YBR, RLE
 /// decoded; the bits outside Bits Stored are still there, for the renderers to mask.
 public struct NativeFrame: Sendable {
-    public let bytes: [UInt8]
+    /// For an uncompressed frame, a slice of the Pixel Data element's bytes: not a copy.
+    public let bytes: Data
     public let bitsAllocated: Int
     public let bitsStored: Int
     public let highBit: Int
@@ -77,7 +78,7 @@ public struct PixelDecoder: Sendable {
         case .rle(let frames):
             guard index < frames.count else { throw .inconsistent("RLE data holds \(frames.count) frames, Number of Frames is \(layout.frames)") }
             let bytes = try RLEDecoder.decode(frame: frames[index], layout: layout)
-            return NativeFrame(bytes: bytes, bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
+            return NativeFrame(bytes: Data(bytes), bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
                                highBit: layout.highBit, byteOrder: .littleEndian)
         case .native(let data):
             return nativeFrame(index, of: data)
@@ -99,15 +100,15 @@ public struct PixelDecoder: Sendable {
                     initialized = pixels
                 }
             }
-            return NativeFrame(bytes: unpacked, bitsAllocated: 8, bitsStored: 1, highBit: 0, byteOrder: .littleEndian)
+            return NativeFrame(bytes: Data(unpacked), bitsAllocated: 8, bitsStored: 1, highBit: 0, byteOrder: .littleEndian)
         }
         let frameBytes = layout.nativeFrameBits / 8
         let start = data.startIndex + index * frameBytes
-        var bytes = [UInt8](data[start..<start + frameBytes])
+        var bytes = data[start..<start + frameBytes]
         if layout.photometric == "YBR_FULL_422" {
-            bytes = Self.expandYBR422(bytes, pixels: pixels)
+            bytes = Data(Self.expandYBR422([UInt8](bytes), pixels: pixels))
         } else if layout.isPlanar {
-            bytes = Self.interleave(bytes, samples: layout.samplesPerPixel, bytesPerSample: layout.bitsAllocated / 8, pixels: pixels)
+            bytes = Data(Self.interleave([UInt8](bytes), samples: layout.samplesPerPixel, bytesPerSample: layout.bitsAllocated / 8, pixels: pixels))
         }
         return NativeFrame(bytes: bytes, bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
                            highBit: layout.highBit, byteOrder: byteOrder)
