@@ -11,62 +11,78 @@ struct ColorRenderer: Sendable {
         palette = layout.photometric == "PALETTE COLOR" ? try Palette(dataSet: dataSet) : nil
     }
 
-    func render(_ values: [Int64], image: ImageLayout, bitDepth: Int) -> Raster {
-        let maximum = bitDepth == 16 ? 65_535 : 255
-        let pixels = image.pixelsPerFrame
-        // Every path maps a sample to an output level through a table or integer arithmetic,
-        // written straight into the output words: no per-pixel floating point or rounding
-        // calls, which cost more than the PNG encoder on large colour images.
-        var output = [UInt16](repeating: 0, count: pixels * 3)
-        output.withUnsafeMutableBufferPointer { output in
-            if let palette {
-                let scale = Double(maximum) / (pow(2, Double(palette.bits)) - 1)
-                let tables = [palette.red, palette.green, palette.blue].map { channel in
-                    channel.map { UInt16(min(Double(maximum), (Double($0) * scale).rounded())) }
+    /// The samples are read in place from the frame and written once, at the output's width:
+    /// a colour frame costs its PNG samples in memory (1 or 2 bytes a sample), not a decoded
+    /// copy of 8 bytes a sample besides.
+    func render(_ frame: NativeFrame, image: ImageLayout, bitDepth: Int) -> Raster {
+        let count = image.pixelsPerFrame * 3
+        return frame.bytes.withUnsafeBytes { raw in
+            let samples = IntegerSamples(raw, frame: frame, isSigned: image.isSigned)
+            if bitDepth == 16 {
+                let words = [UInt16](unsafeUninitializedCapacity: count) { output, initialized in
+                    render(samples, image: image, maximum: 65_535, into: output)
+                    initialized = count
                 }
-                tables[0].withUnsafeBufferPointer { red in
-                    tables[1].withUnsafeBufferPointer { green in
-                        tables[2].withUnsafeBufferPointer { blue in
-                            for pixel in 0..<pixels {
-                                let index = palette.index(of: values[pixel])
-                                output[3 * pixel] = red[index]
-                                output[3 * pixel + 1] = green[index]
-                                output[3 * pixel + 2] = blue[index]
-                            }
+                return Raster(width: image.columns, height: image.rows, channels: 3, bitDepth: 16,
+                              pixels: words.withUnsafeBytes { Array($0) })
+            }
+            let bytes = [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
+                render(samples, image: image, maximum: 255, into: output)
+                initialized = count
+            }
+            return Raster(width: image.columns, height: image.rows, channels: 3, bitDepth: 8, pixels: bytes)
+        }
+    }
+
+    /// Every path maps a sample to an output level through a table or integer arithmetic,
+    /// written straight into the output: no per-pixel floating point or rounding calls, which
+    /// cost more than the PNG encoder on large colour images (YBR's matrix aside).
+    private func render<Output: FixedWidthInteger & UnsignedInteger>(
+        _ values: IntegerSamples, image: ImageLayout, maximum: Int, into output: UnsafeMutableBufferPointer<Output>
+    ) {
+        let pixels = image.pixelsPerFrame
+        if let palette {
+            let scale = Double(maximum) / (pow(2, Double(palette.bits)) - 1)
+            let tables = [palette.red, palette.green, palette.blue].map { channel in
+                channel.map { Output(min(Double(maximum), (Double($0) * scale).rounded())) }
+            }
+            tables[0].withUnsafeBufferPointer { red in
+                tables[1].withUnsafeBufferPointer { green in
+                    tables[2].withUnsafeBufferPointer { blue in
+                        for pixel in 0..<pixels {
+                            let index = palette.index(of: values[pixel])
+                            output[3 * pixel] = red[index]
+                            output[3 * pixel + 1] = green[index]
+                            output[3 * pixel + 2] = blue[index]
                         }
                     }
                 }
-            } else if image.photometric == "RGB" {
-                let top = (Int64(1) << Int64(image.bitsStored)) - 1
-                if top == Int64(maximum) {
-                    for index in 0..<pixels * 3 { output[index] = UInt16(truncatingIfNeeded: values[index]) }
-                } else {
-                    // v * maximum / top, rounded half up, in integers (top < 2^32, v * maximum < 2^63).
-                    for index in 0..<pixels * 3 {
-                        let value = min(max(values[index], 0), top)
-                        output[index] = UInt16((value * Int64(maximum) * 2 + top) / (2 * top))
-                    }
-                }
+            }
+        } else if image.photometric == "RGB" {
+            let top = (Int64(1) << Int64(image.bitsStored)) - 1
+            if top == Int64(maximum) {
+                for index in 0..<pixels * 3 { output[index] = Output(truncatingIfNeeded: values[index]) }
             } else {
-                // YBR_FULL to RGB with the coefficients of PS3.3 C.7.6.3.1.2 (8-bit data only),
-                // rounded half up and clamped, as pydicom does.
-                let scale = maximum / 255
-                for pixel in 0..<pixels {
-                    let y = Double(values[3 * pixel]), cb = Double(values[3 * pixel + 1]) - 128, cr = Double(values[3 * pixel + 2]) - 128
-                    let red = y + 1.402 * cr
-                    let green = y - 0.114 * 1.772 / 0.587 * cb - 0.299 * 1.402 / 0.587 * cr
-                    let blue = y + 1.772 * cb
-                    output[3 * pixel] = UInt16(min(max(Int(red + 0.5), 0), 255) * scale)
-                    output[3 * pixel + 1] = UInt16(min(max(Int(green + 0.5), 0), 255) * scale)
-                    output[3 * pixel + 2] = UInt16(min(max(Int(blue + 0.5), 0), 255) * scale)
+                // v * maximum / top, rounded half up, in integers (top < 2^32, v * maximum < 2^63).
+                for index in 0..<pixels * 3 {
+                    let value = min(max(values[index], 0), top)
+                    output[index] = Output((value * Int64(maximum) * 2 + top) / (2 * top))
                 }
             }
+        } else {
+            // YBR_FULL to RGB with the coefficients of PS3.3 C.7.6.3.1.2 (8-bit data only),
+            // rounded half up and clamped, as pydicom does.
+            let scale = maximum / 255
+            for pixel in 0..<pixels {
+                let y = Double(values[3 * pixel]), cb = Double(values[3 * pixel + 1]) - 128, cr = Double(values[3 * pixel + 2]) - 128
+                let red = y + 1.402 * cr
+                let green = y - 0.114 * 1.772 / 0.587 * cb - 0.299 * 1.402 / 0.587 * cr
+                let blue = y + 1.772 * cb
+                output[3 * pixel] = Output(min(max(Int(red + 0.5), 0), 255) * scale)
+                output[3 * pixel + 1] = Output(min(max(Int(green + 0.5), 0), 255) * scale)
+                output[3 * pixel + 2] = Output(min(max(Int(blue + 0.5), 0), 255) * scale)
+            }
         }
-        if bitDepth == 16 {
-            return Raster(width: image.columns, height: image.rows, channels: 3, bitDepth: 16, pixels: output.withUnsafeBytes { Array($0) })
-        }
-        return Raster(width: image.columns, height: image.rows, channels: 3, bitDepth: 8,
-                      pixels: output.map { UInt8(truncatingIfNeeded: $0) })
     }
 }
 

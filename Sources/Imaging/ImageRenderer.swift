@@ -32,9 +32,7 @@ public struct ImageRenderer: Sendable {
         if let grayscale {
             return grayscale.render(try decoder.nativeFrame(index), image: layout, bitDepth: bitDepth)
         }
-        guard let color, case .integers(let values) = try decoder.values(ofFrame: index) else {
-            throw .unsupported("\(layout.photometric) frame values")
-        }
-        return color.render(values, image: layout, bitDepth: bitDepth)
+        guard let color else { throw .unsupported("\(layout.photometric) frame values") }
+        return color.render(try decoder.nativeFrame(index), image: layout, bitDepth: bitDepth)
     }
 }

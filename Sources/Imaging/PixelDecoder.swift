@@ -158,28 +158,49 @@ public struct PixelDecoder: Sendable {
     }
 
     static func integers(_ frame: NativeFrame, count: Int, isSigned: Bool) -> [Int64] {
-        let shift = UInt64(frame.highBit + 1 - frame.bitsStored)
-        let mask: UInt64 = (1 << UInt64(frame.bitsStored)) - 1
-        let signBit: UInt64 = isSigned ? 1 << UInt64(frame.bitsStored - 1) : 0
-        let little = frame.byteOrder == .littleEndian
-        return frame.bytes.withUnsafeBytes { raw in
-            [Int64](unsafeUninitializedCapacity: count) { output, initialized in
-                for index in 0..<count {
-                    let word: UInt64
-                    switch frame.bitsAllocated {
-                    case 8: word = UInt64(raw[index])
-                    case 16:
-                        let value = raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)
-                        word = UInt64(little ? UInt16(littleEndian: value) : UInt16(bigEndian: value))
-                    default:
-                        let value = raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)
-                        word = UInt64(little ? UInt32(littleEndian: value) : UInt32(bigEndian: value))
-                    }
-                    let stored = (word >> shift) & mask
-                    output[index] = Int64(bitPattern: (stored ^ signBit) &- signBit)
-                }
+        frame.bytes.withUnsafeBytes { raw in
+            let samples = IntegerSamples(raw, frame: frame, isSigned: isSigned)
+            return [Int64](unsafeUninitializedCapacity: count) { output, initialized in
+                for index in 0..<count { output[index] = samples[index] }
                 initialized = count
             }
         }
+    }
+}
+
+/// The integer samples of a native frame of 8, 16 or 32 bits, read in place: the Bits Stored
+/// bits ending at High Bit (PS3.5 8.1.1: the other bits may hold anything), sign-extended
+/// when signed. Valid while the buffer it reads is.
+struct IntegerSamples {
+    private let raw: UnsafeRawBufferPointer
+    private let bitsAllocated: Int
+    private let shift: UInt64
+    private let mask: UInt64
+    private let signBit: UInt64
+    private let little: Bool
+
+    init(_ raw: UnsafeRawBufferPointer, frame: NativeFrame, isSigned: Bool) {
+        self.raw = raw
+        bitsAllocated = frame.bitsAllocated
+        shift = UInt64(frame.highBit + 1 - frame.bitsStored)
+        mask = (1 << UInt64(frame.bitsStored)) - 1
+        signBit = isSigned ? 1 << UInt64(frame.bitsStored - 1) : 0
+        little = frame.byteOrder == .littleEndian
+    }
+
+    @inline(__always)
+    subscript(index: Int) -> Int64 {
+        let word: UInt64
+        switch bitsAllocated {
+        case 8: word = UInt64(raw[index])
+        case 16:
+            let value = raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)
+            word = UInt64(little ? UInt16(littleEndian: value) : UInt16(bigEndian: value))
+        default:
+            let value = raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)
+            word = UInt64(little ? UInt32(littleEndian: value) : UInt32(bigEndian: value))
+        }
+        let stored = (word >> shift) & mask
+        return Int64(bitPattern: (stored ^ signBit) &- signBit)
     }
 }

@@ -55,6 +55,24 @@ typealias Tag = DICOM.Tag
         #expect(try Self.render(Self.row(values), bitDepth: 16) == [0, 66, 131, 65535])
     }
 
+    /// The oracle compares 8-bit renders; a 16-bit colour render must be the same picture
+    /// at 257 times the scale (to within rounding), for every colour kind the corpus holds.
+    @Test(arguments: ["pydicom-data/OBXXXX1A.dcm", "pydicom-data/SC_rgb.dcm", "pydicom-data/SC_rgb_16bit.dcm",
+                      "pydicom-data/SC_rgb_32bit.dcm", "pydicom-data/SC_ybr_full_uncompressed.dcm",
+                      "pydicom-data/gdcm-US-ALOKA-16.dcm", "pydicom/test_files/SC_ybr_full_422_uncompressed.dcm"])
+    func colourRendersAtSixteenBitsAreTheEightBitPictureAtFullScale(file: String) throws {
+        let path = PixelConformanceTests.corpus.appendingPathComponent("files/\(file)").path
+        let dicom = try DICOMFile.read(path: path)
+        let renderer = try ImageRenderer(dataSet: dicom.dataSet, transferSyntax: dicom.transferSyntax)
+        let narrow = try renderer.render(frame: 0, bitDepth: 8), wide = try renderer.render(frame: 0, bitDepth: 16)
+        #expect(narrow.channels == 3 && wide.channels == 3 && wide.bitDepth == 16)
+        let words = wide.pixels.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }
+        #expect(words.count == narrow.pixels.count)
+        let worst = zip(words, narrow.pixels).map { abs(Int((Double($0) / 257).rounded()) - Int($1)) }.max() ?? 0
+        #expect(worst <= 1, "\(file): 16-bit and 8-bit renders differ by \(worst) levels")
+        #expect(Set(narrow.pixels).count > 1, "\(file): a flat render")
+    }
+
     @Test func segmentedPaletteTablesExpandDiscreteLinearAndIndirectSegments() throws {
         // Discrete [0, 10], linear to 40 over 3, then an indirect copy of the first segment (at word offset 0).
         let data = [0, 2, 0, 10, 1, 3, 40, 2, 1, 0, 0]
