@@ -5,8 +5,8 @@ import Foundation
 /// application segments (EXIF and XMP in APP1, maker notes, ...), JPEG 2000 comments (COM).
 /// A camera or a secondary-capture device can put a name or a date there, and a DICOM copy
 /// that keeps the fragments "unchanged" would carry it out. The pixels are not touched: the
-/// segments before the first scan (JPEG) or the first tile (JPEG 2000) are dropped, and the
-/// frames re-encapsulated one fragment each with a Basic Offset Table.
+/// text segments of every JPEG scan header and of the JPEG 2000 main and tile-part headers
+/// are dropped, and the frames re-encapsulated one fragment each with a Basic Offset Table.
 public enum CompressedTextRemover {
     /// What was removed from a dataset's compressed frames.
     public struct Outcome: Sendable {
@@ -61,7 +61,8 @@ public enum CompressedTextRemover {
     }
 
     /// A JPEG 2000 codestream (ITU T.800 A.4: SOC, SIZ and the other main-header marker
-    /// segments, then the first SOT) without its COM segments. Nil when not laid out so.
+    /// segments, then tile-parts) without its COM segments, in the main header and in every
+    /// tile-part header. Nil when not laid out so.
     /// A frame in the JP2 file format (boxes; PS3.5 A.4.4 wants the bare codestream) is
     /// reduced to its contiguous codestream box: the other boxes (XML, UUID, ...) carry
     /// only metadata, which can name anyone. That counts as one removal.
@@ -71,9 +72,73 @@ public enum CompressedTextRemover {
             codestream = contents
             unwrapped = 1
         }
-        guard let (cleaned, removed) = withoutSegments(codestream, start: 0x4F, stops: [0x90, 0x93], where: { marker, _ in marker == 0x64 })
+        guard let (mainCleaned, mainRemoved) = withoutSegments(codestream, start: 0x4F, stops: [0x90, 0x93],
+                                                               where: { marker, _ in marker == 0x64 }),
+              let (cleaned, tileRemoved) = withoutTilePartComments(mainCleaned)
         else { return nil }
-        return (cleaned, removed + unwrapped)
+        return (cleaned, mainRemoved + tileRemoved + unwrapped)
+    }
+
+    /// The codestream without the COM segments of its tile-part headers (T.800 A.4.2: SOT,
+    /// whose Psot is the tile-part's length from SOT to the end of its data, 0 for "up to
+    /// EOC"; marker segments; SOD; the coded data). Psot shrinks by what goes, so decoders
+    /// still find every tile-part; the coded data is copied as it is. Nil when the tile-parts
+    /// cannot be followed; (codestream, 0) when nothing goes.
+    static func withoutTilePartComments(_ codestream: Data) -> (Data, Int)? {
+        let bytes = [UInt8](codestream)
+        func word(_ at: Int) -> Int { Int(bytes[at]) << 8 | Int(bytes[at + 1]) }
+        // The main header's segments, up to the first SOT.
+        var position = 2
+        while true {
+            guard position + 4 <= bytes.count, bytes[position] == 0xFF else { return nil }
+            if bytes[position + 1] == 0x90 { break }
+            let length = word(position + 2)
+            guard length >= 2 else { return nil }
+            position += 2 + length
+        }
+        // Psot = 0 runs to the EOC that ends the codestream; a byte or so of fragment padding
+        // may follow it, and a truncated codestream has none.
+        var endOfCodestream = bytes.count
+        for end in stride(from: bytes.count, through: max(position + 2, bytes.count - 8), by: -1)
+        where bytes[end - 2] == 0xFF && bytes[end - 1] == 0xD9 {
+            endOfCodestream = end - 2
+            break
+        }
+        var output = Array(bytes[0..<position])
+        var removed = 0
+        while position < endOfCodestream {
+            guard position + 12 <= endOfCodestream, bytes[position] == 0xFF, bytes[position + 1] == 0x90, word(position + 2) == 10 else {
+                return nil
+            }
+            let psot = bytes[(position + 6)..<(position + 10)].reduce(0) { $0 << 8 | Int($1) }
+            let end = psot == 0 ? endOfCodestream : position + psot
+            guard end > position + 12, end <= endOfCodestream else { return nil }
+            var header: [UInt8] = [], dropped = 0, cursor = position + 12
+            while true {
+                guard cursor + 2 <= end, bytes[cursor] == 0xFF else { return nil }
+                if bytes[cursor + 1] == 0x93 { break }  // SOD: the coded data follows
+                guard cursor + 4 <= end else { return nil }
+                let length = word(cursor + 2)
+                guard length >= 2, cursor + 2 + length <= end else { return nil }
+                if bytes[cursor + 1] == 0x64 {
+                    dropped += 2 + length
+                    removed += 1
+                } else {
+                    header += bytes[cursor..<(cursor + 2 + length)]
+                }
+                cursor += 2 + length
+            }
+            let newPsot = psot == 0 ? 0 : psot - dropped
+            output += bytes[position..<(position + 6)]
+            output += [UInt8(newPsot >> 24 & 0xFF), UInt8(newPsot >> 16 & 0xFF), UInt8(newPsot >> 8 & 0xFF), UInt8(newPsot & 0xFF)]
+            output += bytes[(position + 10)..<(position + 12)]
+            output += header
+            output += bytes[cursor..<end]
+            position = end
+        }
+        guard removed > 0 else { return (codestream, 0) }
+        output += bytes[position...]
+        return (Data(output), removed)
     }
 
     /// The payload of the 'jp2c' box of a JP2 file (ISO/IEC 15444-1 I.4: boxes of a 4-byte

@@ -48,6 +48,48 @@ import Testing
         #expect(cleaned.prefix(expected.count) == expected)
     }
 
+    /// A comment planted in every tile-part header of a real codestream, each SOT's Psot
+    /// grown to match, as an encoder that writes them would.
+    static func plantingTileComments(_ codestream: [UInt8], _ text: String) -> (planted: [UInt8], tileParts: Int) {
+        let comment = segment(0x64, "\0\u{1}" + text)
+        var position = 2
+        while !(codestream[position] == 0xFF && codestream[position + 1] == 0x90) {
+            position += 2 + (Int(codestream[position + 2]) << 8 | Int(codestream[position + 3]))
+        }
+        var planted = Array(codestream[..<position]), tileParts = 0
+        while codestream[position] == 0xFF && codestream[position + 1] == 0x90 {
+            let psot = codestream[(position + 6)..<(position + 10)].reduce(0) { $0 << 8 | Int($1) }
+            let grown = psot == 0 ? 0 : psot + comment.count
+            planted += codestream[position..<(position + 6)]
+            planted += [UInt8(grown >> 24 & 0xFF), UInt8(grown >> 16 & 0xFF), UInt8(grown >> 8 & 0xFF), UInt8(grown & 0xFF)]
+            planted += codestream[(position + 10)..<(position + 12)] + comment
+            let end = psot == 0 ? codestream.count - 2 : position + psot
+            planted += codestream[(position + 12)..<end]
+            position = end
+            tileParts += 1
+        }
+        return (planted + codestream[position...], tileParts)
+    }
+
+    @Test(arguments: ["pydicom/test_files/JPEG2000.dcm", "pydicom/test_files/GDCMJ2K_TextGBR.dcm", "pydicom-data/US1_J2KR.dcm"])
+    func jpeg2000CommentsAreRemovedFromEveryTilePartHeaderAndPsotFollows(file name: String) throws {
+        let file = try DICOMFile.read(path: Self.corpus.appendingPathComponent(name).path)
+        let frame = try #require(try file.dataSet.encapsulatedFrames()?.first)
+        // The source's own main-header comments out first: that frame is what must come back.
+        let baseline = try #require(CompressedTextRemover.jpeg2000(frame)).0
+        let (planted, tileParts) = Self.plantingTileComments([UInt8](baseline), "Patient Jane Doe 1970-01-01")
+        #expect(tileParts >= 1)
+        let (cleaned, removed) = try #require(CompressedTextRemover.jpeg2000(Data(planted)))
+        #expect(removed == tileParts)
+        #expect(cleaned == baseline, "\(name): the codestream differs from the one without the planted comments")
+        #expect(cleaned.range(of: Data("Jane".utf8)) == nil)
+        // A tile-part that cannot be followed (Psot past the end) leaves the frame unchecked.
+        var broken = planted
+        let sot = try #require(Data(planted).range(of: Data([0xFF, 0x90, 0x00, 0x0A])))
+        broken[sot.lowerBound + 6] = 0x7F
+        #expect(CompressedTextRemover.jpeg2000(Data(broken)) == nil)
+    }
+
     @Test func framesWithoutTextAndOtherCodecsAreLeftAlone() throws {
         let file = try DICOMFile.read(path: Self.corpus.appendingPathComponent("pydicom/test_files/SC_rgb_jpeg_dcmtk.dcm").path)
         #expect(CompressedTextRemover.cleaned(file.dataSet, transferSyntax: file.transferSyntax.asLabelled).segmentsRemoved == 0)
