@@ -2,6 +2,7 @@
 import DICOM
 import Foundation
 import Testing
+import TestSupport
 
 /// Text segments in compressed frames, on real corpus files.
 @Suite struct CompressedTextRemoverTests {
@@ -88,6 +89,17 @@ import Testing
         let sot = try #require(Data(planted).range(of: Data([0xFF, 0x90, 0x00, 0x0A])))
         broken[sot.lowerBound + 6] = 0x7F
         #expect(CompressedTextRemover.jpeg2000(Data(broken)) == nil)
+        // Corrupted headers and lengths: a frame comes back walked or unchecked, never a
+        // crash, and never longer than it went in.
+        var random = SeededGenerator(seed: name)
+        let headerEnd = min(planted.count, 600)
+        for _ in 0..<500 {
+            var mutated = planted
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                mutated[Int.random(in: 0..<headerEnd, using: &random)] = UInt8.random(in: 0...255, using: &random)
+            }
+            if let (bytes, _) = CompressedTextRemover.jpeg2000(Data(mutated)) { #expect(bytes.count <= mutated.count) }
+        }
     }
 
     @Test func framesWithoutTextAndOtherCodecsAreLeftAlone() throws {
