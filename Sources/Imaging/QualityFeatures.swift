@@ -215,24 +215,41 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
             }
         }
         let area = Double(factor * factor)
-        // Squares summed as Double: block sums reach 255 * factor^2, and their squares over
-        // 65,536 blocks can pass Int.max.
-        var total = 0.0, totalSquares = 0.0
-        for value in sums { total += Double(value); totalSquares += Double(value) * Double(value) }
-        let cells = Double(sums.count)
-        let reducedMean = total / cells / area
-        let reducedVariance = max(totalSquares / cells / (area * area) - reducedMean * reducedMean, 0)
-        var laplacianSum = 0.0, laplacianSquares = 0.0
+        // Sums in integers, exact and free of the latency chain of one Double addition after
+        // another, while they cannot overflow: with a factor of at most 16 a block sum is
+        // below 2^16, a Laplacian below 2^18, and over the frame cap's 2^28 pixels the sums
+        // of their squares stay below 2^57. Larger factors sum in Double.
+        var total = 0.0, totalSquares = 0.0, laplacianSum = 0.0, laplacianSquares = 0.0
         sums.withUnsafeBufferPointer { sums in
-            for row in 1..<(reducedHeight - 1) {
-                for column in 1..<(reducedWidth - 1) {
-                    let index = row * reducedWidth + column
-                    let value = 4 * sums[index] - sums[index - 1] - sums[index + 1] - sums[index - reducedWidth] - sums[index + reducedWidth]
-                    laplacianSum += Double(value)
-                    laplacianSquares += Double(value) * Double(value)
+            if factor <= 16 {
+                var integerTotal = 0, integerSquares = 0
+                for value in sums { integerTotal &+= value; integerSquares &+= value &* value }
+                var integerLaplacian = 0, integerLaplacianSquares = 0
+                for row in 1..<(reducedHeight - 1) {
+                    for column in 1..<(reducedWidth - 1) {
+                        let index = row * reducedWidth + column
+                        let value = 4 &* sums[index] &- sums[index - 1] &- sums[index + 1] &- sums[index - reducedWidth] &- sums[index + reducedWidth]
+                        integerLaplacian &+= value
+                        integerLaplacianSquares &+= value &* value
+                    }
+                }
+                (total, totalSquares) = (Double(integerTotal), Double(integerSquares))
+                (laplacianSum, laplacianSquares) = (Double(integerLaplacian), Double(integerLaplacianSquares))
+            } else {
+                for value in sums { total += Double(value); totalSquares += Double(value) * Double(value) }
+                for row in 1..<(reducedHeight - 1) {
+                    for column in 1..<(reducedWidth - 1) {
+                        let index = row * reducedWidth + column
+                        let value = Double(4 * sums[index] - sums[index - 1] - sums[index + 1] - sums[index - reducedWidth] - sums[index + reducedWidth])
+                        laplacianSum += value
+                        laplacianSquares += value * value
+                    }
                 }
             }
         }
+        let cells = Double(sums.count)
+        let reducedMean = total / cells / area
+        let reducedVariance = max(totalSquares / cells / (area * area) - reducedMean * reducedMean, 0)
         let count = Double((reducedHeight - 2) * (reducedWidth - 2))
         let laplacianMean = laplacianSum / count / area
         return (max(laplacianSquares / count / (area * area) - laplacianMean * laplacianMean, 0), reducedVariance)

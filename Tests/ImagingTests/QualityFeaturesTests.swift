@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Testing
+import TestSupport
 
 /// The quality features on images whose answers are known by hand.
 @Suite struct QualityFeaturesTests {
@@ -29,6 +30,16 @@ import Testing
         let features = QualityFeatures.measure(Self.gray(256, 256) { _, _ in UInt8.random(in: 0...255, using: &generator) })
         #expect(abs(features.sharpness - 20) < 1.5, "\(features.sharpness)")
         #expect(features.uniformFraction < 0.001)
+    }
+
+    /// Reduction factors up to 16 sum in integers, larger ones in Double: white noise reads
+    /// as white noise on both sides of the switch.
+    @Test func noiseReadsAsNoiseWhetherTheSumsAreIntegersOrDoubles() {
+        var generator = SeededGenerator(state: 17)
+        for width in [4096, 4352] {  // reduced by 16 (integers) and by 17 (Double)
+            let features = QualityFeatures.measure(Self.gray(width, 64) { _, _ in UInt8.random(in: 0...255, using: &generator) })
+            #expect(abs(features.sharpness - 20) < 2.5, "\(width): \(features.sharpness)")
+        }
     }
 
     @Test func aSmoothRampIsNeitherNoiseNorFlatAndLargeImagesAreJudgedAt256Pixels() {
