@@ -65,19 +65,29 @@ def write_config(root: pathlib.Path) -> str:
     return str(config)
 
 
-def run_dicomdrop(config: str):
-    """Wall seconds and peak RSS (MB) of one `dicomdrop --once`."""
+def run_dicomdrop(config: str, cpu: list | None = None):
+    """Wall seconds and peak RSS (MB) of one `dicomdrop --once`; its CPU seconds (user +
+    system) appended to `cpu` when given. This machine's CPU speed drifts by 10-15% from
+    minute to minute, so CPU seconds are reported beside the wall time."""
     start = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-f", "%M", DICOMDROP, "--config", config, "--once"],
+    result = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", DICOMDROP, "--config", config, "--once"],
                             capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - start
-    peak_kb = int(result.stderr.strip().splitlines()[-1])
-    return seconds, peak_kb / 1024
+    peak_kb, user, system = result.stderr.strip().splitlines()[-1].split()
+    if cpu is not None:
+        cpu.append(float(user) + float(system))
+    return seconds, int(peak_kb) / 1024
 
 
-def python_pipeline(drop: pathlib.Path, out: pathlib.Path) -> float:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def python_pipeline(drop: pathlib.Path, out: pathlib.Path, cpu: list) -> float:
     """The same work as dicomdrop's pipeline, the way the replaced DAGs do it."""
     out.mkdir(parents=True)
+    cpu_start = cpu_seconds()
     start = time.perf_counter()
     for path in sorted(drop.rglob("*.dcm")):
         data = path.read_bytes()
@@ -97,7 +107,9 @@ def python_pipeline(drop: pathlib.Path, out: pathlib.Path) -> float:
             gray = 255 - gray
         Image.fromarray(gray, mode="L").save(out / f"{name}.png", compress_level=1)
         del digest
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    cpu.append(cpu_seconds() - cpu_start)
+    return seconds
 
 
 def compression_floor(out: pathlib.Path) -> float:
@@ -137,16 +149,18 @@ def main() -> int:
             # writeback, a cost of making the benchmark that the Python side never pays.
             os.sync()
             subprocess.run(["cat"] + [str(p) for p in (root / "drop/bench").iterdir()], stdout=subprocess.DEVNULL)
-            seconds, peak = run_dicomdrop(config)
+            ours_cpu = []
+            seconds, peak = run_dicomdrop(config, ours_cpu)
             pngs = sum(1 for _ in (root / "out").rglob("*.png"))
             peaks[size] = peak
             print(f"dicomdrop --once, {size} files ({total / 1e6:.1f} MB): {seconds:.2f} s, {size / seconds:.1f} files/s, "
-                  f"{total / seconds / 1e6:.1f} MB/s, peak RSS {peak:.1f} MB, {pngs} PNGs", flush=True)
+                  f"{total / seconds / 1e6:.1f} MB/s, {ours_cpu[0]:.2f} CPU s, peak RSS {peak:.1f} MB, {pngs} PNGs", flush=True)
             if size == count:
-                python_seconds = python_pipeline(root / "drop", work / "python-out")
+                theirs_cpu = []
+                python_seconds = python_pipeline(root / "drop", work / "python-out", theirs_cpu)
                 print(f"pydicom + Pillow, one process, {size} files: {python_seconds:.2f} s, {size / python_seconds:.1f} files/s, "
-                      f"{total / python_seconds / 1e6:.1f} MB/s", flush=True)
-                print(f"ratio: {python_seconds / seconds:.1f}x", flush=True)
+                      f"{total / python_seconds / 1e6:.1f} MB/s, {theirs_cpu[0]:.2f} CPU s", flush=True)
+                print(f"ratio: {python_seconds / seconds:.1f}x (CPU seconds: {theirs_cpu[0] / ours_cpu[0]:.1f}x)", flush=True)
                 floor = compression_floor(root / "out")
                 cores = os.cpu_count() or 1
                 print(f"zlib alone on the same PNG rows, one core: {floor:.2f} s; on {cores} cores at best {floor / cores:.2f} s, "
