@@ -12,7 +12,7 @@ PYDICOM      := pydicom==3.0.2
 NUMPY        := numpy
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps corpus bench-parse bench-daemon clean
+.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory clean
 
 run: deps
 	$(SWIFT) build -c release --product dicomdrop
@@ -59,6 +59,12 @@ bench-parse: deps test-deps
 
 bench-daemon: deps test-deps
 	scripts/bench-daemon
+
+bench-render: deps test-deps
+	scripts/bench-render
+
+bench-memory: deps test-deps
+	scripts/bench-memory
 
 clean:
 	rm -rf .build corpus
