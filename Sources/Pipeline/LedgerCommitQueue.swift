@@ -18,28 +18,63 @@ struct LedgerBatch: Sendable {
 ///
 /// Each batch keeps the order that makes a crash safe: pseudonyms on record, then outputs
 /// durable, then the ledger rows that name them. After a failure, later batches are dropped
-/// and `finish()` reports the first failure.
+/// and `finish()` reports the first failure. At most `maximumPending` batches wait: a disk
+/// slower than the workers holds the run back (`waitForRoom`) instead of letting the ledger
+/// fall ever further behind the outputs.
 final class LedgerCommitQueue: Sendable {
     private let queue = DispatchQueue(label: "dicomdrop.ledger-commits")
     private let failure = Mutex<Ledger.LedgerError?>(nil)
     private let commit: @Sendable (LedgerBatch) throws(Ledger.LedgerError) -> Void
+    private let maximumPending: Int
+    private struct Backlog {
+        var pending = 0
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+    private let backlog = Mutex(Backlog())
 
-    init(commit: @escaping @Sendable (LedgerBatch) throws(Ledger.LedgerError) -> Void) {
+    init(maximumPending: Int = 4, commit: @escaping @Sendable (LedgerBatch) throws(Ledger.LedgerError) -> Void) {
+        self.maximumPending = max(1, maximumPending)
         self.commit = commit
     }
 
     /// Whether a batch has failed; the run stops handing over new ones.
     var hasFailed: Bool { failure.withLock { $0 != nil } }
 
+    /// Batches submitted and not yet committed (or dropped), and callers of `waitForRoom`
+    /// held back.
+    var pendingBatches: Int { backlog.withLock { $0.pending } }
+    var heldBack: Int { backlog.withLock { $0.waiting.count } }
+
     func submit(_ batch: LedgerBatch) {
         guard !batch.isEmpty else { return }
+        backlog.withLock { $0.pending += 1 }
         queue.async { [self] in
-            guard !hasFailed else { return }
-            do throws(Ledger.LedgerError) {
-                try commit(batch)
-            } catch {
-                failure.withLock { if $0 == nil { $0 = error } }
+            if !hasFailed {
+                do throws(Ledger.LedgerError) {
+                    try commit(batch)
+                } catch {
+                    failure.withLock { if $0 == nil { $0 = error } }
+                }
             }
+            let resumed = backlog.withLock { backlog -> [CheckedContinuation<Void, Never>] in
+                backlog.pending -= 1
+                guard backlog.pending < maximumPending else { return [] }
+                defer { backlog.waiting.removeAll() }
+                return backlog.waiting
+            }
+            for continuation in resumed { continuation.resume() }
+        }
+    }
+
+    /// Returns once fewer than `maximumPending` batches wait, without holding a pool thread.
+    func waitForRoom() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let hasRoom = backlog.withLock { backlog -> Bool in
+                if backlog.pending < maximumPending { return true }
+                backlog.waiting.append(continuation)
+                return false
+            }
+            if hasRoom { continuation.resume() }
         }
     }
 

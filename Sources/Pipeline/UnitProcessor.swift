@@ -126,6 +126,7 @@ public final class UnitProcessor: Sendable {
                 pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: content.sha256))
             }
             if pending.sources.count >= Self.batchSize && !commits.hasFailed {
+                await commits.waitForRoom()
                 commits.submit(pending)
                 pending = LedgerBatch()
             }
@@ -319,7 +320,7 @@ public final class UnitProcessor: Sendable {
     /// to `consume` on the caller's side, one at a time, as it arrives. Once the task is
     /// cancelled (SIGTERM), what is in hand finishes and nothing new starts.
     func parallelForEach<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) -> R,
-                                                   consume: (T, R) -> Void) async {
+                                                   consume: (T, R) async -> Void) async {
         guard !items.isEmpty else { return }
         await withTaskGroup(of: (Int, R).self) { group in
             var next = 0
@@ -330,10 +331,11 @@ public final class UnitProcessor: Sendable {
             }
             for _ in 0..<min(configuration.workers, items.count) { startNext() }
             while let (index, result) = await group.next() {
-                // The next item starts before this result is consumed (ledger writes, syncfs),
-                // so that the workers never wait for the bookkeeping.
+                // The next item starts before this result is consumed, so that the workers
+                // never wait for the bookkeeping (which waits only when the ledger's commits
+                // fall behind).
                 if next < items.count && !Task.isCancelled { startNext() }
-                consume(items[index], result)
+                await consume(items[index], result)
             }
         }
     }

@@ -6,6 +6,7 @@ import Foundation
 import Ledger
 import Logging
 @testable import Pipeline
+import Synchronization
 import Testing
 
 /// The pipeline's parts on real folders, a real SQLite ledger and a real corpus file.
@@ -125,6 +126,39 @@ import Testing
         let recorded = try ledger.sources()
         #expect(recorded.keys.sorted() == ["u/a"])
         #expect(recorded["u/a"]?.fingerprint.size == 2)
+    }
+
+    /// A disk slower than the workers holds the run back at `maximumPending` batches.
+    @Test func aRunWaitsWhenTheLedgerCommitsFallBehind() async throws {
+        let gate = DispatchSemaphore(value: 0)
+        let committed = Mutex<[String]>([])
+        let commits = LedgerCommitQueue(maximumPending: 1) { batch in
+            gate.wait()  // the sync of a slow disk
+            committed.withLock { $0 += batch.sources.map(\.path) }
+        }
+        func batch(_ path: String) -> LedgerBatch {
+            LedgerBatch(sources: [SourceRecord(path: path, unit: "u", fingerprint: Fingerprint(device: 1, inode: 1, size: 1, modifiedNanoseconds: 0),
+                                               sha256: String(repeating: "b", count: 64))])
+        }
+        commits.submit(batch("u/1"))
+        let admitted = Mutex(false)
+        let next = Task {
+            await commits.waitForRoom()
+            admitted.withLock { $0 = true }
+            commits.submit(batch("u/2"))
+        }
+        // Bounded poll: the second batch's caller is parked, and only a commit can free it.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while commits.heldBack == 0 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(commits.heldBack == 1 && commits.pendingBatches == 1)
+        #expect(!admitted.withLock { $0 })
+        gate.signal()
+        await next.value
+        gate.signal()
+        try await commits.finish()
+        #expect(admitted.withLock { $0 })
+        #expect(committed.withLock { $0 } == ["u/1", "u/2"])
+        #expect(commits.pendingBatches == 0)
     }
 
     @Test func pendingWorkFindsNewChangedAndDeletedFilesWithoutHashing() throws {
