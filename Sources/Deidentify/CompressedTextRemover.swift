@@ -23,16 +23,17 @@ public enum CompressedTextRemover {
         }
         var removed = 0, unchecked = 0
         let cleanedFrames = frames.map { frame -> Data in
-            let result: (Data, Int)?
+            let result: (bytes: Data, removed: Int, complete: Bool)?
             switch codec {
-            case .jpegBaseline, .jpegExtended, .jpegLossless: result = jpeg(frame, jpegLS: false)
-            case .jpegLS: result = jpeg(frame, jpegLS: true)
+            case .jpegBaseline, .jpegExtended, .jpegLossless: result = jpeg(frame, jpegLS: false).map { ($0, $1, true) }
+            case .jpegLS: result = jpeg(frame, jpegLS: true).map { ($0, $1, true) }
             case .jpeg2000, .htj2k: result = jpeg2000(frame)
             default: return frame
             }
-            guard let (bytes, count) = result else { unchecked += 1; return frame }
-            removed += count
-            return bytes
+            guard let result else { unchecked += 1; return frame }
+            if !result.complete { unchecked += 1 }
+            removed += result.removed
+            return result.bytes
         }
         // A fragment's length is 32 bits: a frame that no longer fits one stays as it was.
         guard removed > 0, cleanedFrames.allSatisfy({ $0.count < Int(UInt32.max) - 8 }) else {
@@ -62,57 +63,58 @@ public enum CompressedTextRemover {
 
     /// A JPEG 2000 codestream (ITU T.800 A.4: SOC, SIZ and the other main-header marker
     /// segments, then tile-parts) without its COM segments, in the main header and in every
-    /// tile-part header. Nil when not laid out so.
+    /// tile-part header. Nil when the main header is not laid out so; `complete` false when
+    /// the tile-parts cannot be followed (what the main header lost stays lost).
     /// A frame in the JP2 file format (boxes; PS3.5 A.4.4 wants the bare codestream) is
     /// reduced to its contiguous codestream box: the other boxes (XML, UUID, ...) carry
     /// only metadata, which can name anyone. That counts as one removal.
-    static func jpeg2000(_ frame: Data) -> (Data, Int)? {
+    static func jpeg2000(_ frame: Data) -> (bytes: Data, removed: Int, complete: Bool)? {
         var codestream = frame, unwrapped = 0
         if let contents = jp2Codestream(frame) {
             codestream = contents
             unwrapped = 1
         }
         guard let (mainCleaned, mainRemoved) = withoutSegments(codestream, start: 0x4F, stops: [0x90, 0x93],
-                                                               where: { marker, _ in marker == 0x64 }),
-              let (cleaned, tileRemoved) = withoutTilePartComments(mainCleaned)
+                                                               where: { marker, _ in marker == 0x64 })
         else { return nil }
-        return (cleaned, mainRemoved + tileRemoved + unwrapped)
+        guard let (cleaned, tileRemoved) = withoutTilePartComments(mainCleaned) else {
+            return (mainCleaned, mainRemoved + unwrapped, false)
+        }
+        return (cleaned, mainRemoved + tileRemoved + unwrapped, true)
     }
 
     /// The codestream without the COM segments of its tile-part headers (T.800 A.4.2: SOT,
-    /// whose Psot is the tile-part's length from SOT to the end of its data, 0 for "up to
-    /// EOC"; marker segments; SOD; the coded data). Psot shrinks by what goes, so decoders
-    /// still find every tile-part; the coded data is copied as it is. Nil when the tile-parts
-    /// cannot be followed; (codestream, 0) when nothing goes.
+    /// whose Psot is the tile-part's length from SOT to the end of its data, 0 for the last
+    /// tile-part, which runs to EOC; marker segments; SOD; the coded data). Psot shrinks by
+    /// what goes, so decoders still find every tile-part, and a TLM segment (A.7.1, optional;
+    /// it repeats the tile-part lengths) goes too; the coded data is copied as it is.
+    /// Nil when the tile-parts cannot be followed; (codestream, 0) when nothing goes.
     static func withoutTilePartComments(_ codestream: Data) -> (Data, Int)? {
         let bytes = [UInt8](codestream)
         func word(_ at: Int) -> Int { Int(bytes[at]) << 8 | Int(bytes[at + 1]) }
         // The main header's segments, up to the first SOT.
         var position = 2
+        var tileLengthSegments: [Range<Int>] = []
         while true {
             guard position + 4 <= bytes.count, bytes[position] == 0xFF else { return nil }
             if bytes[position + 1] == 0x90 { break }
             let length = word(position + 2)
-            guard length >= 2 else { return nil }
+            guard length >= 2, length <= bytes.count - position - 2 else { return nil }
+            if bytes[position + 1] == 0x55 { tileLengthSegments.append(position..<(position + 2 + length)) }
             position += 2 + length
         }
-        // Psot = 0 runs to the EOC that ends the codestream; a byte or so of fragment padding
-        // may follow it, and a truncated codestream has none.
-        var endOfCodestream = bytes.count
-        for end in stride(from: bytes.count, through: max(position + 2, bytes.count - 8), by: -1)
-        where bytes[end - 2] == 0xFF && bytes[end - 1] == 0xD9 {
-            endOfCodestream = end - 2
-            break
-        }
-        var output = Array(bytes[0..<position])
+        let mainHeaderEnd = position
+        var tileParts: [UInt8] = []
         var removed = 0
-        while position < endOfCodestream {
-            guard position + 12 <= endOfCodestream, bytes[position] == 0xFF, bytes[position + 1] == 0x90, word(position + 2) == 10 else {
+        while position < bytes.count {
+            if bytes[position] == 0xFF && position + 1 < bytes.count && bytes[position + 1] == 0xD9 { break }  // EOC
+            guard position + 12 <= bytes.count, bytes[position] == 0xFF, bytes[position + 1] == 0x90, word(position + 2) == 10 else {
                 return nil
             }
             let psot = bytes[(position + 6)..<(position + 10)].reduce(0) { $0 << 8 | Int($1) }
-            let end = psot == 0 ? endOfCodestream : position + psot
-            guard end > position + 12, end <= endOfCodestream else { return nil }
+            // Psot = 0: the last tile-part; its data, EOC and any fragment padding are copied.
+            let end = psot == 0 ? bytes.count : position + psot
+            guard end > position + 12, end <= bytes.count else { return nil }
             var header: [UInt8] = [], dropped = 0, cursor = position + 12
             while true {
                 guard cursor + 2 <= end, bytes[cursor] == 0xFF else { return nil }
@@ -129,14 +131,22 @@ public enum CompressedTextRemover {
                 cursor += 2 + length
             }
             let newPsot = psot == 0 ? 0 : psot - dropped
-            output += bytes[position..<(position + 6)]
-            output += [UInt8(newPsot >> 24 & 0xFF), UInt8(newPsot >> 16 & 0xFF), UInt8(newPsot >> 8 & 0xFF), UInt8(newPsot & 0xFF)]
-            output += bytes[(position + 10)..<(position + 12)]
-            output += header
-            output += bytes[cursor..<end]
+            tileParts += bytes[position..<(position + 6)]
+            tileParts += [UInt8(newPsot >> 24 & 0xFF), UInt8(newPsot >> 16 & 0xFF), UInt8(newPsot >> 8 & 0xFF), UInt8(newPsot & 0xFF)]
+            tileParts += bytes[(position + 10)..<(position + 12)]
+            tileParts += header
+            tileParts += bytes[cursor..<end]
             position = end
         }
         guard removed > 0 else { return (codestream, 0) }
+        var output: [UInt8] = []
+        var copied = 0
+        for segment in tileLengthSegments {
+            output += bytes[copied..<segment.lowerBound]
+            copied = segment.upperBound
+        }
+        output += bytes[copied..<mainHeaderEnd]
+        output += tileParts
         output += bytes[position...]
         return (Data(output), removed)
     }
@@ -159,7 +169,8 @@ public enum CompressedTextRemover {
             } else if length == 0 {
                 length = bytes.count - position
             }
-            guard length >= header, position + length <= bytes.count else { return nil }
+            // A length near Int.max must not overflow `position + length`.
+            guard length >= header, length <= bytes.count - position else { return nil }
             if type == "jp2c" { return Data(bytes[(position + header)..<(position + length)]) }
             position += length
         }

@@ -80,15 +80,31 @@ import TestSupport
         let baseline = try #require(CompressedTextRemover.jpeg2000(frame)).0
         let (planted, tileParts) = Self.plantingTileComments([UInt8](baseline), "Patient Jane Doe 1970-01-01")
         #expect(tileParts >= 1)
-        let (cleaned, removed) = try #require(CompressedTextRemover.jpeg2000(Data(planted)))
-        #expect(removed == tileParts)
+        let (cleaned, removed, complete) = try #require(CompressedTextRemover.jpeg2000(Data(planted)))
+        #expect(removed == tileParts && complete)
         #expect(cleaned == baseline, "\(name): the codestream differs from the one without the planted comments")
         #expect(cleaned.range(of: Data("Jane".utf8)) == nil)
-        // A tile-part that cannot be followed (Psot past the end) leaves the frame unchecked.
+
+        // A TLM segment repeats the tile-part lengths the removal changes: it goes too.
+        let sot = try #require(Data(planted).range(of: Data([0xFF, 0x90, 0x00, 0x0A]))).lowerBound
+        let tlm: [UInt8] = [0xFF, 0x55, 0x00, 0x08, 0x00, 0x50, 0x00, 0x00, 0x00, 0x10]  // Ztlm 0, ST 1, SP 1, one entry
+        let withTLM = Array(planted[..<sot]) + tlm + Array(planted[sot...])
+        let withoutTLM = try #require(CompressedTextRemover.jpeg2000(Data(withTLM)))
+        #expect(withoutTLM.bytes == baseline && withoutTLM.complete)
+
+        // Padding after EOC longer than a fragment's byte: the walk still ends at EOC.
+        let padded = try #require(CompressedTextRemover.jpeg2000(Data(planted + Array(repeating: 0, count: 12))))
+        #expect(padded.complete && padded.removed == tileParts && padded.bytes.range(of: Data("Jane".utf8)) == nil)
+
+        // A tile-part that cannot be followed (Psot past the end) leaves the frame unchecked,
+        // but a comment of the main header still goes.
         var broken = planted
-        let sot = try #require(Data(planted).range(of: Data([0xFF, 0x90, 0x00, 0x0A])))
-        broken[sot.lowerBound + 6] = 0x7F
-        #expect(CompressedTextRemover.jpeg2000(Data(broken)) == nil)
+        broken[sot + 6] = 0x7F
+        let mainComment = Self.segment(0x64, "\0\u{1}Doe^John")
+        broken.insert(contentsOf: mainComment, at: sot)
+        let partial = try #require(CompressedTextRemover.jpeg2000(Data(broken)))
+        #expect(!partial.complete && partial.removed == 1)
+        #expect(partial.bytes.range(of: Data("John".utf8)) == nil)
         // Corrupted headers and lengths: a frame comes back walked or unchecked, never a
         // crash, and never longer than it went in.
         var random = SeededGenerator(seed: name)
@@ -98,8 +114,17 @@ import TestSupport
             for _ in 0..<Int.random(in: 1...4, using: &random) {
                 mutated[Int.random(in: 0..<headerEnd, using: &random)] = UInt8.random(in: 0...255, using: &random)
             }
-            if let (bytes, _) = CompressedTextRemover.jpeg2000(Data(mutated)) { #expect(bytes.count <= mutated.count) }
+            if let result = CompressedTextRemover.jpeg2000(Data(mutated)) { #expect(result.bytes.count <= mutated.count) }
         }
+    }
+
+    /// A JP2 box whose 8-byte length is near Int.max is refused, not added to an offset.
+    @Test func aJP2BoxLengthNearIntMaxIsRefused() {
+        let signature: [UInt8] = [0, 0, 0, 0x0C, 0x6A, 0x50, 0x20, 0x20, 0x0D, 0x0A, 0x87, 0x0A]
+        let huge: [UInt8] = [0, 0, 0, 1] + Array("jp2c".utf8) + [0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF] + [0xFF, 0x4F]
+        #expect(CompressedTextRemover.jp2Codestream(Data(signature + huge)) == nil)
+        let negative: [UInt8] = [0, 0, 0, 1] + Array("jp2c".utf8) + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0] + [0xFF, 0x4F]
+        #expect(CompressedTextRemover.jp2Codestream(Data(signature + negative)) == nil)
     }
 
     @Test func framesWithoutTextAndOtherCodecsAreLeftAlone() throws {
