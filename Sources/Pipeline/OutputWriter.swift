@@ -46,31 +46,7 @@ struct OutputWriter: Sendable {
             }
             madeFolders.insert(folder)
         }
-        if unnamedFiles.available {
-            let descriptor = dd_open_unnamed(folder, 0o644)
-            if descriptor >= 0 {
-                defer { close(descriptor) }
-                if let failure = Self.writeAll(data, to: descriptor) { throw Failure(path: destination, reason: failure) }
-                // One name operation under the folder's lock (the link), where a named
-                // temporary takes two (create, rename); and a crash leaves nothing to sweep.
-                if dd_link_unnamed(descriptor, destination) == 0 { return }
-                guard errno == EEXIST else { throw Failure(path: destination, reason: String(cString: strerror(errno))) }
-                // Replacing an output (a reprocess): linked under a temporary name, then
-                // renamed over the old one, which stays whole until then.
-                let temporary = folder + "/" + Self.temporaryMarker + UUID().uuidString + "-" + name
-                guard dd_link_unnamed(descriptor, temporary) == 0 else {
-                    throw Failure(path: temporary, reason: String(cString: strerror(errno)))
-                }
-                try Self.rename(temporary, to: destination)
-                return
-            }
-            if errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL {
-                // The filesystem has no unnamed files (some network mounts): named temporaries.
-                unnamedFiles.available = false
-            } else if errno != ENOENT {
-                throw Failure(path: folder, reason: String(cString: strerror(errno)))
-            }
-        }
+        if unnamedFiles.available, try writeUnnamed(data, folder: folder, destination: destination, name: name) { return }
         let temporary = folder + "/" + Self.temporaryMarker + UUID().uuidString + "-" + name
         var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if descriptor < 0 && errno == ENOENT {
@@ -86,6 +62,47 @@ struct OutputWriter: Sendable {
             throw Failure(path: temporary, reason: failure)
         }
         try Self.rename(temporary, to: destination)
+    }
+
+    /// Writes through an unnamed file (O_TMPFILE) linked into place: one name operation under
+    /// the folder's lock (the link), where a named temporary takes two (create, rename), and
+    /// a crash leaves nothing to sweep. False when the named-temporary way must be taken: no
+    /// O_TMPFILE on this filesystem, no /proc to link through, or the folder gone meanwhile.
+    private func writeUnnamed(_ data: Data, folder: String, destination: String, name: Substring) throws(Failure) -> Bool {
+        let descriptor = dd_open_unnamed(folder, 0o644)
+        guard descriptor >= 0 else {
+            let error = errno
+            if error == EOPNOTSUPP || error == EISDIR || error == EINVAL {
+                unnamedFiles.available = false  // some network mounts, old kernels
+            } else if error != ENOENT {
+                throw Failure(path: folder, reason: String(cString: strerror(error)))
+            }
+            return false
+        }
+        var open = true
+        defer { if open { close(descriptor) } }
+        if let failure = Self.writeAll(data, to: descriptor) { throw Failure(path: destination, reason: failure) }
+        if dd_link_unnamed(descriptor, destination) != 0 {
+            let error = errno
+            guard error == EEXIST else {
+                if error == ENOENT && access("/proc/self/fd", F_OK) != 0 { unnamedFiles.available = false }
+                return false
+            }
+            // Replacing an output (a reprocess): linked under a temporary name, then renamed
+            // over the old one, which stays whole until then.
+            let temporary = folder + "/" + Self.temporaryMarker + UUID().uuidString + "-" + name
+            guard dd_link_unnamed(descriptor, temporary) == 0 else { return false }
+            try Self.rename(temporary, to: destination)
+        }
+        open = false
+        // Filesystems with O_TMPFILE report write errors at write(2); still, a failed close
+        // takes back the output it would have left.
+        guard close(descriptor) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(destination)
+            throw Failure(path: destination, reason: reason)
+        }
+        return true
     }
 
     /// Writes every byte, or says why not.
