@@ -104,7 +104,7 @@ public final class UnitProcessor: Sendable {
         let commits = LedgerCommitQueue { [self] (batch) throws(Ledger.LedgerError) in
             // The map first: no output may exist whose pseudonyms are not on record.
             try pseudonymMap.record(Array(batch.pseudonyms))
-            if !batch.contents.isEmpty { makeOutputsDurable() }
+            if !batch.contents.isEmpty { try makeOutputsDurable() }
             try ledger.record(contents: batch.contents, sources: batch.sources)
         }
         var pending = LedgerBatch()
@@ -146,12 +146,15 @@ public final class UnitProcessor: Sendable {
         return summary
     }
 
-    /// Outputs reach the disk before the ledger rows that name them.
-    private func makeOutputsDurable() {
+    /// Outputs reach the disk before the ledger rows that name them. When they cannot
+    /// (a writeback error: EIO, ENOSPC), the batch is not recorded: its files stay pending
+    /// and are processed again by the next rescan, instead of the ledger vouching for
+    /// outputs that may not be there.
+    private func makeOutputsDurable() throws(Ledger.LedgerError) {
         do {
             try writer.makeDurable()
         } catch {
-            logger.warning("\(error): outputs recorded in the ledger may not survive a power cut")
+            throw .database("outputs not recorded, \(error); their files will be processed again")
         }
     }
 
