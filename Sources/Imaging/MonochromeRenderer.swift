@@ -80,8 +80,7 @@ struct MonochromeRenderer: Sendable {
         case .integer:
             stored = PixelDecoder.integers(frame, count: count, isSigned: image.isSigned).map(Double.init)
         case .float32, .float64:
-            let decoder = FloatSamples(frame: frame, kind: image.sampleKind)
-            stored = (0..<count).map(decoder.value(at:))
+            stored = FloatSamples(frame: frame, kind: image.sampleKind).values(count: count)
         }
         let modality = stored.map(transform.modalityValue)
         let range = GrayscaleTransform.finiteRange(modality)
@@ -191,14 +190,18 @@ struct FloatSamples {
     let frame: NativeFrame
     let kind: ImageLayout.SampleKind
 
-    func value(at index: Int) -> Double {
-        frame.bytes.withUnsafeBytes { raw in
-            if kind == .float32 {
-                let bits = raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)
-                return Double(Float(bitPattern: frame.byteOrder == .littleEndian ? UInt32(littleEndian: bits) : UInt32(bigEndian: bits)))
+    /// The first `count` samples as Doubles, read through one pass over the frame's bytes.
+    func values(count: Int) -> [Double] {
+        let little = frame.byteOrder == .littleEndian
+        return frame.bytes.withUnsafeBytes { raw in
+            (0..<count).map { index in
+                if kind == .float32 {
+                    let bits = raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)
+                    return Double(Float(bitPattern: little ? UInt32(littleEndian: bits) : UInt32(bigEndian: bits)))
+                }
+                let bits = raw.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)
+                return Double(bitPattern: little ? UInt64(littleEndian: bits) : UInt64(bigEndian: bits))
             }
-            let bits = raw.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)
-            return Double(bitPattern: frame.byteOrder == .littleEndian ? UInt64(littleEndian: bits) : UInt64(bigEndian: bits))
         }
     }
 }

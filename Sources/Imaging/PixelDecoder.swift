@@ -150,8 +150,7 @@ public struct PixelDecoder: Sendable {
         let count = layout.pixelsPerFrame * layout.samplesPerPixel
         switch layout.sampleKind {
         case .float32, .float64:
-            let samples = FloatSamples(frame: frame, kind: layout.sampleKind)
-            return .floats((0..<count).map(samples.value(at:)))
+            return .floats(FloatSamples(frame: frame, kind: layout.sampleKind).values(count: count))
         case .integer:
             return .integers(Self.integers(frame, count: count, isSigned: layout.isSigned))
         }

@@ -216,9 +216,10 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         }
         let area = Double(factor * factor)
         // Sums in integers, exact and free of the latency chain of one Double addition after
-        // another, while they cannot overflow: with a factor of at most 16 a block sum is
-        // below 2^16, a Laplacian below 2^18, and over the frame cap's 2^28 pixels the sums
-        // of their squares stay below 2^57. Larger factors sum in Double.
+        // another, while they cannot overflow: with a factor f of at most 16 a block sum is
+        // below 255 f^2 and a Laplacian below 1,020 f^2, so over the frame cap's 805 million
+        // pixels (pixels / f^2 blocks) the sums of their squares stay below 2^58. Larger
+        // factors sum in Double.
         var total = 0.0, totalSquares = 0.0, laplacianSum = 0.0, laplacianSquares = 0.0
         sums.withUnsafeBufferPointer { sums in
             if factor <= 16 {
