@@ -79,8 +79,8 @@ struct OutputWriter: Sendable {
             }
             return false
         }
-        var open = true
-        defer { if open { close(descriptor) } }
+        var isOpen = true
+        defer { if isOpen { close(descriptor) } }
         if let failure = Self.writeAll(data, to: descriptor) { throw Failure(path: destination, reason: failure) }
         if dd_link_unnamed(descriptor, destination) != 0 {
             let error = errno
@@ -94,7 +94,7 @@ struct OutputWriter: Sendable {
             guard dd_link_unnamed(descriptor, temporary) == 0 else { return false }
             try Self.rename(temporary, to: destination)
         }
-        open = false
+        isOpen = false
         // Filesystems with O_TMPFILE report write errors at write(2); still, a failed close
         // takes back the output it would have left.
         guard close(descriptor) == 0 else {
