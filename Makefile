@@ -24,6 +24,7 @@ build: deps
 test: deps test-deps corpus
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	scripts/bench-smoke
 
 # Installs only the packages that are missing, so a warm machine pays nothing.
 deps:

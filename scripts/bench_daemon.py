@@ -133,6 +133,7 @@ def compression_floor(out: pathlib.Path) -> float:
 
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    small = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
     sources = templates()
     print(f"templates: {len(sources)} uncompressed CT/MR images from the corpus "
           f"({', '.join(sorted({f'{ds.Rows}x{ds.Columns}' for ds in sources}))})", flush=True)
@@ -169,18 +170,20 @@ def main() -> int:
                 print(f"restart, no-op rescan of {count} files: {rescan_seconds:.3f} s (peak RSS {rescan_peak:.1f} MB)", flush=True)
         print("peak RSS by drop size: " + ", ".join(f"{size} files {peak:.1f} MB" for size, peak in sorted(peaks.items())), flush=True)
 
-        # 100,000 small files: processed once (as not DICOM), then a restart's no-op rescan.
+        # 100,000 small files (1,000 a folder): processed once (as not DICOM), then a
+        # restart's no-op rescan.
         root = work / "small"
         folder = root / "drop"
-        for unit in range(100):
+        per_unit = min(small, 1000)
+        for unit in range(max(small // per_unit, 1)):
             unit_folder = folder / f"unit{unit:03d}"
             unit_folder.mkdir(parents=True)
-            for index in range(1000):
+            for index in range(per_unit):
                 (unit_folder / f"{index:04d}.txt").write_bytes(f"{unit}/{index}\n".encode())
         config = write_config(root)
         first_seconds, first_peak = run_dicomdrop(config)
         rescan_seconds, rescan_peak = run_dicomdrop(config)
-        print(f"100,000 small files: first run {first_seconds:.1f} s (peak RSS {first_peak:.1f} MB); "
+        print(f"{small:,} small files: first run {first_seconds:.1f} s (peak RSS {first_peak:.1f} MB); "
               f"restart, no-op rescan {rescan_seconds:.3f} s (peak RSS {rescan_peak:.1f} MB)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
