@@ -37,7 +37,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "Config", dependencies: ["Yams"]),
+        .target(name: "Config", dependencies: ["Yams", "Imaging"]),
         .target(name: "Watcher", dependencies: ["CInotifyTools"]),
         .executableTarget(
             name: "dicomdrop",

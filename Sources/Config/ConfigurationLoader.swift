@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Yams
 
 /// Reads watch.yaml: Yams composes the document (keeping each node's line and column), the
@@ -64,7 +65,7 @@ public enum ConfigurationLoader {
         var rules: QualityRuleSettings
         var modalities: [String: QualityRuleSettings]?
         var modelFile: String?
-        var model: QualityModelConfiguration?
+        var model: LinearQualityModel?
 
         enum CodingKeys: String, CodingKey {
             case modalities, model
@@ -76,7 +77,7 @@ public enum ConfigurationLoader {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             modalities = try container.decodeIfPresent([String: QualityRuleSettings].self, forKey: .modalities)
             modelFile = try container.decodeIfPresent(String.self, forKey: .modelFile)
-            model = try container.decodeIfPresent(QualityModelConfiguration.self, forKey: .model)
+            model = try container.decodeIfPresent(LinearQualityModel.self, forKey: .model)
         }
     }
 
@@ -224,7 +225,7 @@ public enum ConfigurationLoader {
                     throw error(at: [Key("quality"), Key("model_file")], in: root, file: file, "cannot read \(url.path)")
                 }
                 do {
-                    model = try JSONDecoder().decode(QualityModelConfiguration.self, from: data)
+                    model = try JSONDecoder().decode(LinearQualityModel.self, from: data)
                 } catch {
                     throw Self.error(at: [Key("quality"), Key("model_file")], in: root, file: file, "\(url.path) is not a quality model: \(error)")
                 }

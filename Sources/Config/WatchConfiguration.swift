@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// The daemon's configuration, as read from watch.yaml. Paths are absolute: relative ones
 /// in the file were resolved against the file's folder.
@@ -82,16 +83,6 @@ public struct QualityRuleSettings: Sendable, Equatable, Codable {
     }
 }
 
-/// A linear quality model: feature names, weights, bias, threshold, optional standardisation.
-public struct QualityModelConfiguration: Sendable, Equatable, Codable {
-    public var features: [String]
-    public var weights: [Double]
-    public var bias: Double
-    public var threshold: Double
-    public var mean: [Double]?
-    public var scale: [Double]?
-}
-
 /// `quality.*`.
 public struct QualityConfiguration: Sendable, Equatable {
     public var rules = QualityRuleSettings()
@@ -99,7 +90,7 @@ public struct QualityConfiguration: Sendable, Equatable {
     /// the rules are off for them unless watch.yaml says otherwise.
     public var byModality: [String: QualityRuleSettings] = ["SEG": QualityRuleSettings(enabled: false),
                                                              "RTDOSE": QualityRuleSettings(enabled: false)]
-    public var model: QualityModelConfiguration?
+    public var model: LinearQualityModel?
 
     public init() {}
 }

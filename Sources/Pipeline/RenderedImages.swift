@@ -89,9 +89,6 @@ extension WatchConfiguration {
             if let value = settings.minSharpness { thresholds.minimumSharpness = value }
             if let value = settings.maxSharpness { thresholds.maximumSharpness = value }
         }
-        return QualityJudge(thresholds: thresholds, model: quality.model.map {
-            LinearQualityModel(features: $0.features, weights: $0.weights, bias: $0.bias, threshold: $0.threshold,
-                               mean: $0.mean, scale: $0.scale)
-        })
+        return QualityJudge(thresholds: thresholds, model: quality.model)
     }
 }
