@@ -27,6 +27,15 @@ public struct DataElement: Sendable {
         self.hadUndefinedLength = hadUndefinedLength
     }
 
+    /// A text element of `values` (joined by backslashes), padded to even length as PS3.5
+    /// 6.2 asks: NUL for UI, a space otherwise (a text value keeps its text padding even
+    /// under a VR read as UN).
+    public init(tag: Tag, vr: VR, strings values: [String]) {
+        var bytes = Array(values.joined(separator: "\\").utf8)
+        if bytes.count % 2 == 1 { bytes.append(vr == .UI ? 0 : 0x20) }
+        self.init(tag: tag, vr: vr, value: .bytes(Data(bytes)))
+    }
+
     /// The raw value bytes, or nil for sequences and encapsulated pixel data.
     public var bytes: Data? {
         if case .bytes(let data) = value { return data }

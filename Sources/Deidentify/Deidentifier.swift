@@ -78,26 +78,19 @@ public struct Deidentifier: Sendable {
         var applied = settings.options
         if !settings.keepPrivateCreators.isEmpty { applied.insert(.retainSafePrivate) }
         let options = ConfidentialityProfile.Option.allCases.filter(applied.contains)
-        dataSet.set(Self.text(Tag(0x0012, 0x0062), .CS, ["YES"]))
+        dataSet.set(DataElement(tag: Tag(0x0012, 0x0062), vr: .CS, strings: ["YES"]))
         let method = (["PS3.15 Basic Application Level Confidentiality Profile"] + options.map(\.code.meaning)).joined(separator: ", ")
-        dataSet.set(Self.text(Tag(0x0012, 0x0063), .LO, [String(("dicomdrop: " + method).prefix(64))]))
+        dataSet.set(DataElement(tag: Tag(0x0012, 0x0063), vr: .LO, strings: [String(("dicomdrop: " + method).prefix(64))]))
         let codes = [ConfidentialityProfile.basicProfileCode] + options.map(\.code)
         let items = codes.map { code in
-            DataSet(elements: [Self.text(Tag(0x0008, 0x0100), .SH, [code.value]),
-                               Self.text(Tag(0x0008, 0x0102), .SH, ["DCM"]),
-                               Self.text(Tag(0x0008, 0x0104), .LO, [code.meaning])])
+            DataSet(elements: [DataElement(tag: Tag(0x0008, 0x0100), vr: .SH, strings: [code.value]),
+                               DataElement(tag: Tag(0x0008, 0x0102), vr: .SH, strings: ["DCM"]),
+                               DataElement(tag: Tag(0x0008, 0x0104), vr: .LO, strings: [code.meaning])])
         }
         dataSet.set(DataElement(tag: Tag(0x0012, 0x0064), vr: .SQ, value: .sequence(items)))
         let temporal = settings.options.contains(.retainLongitudinalFullDates) ? "UNMODIFIED"
             : settings.options.contains(.retainLongitudinalModifiedDates) ? "MODIFIED" : "REMOVED"
-        dataSet.set(Self.text(Tag(0x0028, 0x0303), .CS, [temporal]))
-    }
-
-    /// A text element of ASCII values, padded to even length as PS3.5 6.2 asks.
-    static func text(_ tag: Tag, _ vr: VR, _ values: [String]) -> DataElement {
-        var bytes = Array(values.joined(separator: "\\").utf8)
-        if bytes.count % 2 == 1 { bytes.append(vr == .UI ? 0 : 0x20) }
-        return DataElement(tag: tag, vr: vr, value: .bytes(Data(bytes)))
+        dataSet.set(DataElement(tag: Tag(0x0028, 0x0303), vr: .CS, strings: [temporal]))
     }
 }
 
@@ -219,7 +212,7 @@ struct Work {
             mappings.insert(PseudonymMapping(kind: "uid", original: uid, pseudonym: pseudonym))
             return pseudonym
         }
-        return Deidentifier.text(element.tag, .UI, replaced)
+        return DataElement(tag: element.tag, vr: .UI, strings: replaced)
     }
 
     private mutating func dummy(_ element: DataElement, in dataSet: DataSet) -> DataElement? {
@@ -233,15 +226,15 @@ struct Work {
         case .UI:
             return remappedUIDs(element, in: dataSet)
         case .DA:
-            return Deidentifier.text(tag, .DA, ["19000101"])
+            return DataElement(tag: tag, vr: .DA, strings: ["19000101"])
         case .TM:
-            return Deidentifier.text(tag, .TM, ["000000"])
+            return DataElement(tag: tag, vr: .TM, strings: ["000000"])
         case .DT:
-            return Deidentifier.text(tag, .DT, ["19000101000000"])
+            return DataElement(tag: tag, vr: .DT, strings: ["19000101000000"])
         case .IS, .DS:
-            return Deidentifier.text(tag, element.vr, ["0"])
+            return DataElement(tag: tag, vr: element.vr, strings: ["0"])
         case .AS:
-            return Deidentifier.text(tag, .AS, ["000Y"])
+            return DataElement(tag: tag, vr: .AS, strings: ["000Y"])
         case .AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UT, .UR:
             // A keyed pseudonym of the original value: consistent, and no dummy string
             // can be mistaken for the original.
@@ -252,7 +245,7 @@ struct Work {
                 if !value.isEmpty { mappings.insert(PseudonymMapping(kind: kind, original: value, pseudonym: pseudonym)) }
                 return pseudonym
             }
-            return Deidentifier.text(tag, element.vr, values.isEmpty ? [pseudonyms.identifier("", kind: kind)] : values)
+            return DataElement(tag: tag, vr: element.vr, strings: values.isEmpty ? [pseudonyms.identifier("", kind: kind)] : values)
         default:
             // Binary values have no meaningful dummy: zero length.
             return DataElement(tag: tag, vr: element.vr, value: .bytes(Data()))
@@ -271,7 +264,7 @@ struct Work {
         case .DA, .DT:
             guard dayShift != 0 else { return nil }
             let shifted = (dataSet.strings(tag) ?? []).map { shift($0, vr: element.vr) }
-            return Deidentifier.text(tag, element.vr, shifted)
+            return DataElement(tag: tag, vr: element.vr, strings: shifted)
         case .TM:
             // Times of day are kept with shifted dates: whole days move, intervals stay.
             return dayShift != 0 ? element : nil

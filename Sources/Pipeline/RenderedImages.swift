@@ -58,15 +58,10 @@ struct RenderedImages {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json = (try? encoder.encode(reports)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
-        func text(_ tag: Tag, _ vr: VR, _ value: String) -> DataElement {
-            var bytes = Array(value.utf8)
-            if bytes.count % 2 == 1 { bytes.append(0x20) }
-            return DataElement(tag: tag, vr: vr, value: .bytes(Data(bytes)))
-        }
-        return [text(Tag(0x0099, 0x0010), .LO, "DICOMDROP QUALITY"),
-                text(Tag(0x0099, 0x1001), .CS, isSuboptimal ? "SUBOPTIMAL" : "ACCEPTED"),
-                text(Tag(0x0099, 0x1002), .UT, suboptimalReason ?? ""),
-                text(Tag(0x0099, 0x1003), .UT, json)]
+        return [DataElement(tag: Tag(0x0099, 0x0010), vr: .LO, strings: ["DICOMDROP QUALITY"]),
+                DataElement(tag: Tag(0x0099, 0x1001), vr: .CS, strings: [isSuboptimal ? "SUBOPTIMAL" : "ACCEPTED"]),
+                DataElement(tag: Tag(0x0099, 0x1002), vr: .UT, strings: [suboptimalReason ?? ""]),
+                DataElement(tag: Tag(0x0099, 0x1003), vr: .UT, strings: [json])]
     }
 }
 
