@@ -20,26 +20,30 @@ enum OutputNaming {
     }
 
     /// `keyedName` stands in for the content hash (a keyed hash of it, Pseudonymizer.contentName):
-    /// the SHA-256 of a source file would let anyone holding the file find its outputs.
-    static func baseName(for dataSet: DataSet, keyedName: String) -> String {
+    /// the SHA-256 of a source file would let anyone holding the file find its outputs. It
+    /// is computed only when a name needs it (no usable UID, or a UID already taken).
+    static func baseName(for dataSet: DataSet, keyedName: () -> String) -> String {
         if let uid = dataSet.string(.sopInstanceUID), uid.count <= 64,
            uid.allSatisfy({ $0 == "." || ("0"..."9").contains($0) }), !uid.hasPrefix(".") {
             return uid
         }
-        return keyedName
+        return keyedName()
     }
 
     /// The name, made unique against outputs the ledger gives to other content and names
     /// claimed in this run: two different files with one SOP Instance UID both survive.
-    static func claimName(for dataSet: DataSet, sha: String, keyedName: String, bucket: String, ledger: Ledger,
+    static func claimName(for dataSet: DataSet, sha: String, keyedName: () -> String, bucket: String, ledger: Ledger,
                           claimed: ClaimedNames) -> String {
-        let base = baseName(for: dataSet, keyedName: keyedName)
-        for candidate in [base, base + "-" + keyedName.prefix(16)] {
+        func isFree(_ candidate: String) -> Bool {
             let key = "\(bucket)/\(candidate)"
-            if let owner = try? ledger.owner(ofOutput: key + ".json"), owner != sha { continue }
-            if claimed.claim(key) { return candidate }
+            if let owner = try? ledger.owner(ofOutput: key + ".json"), owner != sha { return false }
+            return claimed.claim(key)
         }
-        return base + "-" + keyedName
+        let base = baseName(for: dataSet, keyedName: keyedName)
+        if isFree(base) { return base }
+        let keyed = keyedName()
+        if isFree(base + "-" + keyed.prefix(16)) { return base + "-" + keyed.prefix(16) }
+        return base + "-" + keyed
     }
 }
 

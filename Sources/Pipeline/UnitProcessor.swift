@@ -276,7 +276,7 @@ public final class UnitProcessor: Sendable {
             bucket = OutputNaming.nonImageBucket
         }
         if let reason = images?.suboptimalReason { notes.append("suboptimal: \(reason)") }
-        let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: deidentifier.pseudonyms.contentName(sha), bucket: bucket,
+        let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: { self.deidentifier.pseudonyms.contentName(sha) }, bucket: bucket,
                                          ledger: ledger, claimed: claimedNames)
         var outputs: [String] = []
         var qualityRecords: [ImageQualityRecord] = []
