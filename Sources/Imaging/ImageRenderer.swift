@@ -7,19 +7,21 @@ import Foundation
 /// MonochromeRenderer and ColorRenderer.
 public struct ImageRenderer: Sendable {
     public let decoder: PixelDecoder
-    private let grayscale: MonochromeRenderer?
-    private let color: ColorRenderer?
+    private let renderer: Renderer
+
+    private enum Renderer: Sendable {
+        case grayscale(MonochromeRenderer)
+        case color(ColorRenderer)
+    }
 
     public init(dataSet: DataSet, transferSyntax: TransferSyntax) throws(RenderError) {
         decoder = try PixelDecoder(dataSet: dataSet, transferSyntax: transferSyntax)
         let layout = decoder.layout
         if layout.isMonochrome {
-            grayscale = MonochromeRenderer(transform: try GrayscaleTransform(dataSet: dataSet, layout: layout))
-            color = nil
+            renderer = .grayscale(MonochromeRenderer(transform: try GrayscaleTransform(dataSet: dataSet, layout: layout)))
         } else {
             guard layout.sampleKind == .integer else { throw .unsupported("floating-point \(layout.photometric)") }
-            grayscale = nil
-            color = try ColorRenderer(dataSet: dataSet, layout: layout)
+            renderer = .color(try ColorRenderer(dataSet: dataSet, layout: layout))
         }
     }
 
@@ -29,10 +31,10 @@ public struct ImageRenderer: Sendable {
     /// Frame `index` (from 0), 8 or 16 bits per sample.
     public func render(frame index: Int, bitDepth: Int = 8) throws(RenderError) -> Raster {
         guard bitDepth == 8 || bitDepth == 16 else { throw .unsupported("PNG bit depth \(bitDepth)") }
-        if let grayscale {
-            return grayscale.render(try decoder.nativeFrame(index), image: layout, bitDepth: bitDepth)
+        let frame = try decoder.nativeFrame(index)
+        switch renderer {
+        case .grayscale(let grayscale): return grayscale.render(frame, image: layout, bitDepth: bitDepth)
+        case .color(let color): return color.render(frame, image: layout, bitDepth: bitDepth)
         }
-        guard let color else { throw .unsupported("\(layout.photometric) frame values") }
-        return color.render(try decoder.nativeFrame(index), image: layout, bitDepth: bitDepth)
     }
 }
