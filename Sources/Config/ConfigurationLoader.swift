@@ -230,12 +230,8 @@ public enum ConfigurationLoader {
                     throw Self.error(at: [Key("quality"), Key("model_file")], in: root, file: file, "\(url.path) is not a quality model: \(error)")
                 }
             }
-            if let model {
-                let counts = [model.weights.count] + [model.mean?.count, model.scale?.count].compactMap { $0 }
-                guard !model.features.isEmpty, counts.allSatisfy({ $0 == model.features.count }) else {
-                    throw error(at: [Key("quality"), Key(quality.modelFile == nil ? "model" : "model_file")], in: root, file: file,
-                                "needs one weight (and mean and scale, if given) per feature: \(model.features.count) features, \(counts) values")
-                }
+            if let problem = model?.problem {
+                throw error(at: [Key("quality"), Key(quality.modelFile == nil ? "model" : "model_file")], in: root, file: file, problem)
             }
             configuration.quality.model = model
         }

@@ -45,12 +45,13 @@ public struct LinearQualityModel: Sendable, Equatable, Codable {
 
     /// Why the model cannot be used, if it cannot: unknown feature names, lengths that differ.
     public var problem: String? {
+        let counts = [weights.count] + [mean?.count, scale?.count].compactMap { $0 }
+        guard !features.isEmpty, counts.allSatisfy({ $0 == features.count }) else {
+            return "needs one weight (and mean and scale, if given) per feature: \(features.count) features, \(counts) values"
+        }
         if let unknown = features.first(where: { !QualityFeatures.names.contains($0) }) {
             return "unknown feature \"\(unknown)\" (known: \(QualityFeatures.names.joined(separator: ", ")))"
         }
-        if weights.count != features.count { return "\(weights.count) weights for \(features.count) features" }
-        if let mean, mean.count != features.count { return "\(mean.count) means for \(features.count) features" }
-        if let scale, scale.count != features.count { return "\(scale.count) scales for \(features.count) features" }
         if let scale, scale.contains(where: { $0 == 0 }) { return "a scale of 0" }
         return nil
     }

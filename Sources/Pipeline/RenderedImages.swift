@@ -66,12 +66,6 @@ struct RenderedImages {
 }
 
 extension WatchConfiguration {
-    /// Why the configured quality model cannot be used (a feature name Imaging does not
-    /// compute), checked at start-up and by --check-config.
-    public var qualityModelProblem: String? {
-        qualityJudge(forModality: nil).model?.problem
-    }
-
     /// The rules for one modality: built-in defaults, then `quality.*`, then
     /// `quality.modalities.<modality>`; with the model, if there is one.
     func qualityJudge(forModality modality: String?) -> QualityJudge {

@@ -61,10 +61,6 @@ struct Dicomdrop: AsyncParsableCommand {
             FileHandle.standardError.write(Data("dicomdrop: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        if let problem = configuration.qualityModelProblem {
-            FileHandle.standardError.write(Data("dicomdrop: \(config): quality model: \(problem)\n".utf8))
-            throw ExitCode(2)
-        }
         if checkConfig {
             print("\(config): ok (drop \(configuration.drop.path), output \(configuration.output.path), database \(configuration.database.path))")
             return

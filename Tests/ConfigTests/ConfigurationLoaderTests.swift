@@ -65,6 +65,8 @@ import Testing
         #expect(failure("quality:\n  modalities:\n    MR:\n      min_sharpnes: 0.1\n")?.hasPrefix("watch.yaml:4:7: quality.modalities.MR.min_sharpnes: unknown key") == true)
         #expect(failure("quality:\n  model:\n    features: [mean, std]\n    weights: [1]\n    bias: 0\n    threshold: 0\n")?
             .hasPrefix("watch.yaml:3:5: quality.model: needs one weight") == true)
+        #expect(failure("quality:\n  model:\n    features: [mean, nope]\n    weights: [1, 1]\n    bias: 0\n    threshold: 0\n")?
+            .hasPrefix("watch.yaml:3:5: quality.model: unknown feature \"nope\"") == true)
         #expect(failure("drop: same\noutput: same\n") == "watch.yaml:2:9: output: must not be the drop directory: dicomdrop never writes into the drop directory")
         #expect(failure("buckets:\n  size:\n    - {name: a, max_pixels: 100}\n    - {name: b, max_pixels: 50}\n    - {name: c}\n")
                 == "watch.yaml:4:29: buckets.size[1].max_pixels: must be larger than the previous bucket's 100, found 50")
