@@ -1,0 +1,137 @@
+import DICOM
+
+/// Decodes the scans of a lossless frame (SOF3: T.81 Annex H, Huffman coding), each sample
+/// the sum of a prediction from its decoded neighbours and a coded difference.
+///
+/// Only frames whose components all have sampling factors 1x1 (or a single component):
+/// that is what DICOM's lossless transfer syntaxes carry.
+struct JPEGLosslessDecoder {
+    let frame: JPEGFrameHeader
+    /// The reconstructed values, before the point transform is undone, components
+    /// interleaved row after row.
+    private var values: [UInt16]
+    /// The point transform of the scan that coded each component.
+    private var pointTransforms: [Int]
+
+    /// Allocates the frame's values: the caller has checked that their number is sane.
+    init(frame: JPEGFrameHeader) throws(JPEGDecodingError) {
+        if frame.components.count > 1, frame.components.contains(where: { $0.horizontal != 1 || $0.vertical != 1 }) {
+            let factors = frame.components.map { "\($0.horizontal)x\($0.vertical)" }.joined(separator: ", ")
+            throw .unsupported(offset: 0, reason: "lossless components with sampling factors \(factors); only 1x1 is decoded")
+        }
+        self.frame = frame
+        values = [UInt16](repeating: 0, count: frame.width * frame.height * frame.components.count)
+        pointTransforms = Array(repeating: 0, count: frame.components.count)
+    }
+
+    /// Decodes the scan `scan`, whose header and entropy-coded data are `segment` of `bytes`.
+    /// The table classes live as long as `tables`, which the caller holds for the call.
+    mutating func decodeScan(_ scan: JPEGScanHeader, tables: JPEGTables, bytes: UnsafeRawBufferPointer,
+                             segment: JPEGMarkerSegment) throws(JPEGDecodingError) {
+        var coded: [(component: Int, table: JPEGHuffmanTable.Lookup)] = []
+        for component in scan.components {
+            guard let table = tables.huffman[0][component.dcTable] else {
+                throw .missingTable(kind: "Huffman", id: component.dcTable, offset: segment.range.lowerBound)
+            }
+            coded.append((component.frameIndex, table.lookup))
+            pointTransforms[component.frameIndex] = scan.approximationLow
+        }
+        var reader = JPEGBitReader(bytes, range: segment.entropyCoded)
+        let frame = frame
+        // T.81 H.1.2.1: the prediction at the start of the scan and of each restart interval.
+        let initial = 1 << (frame.precision - scan.approximationLow - 1)
+        let predictor = scan.spectralStart, interval = tables.restartInterval
+        try values.withUnsafeMutableBufferPointer { (values) throws(JPEGDecodingError) in
+            try coded.withUnsafeBufferPointer { (coded) throws(JPEGDecodingError) in
+                try Self.decode(into: values.baseAddress!, frame: frame, coded: coded, predictor: predictor, initial: initial,
+                                restartInterval: interval, reader: &reader)
+            }
+        }
+    }
+
+    /// The scan's rows, split where restart intervals begin. An interval may begin inside a
+    /// row: its first sample gets the initial prediction and the rest of that row the one
+    /// to the left, as T.81 H.1.2.1 asks of the first line of an interval.
+    private static func decode(into values: UnsafeMutablePointer<UInt16>, frame: JPEGFrameHeader,
+                               coded: UnsafeBufferPointer<(component: Int, table: JPEGHuffmanTable.Lookup)>,
+                               predictor: Int, initial: Int, restartInterval: Int,
+                               reader: inout JPEGBitReader) throws(JPEGDecodingError) {
+        let components = frame.components.count, width = frame.width
+        let rowStride = width * components
+        var left = restartInterval
+        var startRow = 0, startColumn = 0
+        for row in 0..<frame.height {
+            let line = values + row * rowStride
+            var column = 0
+            while column < width {
+                if restartInterval > 0 && left == 0 {
+                    guard !reader.ranOut else { throw .truncated(at: reader.position) }
+                    guard reader.restart() else { throw .badMarker(offset: reader.position) }
+                    left = restartInterval
+                    startRow = row
+                    startColumn = column
+                }
+                let runEnd = restartInterval > 0 ? min(width, column + left) : width
+                if restartInterval > 0 { left -= runEnd - column }
+                let firstLine = row == startRow
+                for x in column..<runEnd {
+                    for (component, table) in coded {
+                        let sample = line + x * components + component
+                        let size = reader.decode(table)
+                        guard size >= 0 && size <= 16 else { throw .badHuffmanCode(offset: reader.position) }
+                        // H.1.2.2: category 16 is the difference 32768 alone, without extra bits.
+                        let difference = size == 16 ? 32768 : reader.receiveExtend(size)
+                        let prediction: Int
+                        if firstLine {
+                            prediction = x == startColumn ? initial : Int(sample[-components])
+                        } else if x == 0 {
+                            prediction = Int(sample[-rowStride])
+                        } else {
+                            let a = Int(sample[-components]), b = Int(sample[-rowStride]), c = Int(sample[-rowStride - components])
+                            switch predictor {
+                            case 1: prediction = a
+                            case 2: prediction = b
+                            case 3: prediction = c
+                            case 4: prediction = a + b - c
+                            case 5: prediction = a + ((b - c) >> 1)
+                            case 6: prediction = b + ((a - c) >> 1)
+                            default: prediction = (a + b) >> 1
+                            }
+                        }
+                        // H.1.2.1: reconstruction is modulo 2^16.
+                        sample.pointee = UInt16(truncatingIfNeeded: prediction &+ difference)
+                    }
+                }
+                column = runEnd
+            }
+            // Checked once a row, so that a cut stream is not decoded to its end in zeros.
+            guard !reader.ranOut else { throw .truncated(at: reader.position) }
+        }
+    }
+
+    /// The samples, each shifted back by its point transform, masked to the precision: one
+    /// byte each up to 8 bits, else two, little-endian.
+    func samples() -> [UInt8] {
+        let components = frame.components.count
+        let mask = (1 << frame.precision) - 1
+        let wide = frame.precision > 8
+        let count = values.count
+        return [UInt8](unsafeUninitializedCapacity: wide ? 2 * count : count) { output, initialized in
+            values.withUnsafeBufferPointer { values in
+                for component in 0..<components {
+                    let shift = pointTransforms[component]
+                    for index in stride(from: component, to: count, by: components) {
+                        let value = (Int(values[index]) << shift) & mask
+                        if wide {
+                            output[2 * index] = UInt8(truncatingIfNeeded: value)
+                            output[2 * index + 1] = UInt8(truncatingIfNeeded: value >> 8)
+                        } else {
+                            output[index] = UInt8(truncatingIfNeeded: value)
+                        }
+                    }
+                }
+            }
+            initialized = wide ? 2 * count : count
+        }
+    }
+}
