@@ -36,73 +36,76 @@ struct JPEGLosslessDecoder {
             coded.append((component.frameIndex, table.lookup))
             pointTransforms[component.frameIndex] = scan.approximationLow
         }
+        // T.81 H.1.1 has lossless restart intervals hold whole MCU rows, as libjpeg assumes:
+        // the first line of an interval is predicted apart, and one beginning inside a row
+        // would be guessed at, so it is refused.
+        let interval = tables.restartInterval
+        guard interval % frame.width == 0 else {
+            throw .unsupported(offset: segment.range.lowerBound,
+                               reason: "a lossless restart interval of \(interval) samples, not a whole number of \(frame.width)-sample rows")
+        }
         var reader = JPEGBitReader(bytes, range: segment.entropyCoded)
         let frame = frame
         // T.81 H.1.2.1: the prediction at the start of the scan and of each restart interval.
         let initial = 1 << (frame.precision - scan.approximationLow - 1)
-        let predictor = scan.spectralStart, interval = tables.restartInterval
+        let predictor = scan.spectralStart
         try values.withUnsafeMutableBufferPointer { (values) throws(JPEGDecodingError) in
             try coded.withUnsafeBufferPointer { (coded) throws(JPEGDecodingError) in
                 try Self.decode(into: values.baseAddress!, frame: frame, coded: coded, predictor: predictor, initial: initial,
-                                restartInterval: interval, reader: &reader)
+                                rowsPerInterval: interval / frame.width, reader: &reader)
             }
         }
     }
 
-    /// The scan's rows, split where restart intervals begin. An interval may begin inside a
-    /// row: its first sample gets the initial prediction and the rest of that row the one
-    /// to the left, as T.81 H.1.2.1 asks of the first line of an interval.
+    /// The scan's rows. The first line of the scan and of each restart interval is
+    /// predicted from the left, other lines from the line above at their start and with
+    /// the scan's predictor elsewhere (T.81 H.1.2.1).
     private static func decode(into values: UnsafeMutablePointer<UInt16>, frame: JPEGFrameHeader,
                                coded: UnsafeBufferPointer<(component: Int, table: JPEGHuffmanTable.Lookup)>,
-                               predictor: Int, initial: Int, restartInterval: Int,
+                               predictor: Int, initial: Int, rowsPerInterval: Int,
                                reader: inout JPEGBitReader) throws(JPEGDecodingError) {
         let components = frame.components.count, width = frame.width
         let rowStride = width * components
-        var left = restartInterval
-        var startRow = 0, startColumn = 0
+        var rowsLeft = rowsPerInterval
         for row in 0..<frame.height {
-            let line = values + row * rowStride
-            var column = 0
-            while column < width {
-                if restartInterval > 0 && left == 0 {
+            var firstLine = row == 0
+            if rowsPerInterval > 0 {
+                if rowsLeft == 0 {
                     guard !reader.ranOut else { throw .truncated(at: reader.position) }
                     guard reader.restart() else { throw .badMarker(offset: reader.position) }
-                    left = restartInterval
-                    startRow = row
-                    startColumn = column
+                    rowsLeft = rowsPerInterval
+                    firstLine = true
                 }
-                let runEnd = restartInterval > 0 ? min(width, column + left) : width
-                if restartInterval > 0 { left -= runEnd - column }
-                let firstLine = row == startRow
-                for x in column..<runEnd {
-                    for (component, table) in coded {
-                        let sample = line + x * components + component
-                        let size = reader.decode(table)
-                        guard size >= 0 && size <= 16 else { throw .badHuffmanCode(offset: reader.position) }
-                        // H.1.2.2: category 16 is the difference 32768 alone, without extra bits.
-                        let difference = size == 16 ? 32768 : reader.receiveExtend(size)
-                        let prediction: Int
-                        if firstLine {
-                            prediction = x == startColumn ? initial : Int(sample[-components])
-                        } else if x == 0 {
-                            prediction = Int(sample[-rowStride])
-                        } else {
-                            let a = Int(sample[-components]), b = Int(sample[-rowStride]), c = Int(sample[-rowStride - components])
-                            switch predictor {
-                            case 1: prediction = a
-                            case 2: prediction = b
-                            case 3: prediction = c
-                            case 4: prediction = a + b - c
-                            case 5: prediction = a + ((b - c) >> 1)
-                            case 6: prediction = b + ((a - c) >> 1)
-                            default: prediction = (a + b) >> 1
-                            }
+                rowsLeft -= 1
+            }
+            let line = values + row * rowStride
+            for x in 0..<width {
+                for (component, table) in coded {
+                    let sample = line + x * components + component
+                    let size = reader.decode(table)
+                    guard size >= 0 && size <= 16 else { throw .badHuffmanCode(offset: reader.position) }
+                    // H.1.2.2: category 16 is the difference 32768 alone, without extra bits.
+                    let difference = size == 16 ? 32768 : reader.receiveExtend(size)
+                    let prediction: Int
+                    if x == 0 {
+                        prediction = firstLine ? initial : Int(sample[-rowStride])
+                    } else if firstLine {
+                        prediction = Int(sample[-components])
+                    } else {
+                        let a = Int(sample[-components]), b = Int(sample[-rowStride]), c = Int(sample[-rowStride - components])
+                        switch predictor {
+                        case 1: prediction = a
+                        case 2: prediction = b
+                        case 3: prediction = c
+                        case 4: prediction = a + b - c
+                        case 5: prediction = a + ((b - c) >> 1)
+                        case 6: prediction = b + ((a - c) >> 1)
+                        default: prediction = (a + b) >> 1
                         }
-                        // H.1.2.1: reconstruction is modulo 2^16.
-                        sample.pointee = UInt16(truncatingIfNeeded: prediction &+ difference)
                     }
+                    // H.2.2: reconstruction is modulo 2^16.
+                    sample.pointee = UInt16(truncatingIfNeeded: prediction &+ difference)
                 }
-                column = runEnd
             }
             // Checked once a row, so that a cut stream is not decoded to its end in zeros.
             guard !reader.ranOut else { throw .truncated(at: reader.position) }
