@@ -7,7 +7,8 @@
 /// counting (they read a `Lookup`, plain pointers, while the table is kept alive). It is
 /// never mutated after `init`.
 final class JPEGHuffmanTable {
-    static let fastBits = 9
+    /// Computed, not stored: a stored static would be read through a lazy initializer check.
+    static var fastBits: Int { 9 }
 
     /// The table's memory as the decoding loops read it; valid while the table lives.
     struct Lookup {
@@ -46,6 +47,8 @@ final class JPEGHuffmanTable {
         var code = 0, index = 0
         for length in 1...16 {
             let count = counts[length - 1]
+            // Codes of this length must fit in `length` bits: more is an over-full table.
+            guard code + count <= 1 << length else { return nil }
             if count > 0 {
                 symbolOffset[length] = Int32(index - code)
                 for _ in 0..<count {
@@ -59,8 +62,6 @@ final class JPEGHuffmanTable {
                 }
                 maxCode[length] = Int32(code - 1)
             }
-            // Codes of this length must fit in `length` bits: more is an over-full table.
-            guard code <= 1 << length else { return nil }
             code <<= 1
         }
     }

@@ -44,7 +44,7 @@ struct JPEGLosslessDecoder {
             throw .unsupported(offset: segment.range.lowerBound,
                                reason: "a lossless restart interval of \(interval) samples, not a whole number of \(frame.width)-sample rows")
         }
-        var reader = JPEGBitReader(bytes, range: segment.entropyCoded)
+        let reader = JPEGBitReader(bytes, range: segment.entropyCoded)
         let frame = frame
         // T.81 H.1.2.1: the prediction at the start of the scan and of each restart interval.
         let initial = 1 << (frame.precision - scan.approximationLow - 1)
@@ -52,7 +52,7 @@ struct JPEGLosslessDecoder {
         try values.withUnsafeMutableBufferPointer { (values) throws(JPEGDecodingError) in
             try coded.withUnsafeBufferPointer { (coded) throws(JPEGDecodingError) in
                 try Self.decode(into: values.baseAddress!, frame: frame, coded: coded, predictor: predictor, initial: initial,
-                                rowsPerInterval: interval / frame.width, reader: &reader)
+                                rowsPerInterval: interval / frame.width, reader: reader)
             }
         }
     }
@@ -63,7 +63,9 @@ struct JPEGLosslessDecoder {
     private static func decode(into values: UnsafeMutablePointer<UInt16>, frame: JPEGFrameHeader,
                                coded: UnsafeBufferPointer<(component: Int, table: JPEGHuffmanTable.Lookup)>,
                                predictor: Int, initial: Int, rowsPerInterval: Int,
-                               reader: inout JPEGBitReader) throws(JPEGDecodingError) {
+                               reader: JPEGBitReader) throws(JPEGDecodingError) {
+        // A local copy, which the optimizer can keep in registers, unlike an inout argument.
+        var reader = reader
         let components = frame.components.count, width = frame.width
         let rowStride = width * components
         var rowsLeft = rowsPerInterval
@@ -79,32 +81,21 @@ struct JPEGLosslessDecoder {
                 rowsLeft -= 1
             }
             let line = values + row * rowStride
-            for x in 0..<width {
-                for (component, table) in coded {
-                    let sample = line + x * components + component
-                    let size = reader.decode(table)
-                    guard size >= 0 && size <= 16 else { throw .badHuffmanCode(offset: reader.position) }
-                    // H.1.2.2: category 16 is the difference 32768 alone, without extra bits.
-                    let difference = size == 16 ? 32768 : reader.receiveExtend(size)
-                    let prediction: Int
-                    if x == 0 {
-                        prediction = firstLine ? initial : Int(sample[-rowStride])
-                    } else if firstLine {
-                        prediction = Int(sample[-components])
-                    } else {
-                        let a = Int(sample[-components]), b = Int(sample[-rowStride]), c = Int(sample[-rowStride - components])
-                        switch predictor {
-                        case 1: prediction = a
-                        case 2: prediction = b
-                        case 3: prediction = c
-                        case 4: prediction = a + b - c
-                        case 5: prediction = a + ((b - c) >> 1)
-                        case 6: prediction = b + ((a - c) >> 1)
-                        default: prediction = (a + b) >> 1
-                        }
+            if coded.count == 1 {
+                // One component per scan, the usual case: its table stays in registers.
+                let (component, table) = coded[0]
+                for x in 0..<width {
+                    try decodeSample(line + x * components + component, column: x, firstLine: firstLine, table: table,
+                                     components: components, rowStride: rowStride, predictor: predictor, initial: initial,
+                                     reader: &reader)
+                }
+            } else {
+                for x in 0..<width {
+                    for (component, table) in coded {
+                        try decodeSample(line + x * components + component, column: x, firstLine: firstLine, table: table,
+                                         components: components, rowStride: rowStride, predictor: predictor, initial: initial,
+                                         reader: &reader)
                     }
-                    // H.2.2: reconstruction is modulo 2^16.
-                    sample.pointee = UInt16(truncatingIfNeeded: prediction &+ difference)
                 }
             }
             // Checked once a row, so that a cut stream is not decoded to its end in zeros.
@@ -112,24 +103,59 @@ struct JPEGLosslessDecoder {
         }
     }
 
+    /// Decodes the sample at `sample`: its prediction plus its coded difference.
+    @inline(__always)
+    private static func decodeSample(_ sample: UnsafeMutablePointer<UInt16>, column: Int, firstLine: Bool,
+                                     table: JPEGHuffmanTable.Lookup, components: Int, rowStride: Int, predictor: Int,
+                                     initial: Int, reader: inout JPEGBitReader) throws(JPEGDecodingError) {
+        let size = reader.decode(table)
+        guard size >= 0 && size <= 16 else { throw .badHuffmanCode(offset: reader.position) }
+        // H.1.2.2: category 16 is the difference 32768 alone, without extra bits.
+        let difference = size == 16 ? 32768 : reader.receiveExtend(size)
+        let prediction: Int
+        if column == 0 {
+            prediction = firstLine ? initial : Int(sample[-rowStride])
+        } else if firstLine {
+            prediction = Int(sample[-components])
+        } else {
+            let a = Int(sample[-components]), b = Int(sample[-rowStride]), c = Int(sample[-rowStride - components])
+            switch predictor {
+            case 1: prediction = a
+            case 2: prediction = b
+            case 3: prediction = c
+            case 4: prediction = a + b - c
+            case 5: prediction = a + ((b - c) >> 1)
+            case 6: prediction = b + ((a - c) >> 1)
+            default: prediction = (a + b) >> 1
+            }
+        }
+        // H.2.2: reconstruction is modulo 2^16.
+        sample.pointee = UInt16(truncatingIfNeeded: prediction &+ difference)
+    }
+
     /// The samples, each shifted back by its point transform, masked to the precision: one
     /// byte each up to 8 bits, else two, little-endian.
     func samples() -> [UInt8] {
         let components = frame.components.count
         let mask = (1 << frame.precision) - 1
-        let wide = frame.precision > 8
         let count = values.count
+        let wide = frame.precision > 8
         return [UInt8](unsafeUninitializedCapacity: wide ? 2 * count : count) { output, initialized in
+            let raw = UnsafeMutableRawPointer(output.baseAddress!)
             values.withUnsafeBufferPointer { values in
                 for component in 0..<components {
                     let shift = pointTransforms[component]
-                    for index in stride(from: component, to: count, by: components) {
-                        let value = (Int(values[index]) << shift) & mask
-                        if wide {
-                            output[2 * index] = UInt8(truncatingIfNeeded: value)
-                            output[2 * index + 1] = UInt8(truncatingIfNeeded: value >> 8)
-                        } else {
-                            output[index] = UInt8(truncatingIfNeeded: value)
+                    var index = component
+                    if wide {
+                        while index < count {
+                            let value = UInt16(truncatingIfNeeded: (Int(values[index]) << shift) & mask)
+                            raw.storeBytes(of: value.littleEndian, toByteOffset: 2 * index, as: UInt16.self)
+                            index += components
+                        }
+                    } else {
+                        while index < count {
+                            raw.storeBytes(of: UInt8(truncatingIfNeeded: (Int(values[index]) << shift) & mask), toByteOffset: index, as: UInt8.self)
+                            index += components
                         }
                     }
                 }
