@@ -12,6 +12,8 @@ struct JPEGFrameHeader: Sendable, Equatable {
 
     /// The SOF marker, which names the process: C0 baseline, C1 extended, C3 lossless.
     let marker: UInt8
+    /// Where the SOF segment starts, for messages about the frame.
+    let offset: Int
     let precision: Int
     let width: Int
     let height: Int
@@ -27,6 +29,7 @@ struct JPEGFrameHeader: Sendable, Equatable {
     init(_ bytes: UnsafeRawBufferPointer, segment: JPEGMarkerSegment) throws(JPEGDecodingError) {
         let payload = segment.payload, offset = segment.range.lowerBound
         func bad(_ reason: String) -> JPEGDecodingError { .badSegment(marker: segment.marker, offset: offset, reason: reason) }
+        self.offset = offset
         guard payload.count >= 6 else { throw bad("\(payload.count) bytes, a frame header has at least 6") }
         let base = payload.lowerBound
         marker = segment.marker

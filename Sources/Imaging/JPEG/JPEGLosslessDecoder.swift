@@ -17,7 +17,7 @@ struct JPEGLosslessDecoder {
     init(frame: JPEGFrameHeader) throws(JPEGDecodingError) {
         if frame.components.count > 1, frame.components.contains(where: { $0.horizontal != 1 || $0.vertical != 1 }) {
             let factors = frame.components.map { "\($0.horizontal)x\($0.vertical)" }.joined(separator: ", ")
-            throw .unsupported(offset: 0, reason: "lossless components with sampling factors \(factors); only 1x1 is decoded")
+            throw .unsupported(offset: frame.offset, reason: "lossless components with sampling factors \(factors); only 1x1 is decoded")
         }
         self.frame = frame
         values = [UInt16](repeating: 0, count: frame.width * frame.height * frame.components.count)

@@ -10,6 +10,9 @@ enum SwiftJPEGDecoder {
     /// The most samples (pixels times components) a frame may have: 16384 x 16384 x 4.
     static let maximumSamples = 16384 * 16384 * 4
 
+    /// Decodes the frame in `bytes`, from its SOI: each scan in stream order, with the
+    /// tables defined before it. Whatever follows a complete frame (a damaged trailer, a
+    /// missing EOI) is ignored; a component that no scan coded is an error.
     static func decode(_ bytes: UnsafeRawBufferPointer) throws(JPEGDecodingError) -> JPEGDecodedImage {
         let (segments, complete) = JPEGMarkerWalker.segments(bytes, jpegLS: false)
         guard !segments.isEmpty else { throw .notJPEG }
