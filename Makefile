@@ -6,10 +6,14 @@ SWIFT        ?= swift
 CONFIG       ?= watch.yaml
 # System libraries the package links (module maps under Sources/C*).
 APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev libinotifytools0-dev pkg-config
-# What the tests need beyond that: Python and pip for the pydicom oracle.
-APT_TEST_PACKAGES := python3 python3-pip
+# What the tests need beyond that: Python and pip for the pydicom oracle; dcmtk (dcmcjpeg,
+# dcmcjpls, dcmdjpeg, dcmdjpls) and OpenJPH (ojph_compress, ojph_expand) to make and
+# cross-check the compressed corpus (scripts/make-compressed-corpus, scripts/pixel-oracle).
+APT_TEST_PACKAGES := python3 python3-pip dcmtk openjph-tools
 PYDICOM      := pydicom==3.0.2
 NUMPY        := numpy
+# pydicom's decoders for JPEG, JPEG-LS, JPEG 2000/HTJ2K and RLE behind the pixel oracle.
+PYLIBJPEG    := pylibjpeg==2.1.0 pylibjpeg-libjpeg==2.5.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory clean
@@ -32,8 +36,8 @@ deps:
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
 test-deps:
-	@missing=""; command -v python3 >/dev/null || missing="$(APT_TEST_PACKAGES)"; \
-	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
+	@missing=""; for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 	@# Debian's own python3 refuses pip installs (PEP 668) unless told; a pyenv one does not.
 	@python3 -c 'import pydicom, sys; sys.exit(pydicom.__version__ != "3.0.2")' 2>/dev/null \
 		|| python3 -m pip install --quiet $(PYDICOM) 2>/dev/null \
@@ -43,16 +47,24 @@ test-deps:
 	@python3 -c 'import numpy, sklearn' 2>/dev/null \
 		|| python3 -m pip install --quiet $(NUMPY) scikit-learn 2>/dev/null \
 		|| python3 -m pip install --quiet --break-system-packages $(NUMPY) scikit-learn
+	@python3 -c 'import pylibjpeg, libjpeg, openjpeg, rle' 2>/dev/null \
+		|| python3 -m pip install --quiet $(PYLIBJPEG) 2>/dev/null \
+		|| python3 -m pip install --quiet --break-system-packages $(PYLIBJPEG)
 
-# The pydicom 3.0.2 and pydicom-data wheels from PyPI, unpacked into corpus/ (ignored),
-# pydicom's reading of every file (corpus/oracle.json) and of every native or RLE image's
-# pixels (corpus/pixel-oracle.json) for the conformance tests.
+# The pydicom 3.0.2 and pydicom-data wheels from PyPI, unpacked into corpus/ (ignored), the
+# compressed files made from them (corpus/files/generated/, corpus/generated-twins.json),
+# pydicom's reading of every file (corpus/oracle.json) and of every image's pixels
+# (corpus/pixel-oracle.json) for the conformance tests. Each oracle reruns when its script,
+# the unpacked wheels or the generated files are newer than its output.
 corpus: test-deps
 	python3 scripts/fetch-corpus corpus
-	@if [ ! -f corpus/oracle.json ] || [ scripts/pydicom-oracle -nt corpus/oracle.json ] || [ corpus/.unpacked -nt corpus/oracle.json ]; then \
+	python3 scripts/make-compressed-corpus corpus
+	@if [ ! -f corpus/oracle.json ] || [ scripts/pydicom-oracle -nt corpus/oracle.json ] || [ corpus/.unpacked -nt corpus/oracle.json ] \
+		|| [ corpus/generated-twins.json -nt corpus/oracle.json ]; then \
 		python3 scripts/pydicom-oracle corpus; fi
-	@# pydicom's decoding and rendering of every native and RLE image (corpus/pixel-oracle.json).
-	@if [ ! -f corpus/pixel-oracle.json ] || [ scripts/pixel-oracle -nt corpus/pixel-oracle.json ] || [ corpus/.unpacked -nt corpus/pixel-oracle.json ]; then \
+	@# pydicom's (or dcmtk's, or the twin's) decoding and rendering of every image (corpus/pixel-oracle.json).
+	@if [ ! -f corpus/pixel-oracle.json ] || [ scripts/pixel-oracle -nt corpus/pixel-oracle.json ] || [ corpus/.unpacked -nt corpus/pixel-oracle.json ] \
+		|| [ corpus/generated-twins.json -nt corpus/pixel-oracle.json ]; then \
 		python3 scripts/pixel-oracle corpus; fi
 
 bench-parse: deps test-deps
