@@ -5,7 +5,7 @@
 SWIFT        ?= swift
 CONFIG       ?= watch.yaml
 # System libraries the package links (module maps under Sources/C*).
-APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev libinotifytools0-dev pkg-config
+APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev libinotifytools0-dev libjpeg62-turbo-dev libopenjp2-7-dev libcharls-dev pkg-config
 # What the tests need beyond that: Python and pip for the pydicom oracle; dcmtk (dcmcjpeg,
 # dcmcjpls, dcmdjpeg, dcmdjpls) and OpenJPH (ojph_compress, ojph_expand) to make and
 # cross-check the compressed corpus (scripts/make-compressed-corpus, scripts/pixel-oracle).

@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "DICOM", targets: ["DICOM"]),
         .executable(name: "dicomdrop-parse-bench", targets: ["ParseBenchmark"]),
         .executable(name: "dicomdrop-render-bench", targets: ["RenderBenchmark"]),
+        .executable(name: "dicomdrop-decode-bench", targets: ["DecodeBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -23,10 +24,13 @@ let package = Package(
         .systemLibrary(name: "CInotifyTools", providers: [.apt(["libinotifytools0-dev"])]),
         // libpng's classic API behind setjmp, so that its errors return instead of aborting.
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        // libjpeg-turbo, OpenJPEG and CharLS behind one small C layer each: every library error
+        // comes back as a code and a message (libjpeg's error_exit longjmps, never exits).
+        .target(name: "CCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("openjp2"), .linkedLibrary("charls")]),
         // Linux calls Swift cannot reach through Glibc: syncfs (_GNU_SOURCE), mallopt (malloc.h).
         .target(name: "CLinux"),
         .target(name: "DICOM", dependencies: ["CZlib"]),
-        .target(name: "Imaging", dependencies: ["DICOM", "CPNG"]),
+        .target(name: "Imaging", dependencies: ["DICOM", "CPNG", "CCodecs", "CZlib"]),
         .target(name: "Deidentify", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(
@@ -50,6 +54,7 @@ let package = Package(
         // Measurement harness for scripts/bench-parse; not part of the product.
         .executableTarget(name: "ParseBenchmark", dependencies: ["DICOM"]),
         .executableTarget(name: "RenderBenchmark", dependencies: ["DICOM", "Imaging", "CZlib"]),
+        .executableTarget(name: "DecodeBenchmark", dependencies: ["DICOM", "Imaging"]),
         .testTarget(
             name: "DICOMTests",
             dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]

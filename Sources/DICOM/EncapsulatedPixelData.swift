@@ -66,13 +66,22 @@ public struct EncapsulatedPixelData: Sendable {
     }
 
     /// The compressed bytes of each frame, in order, ready for a decoder.
+    public func frames(count numberOfFrames: Int, extendedOffsets: [UInt64]? = nil,
+                       extendedLengths: [UInt64]? = nil) throws(FrameError) -> [Data] {
+        try frameFragments(count: numberOfFrames, extendedOffsets: extendedOffsets, extendedLengths: extendedLengths)
+            .map(Self.joined)
+    }
+
+    /// The fragments of each frame, in order: slices of the source buffer, so that a
+    /// decoder can join one frame's fragments when it needs them (`joined`) and a
+    /// 2,000-frame cine file is never copied whole.
     ///
     /// The Extended Offset Table wins when present (PS3.5 A.4: the Basic Offset Table is
     /// then empty); then the Basic Offset Table; without either, one frame takes every
     /// fragment, as many fragments as frames map one to one, and otherwise a fragment that
     /// opens with a JPEG SOI or JPEG 2000 SOC marker starts a new frame.
-    public func frames(count numberOfFrames: Int, extendedOffsets: [UInt64]? = nil,
-                       extendedLengths: [UInt64]? = nil) throws(FrameError) -> [Data] {
+    public func frameFragments(count numberOfFrames: Int, extendedOffsets: [UInt64]? = nil,
+                               extendedLengths: [UInt64]? = nil) throws(FrameError) -> [[Data]] {
         let frames = max(numberOfFrames, 1)
         if let offsets = extendedOffsets, !offsets.isEmpty {
             return try framesFromExtendedTable(offsets: offsets, lengths: extendedLengths, frames: frames)
@@ -80,16 +89,16 @@ public struct EncapsulatedPixelData: Sendable {
         if !basicOffsetTable.isEmpty {
             return try framesFromOffsets(basicOffsetTable.map(UInt64.init), frames: frames)
         }
-        if frames == 1 { return [concatenated(fragments[...])] }
-        if fragments.count == frames { return fragments }
+        if frames == 1 { return [fragments] }
+        if fragments.count == frames { return fragments.map { [$0] } }
         return try framesFromMarkers(frames: frames)
     }
 
-    private func framesFromOffsets(_ offsets: [UInt64], frames: Int) throws(FrameError) -> [Data] {
+    private func framesFromOffsets(_ offsets: [UInt64], frames: Int) throws(FrameError) -> [[Data]] {
         guard offsets.count == frames else {
             throw .offsetTableMismatch(entries: offsets.count, frames: frames)
         }
-        var result: [Data] = []
+        var result: [[Data]] = []
         result.reserveCapacity(frames)
         for (frame, start) in offsets.enumerated() {
             let end = frame + 1 < offsets.count ? offsets[frame + 1] : UInt64.max
@@ -98,18 +107,18 @@ public struct EncapsulatedPixelData: Sendable {
             }
             var last = first
             while last + 1 < fragmentOffsets.count, fragmentOffsets[last + 1] < end { last += 1 }
-            result.append(concatenated(fragments[first...last]))
+            result.append(Array(fragments[first...last]))
         }
         return result
     }
 
-    private func framesFromExtendedTable(offsets: [UInt64], lengths: [UInt64]?, frames: Int) throws(FrameError) -> [Data] {
+    private func framesFromExtendedTable(offsets: [UInt64], lengths: [UInt64]?, frames: Int) throws(FrameError) -> [[Data]] {
         guard offsets.count == frames else {
             throw .offsetTableMismatch(entries: offsets.count, frames: frames)
         }
         // The extended table addresses the concatenated item stream directly: a frame is the
         // payload of the fragment at its offset (PS3.3 C.7.6.3.1.8 allows one fragment per frame).
-        var result: [Data] = []
+        var result: [[Data]] = []
         for (frame, start) in offsets.enumerated() {
             guard let index = fragmentOffsets.firstIndex(of: start) else {
                 throw .offsetOutOfRange(frame: frame, offset: start)
@@ -118,12 +127,12 @@ public struct EncapsulatedPixelData: Sendable {
             if let lengths, frame < lengths.count, Int(clamping: lengths[frame]) < payload.count {
                 payload = payload.prefix(Int(clamping: lengths[frame]))
             }
-            result.append(payload)
+            result.append([payload])
         }
         return result
     }
 
-    private func framesFromMarkers(frames: Int) throws(FrameError) -> [Data] {
+    private func framesFromMarkers(frames: Int) throws(FrameError) -> [[Data]] {
         var starts: [Int] = []
         for (index, fragment) in fragments.enumerated() where index == 0 || fragment.startsFrame {
             starts.append(index)
@@ -133,11 +142,12 @@ public struct EncapsulatedPixelData: Sendable {
         }
         return starts.enumerated().map { position, start in
             let end = position + 1 < starts.count ? starts[position + 1] : fragments.count
-            return concatenated(fragments[start..<end])
+            return Array(fragments[start..<end])
         }
     }
 
-    private func concatenated(_ parts: ArraySlice<Data>) -> Data {
+    /// One frame's fragments as one buffer: the fragment itself when it is alone (no copy).
+    public static func joined(_ parts: [Data]) -> Data {
         if parts.count == 1, let only = parts.first { return only }
         var joined = Data(capacity: parts.reduce(0) { $0 + $1.count })
         for part in parts { joined.append(part) }
@@ -159,10 +169,16 @@ extension DataSet {
     /// The compressed frames of this dataset's encapsulated Pixel Data, using Number of
     /// Frames and the Extended Offset Table when present; nil when Pixel Data is native or absent.
     public func encapsulatedFrames() throws(EncapsulatedPixelData.FrameError) -> [Data]? {
+        try encapsulatedFrameFragments()?.map(EncapsulatedPixelData.joined)
+    }
+
+    /// The fragments of each frame of this dataset's encapsulated Pixel Data (slices, not
+    /// copies); nil when Pixel Data is native or absent.
+    public func encapsulatedFrameFragments() throws(EncapsulatedPixelData.FrameError) -> [[Data]]? {
         guard case .encapsulated(let pixelData)? = self[.pixelData]?.value else { return nil }
         let frames = integer(.numberOfFrames) ?? 1
         let offsets = self[.extendedOffsetTable]?.bytes.map { readBinary($0, size: 8) { $0 }.compactMap { $0 } }
         let lengths = self[.extendedOffsetTableLengths]?.bytes.map { readBinary($0, size: 8) { $0 }.compactMap { $0 } }
-        return try pixelData.frames(count: frames, extendedOffsets: offsets, extendedLengths: lengths)
+        return try pixelData.frameFragments(count: frames, extendedOffsets: offsets, extendedLengths: lengths)
     }
 }

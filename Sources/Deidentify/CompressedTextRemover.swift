@@ -47,18 +47,27 @@ public enum CompressedTextRemover {
         return Outcome(dataSet: result, segmentsRemoved: removed, framesUnchecked: unchecked)
     }
 
-    /// A JPEG frame (ITU T.81 B.1: SOI, then marker segments with a 2-byte length, then the
-    /// first SOS) without COM and APPn segments; APP0 (JFIF, without a thumbnail) and APP14
-    /// (Adobe: how to read the colour components) stay, decoders need them. Nil when the
-    /// frame is not laid out that way: it is then left as it is.
-    /// Every scan is walked: COM and APPn may also stand between the scans of a progressive
-    /// or non-interleaved image.
-    /// In JPEG coded data FF is followed by 00 (a stuffed byte) or a restart marker; in
-    /// JPEG-LS (T.87 A.1) by a byte below 80 (a stuffed bit). Anything else ends the scan.
+    /// A JPEG or JPEG-LS frame without its COM and APPn segments, found by the one walk the
+    /// decoders use too (JPEGMarkerWalker); APP0 (JFIF, without a thumbnail) and APP14
+    /// (Adobe: how to read the colour components) stay, decoders need them. Every scan is
+    /// walked: COM and APPn may also stand between the scans of a progressive or
+    /// non-interleaved image. Nil when the frame is not laid out that way: it is then left
+    /// as it is. (frame, 0) when nothing goes.
     static func jpeg(_ frame: Data, jpegLS: Bool) -> (Data, Int)? {
-        withoutSegments(frame, start: 0xD8, stops: [0xD9], entropyCodedAfter: 0xDA,
-                        endsScan: { next in !(0xD0...0xD7).contains(next) && (jpegLS ? next >= 0x80 : next != 0x00) },
-                        where: isTextSegment)
+        let bytes = [UInt8](frame)
+        let walk = bytes.withUnsafeBytes { JPEGMarkerWalker.segments($0, jpegLS: jpegLS) }
+        guard walk.complete, !walk.segments.isEmpty else { return nil }
+        let removed = walk.segments.filter { isTextSegment(marker: $0.marker, payload: bytes[$0.payload]) }
+        guard !removed.isEmpty else { return (frame, 0) }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var copied = 0
+        for segment in removed {
+            output += bytes[copied..<segment.range.lowerBound]
+            copied = segment.range.upperBound
+        }
+        output += bytes[copied...]
+        return (Data(output), removed.count)
     }
 
     /// A JPEG 2000 codestream (ITU T.800 A.4: SOC, SIZ and the other main-header marker
@@ -197,15 +206,12 @@ public enum CompressedTextRemover {
         }
     }
 
-    /// The frame from its start marker (FF `start`) through marker segments (FF marker, a
-    /// 2-byte big-endian length that counts itself, the payload) up to the first of `stops`,
-    /// dropping the segments `isRemoved` picks; everything from the stop marker on is kept
-    /// as it is. Nil when the bytes are not laid out that way; (frame, 0) when nothing goes.
-    /// With `entropyCodedAfter` (JPEG's SOS), the coded data after that segment is copied up
-    /// to the next marker (FF not followed by 00 or a restart marker) and the walk goes on.
-    /// Markers without a length (TEM, RSTn: T.81 B.1.1.3) are copied as they are.
-    static func withoutSegments(_ frame: Data, start: UInt8, stops: Set<UInt8>, entropyCodedAfter scan: UInt8? = nil,
-                                endsScan: (UInt8) -> Bool = { _ in true },
+    /// A JPEG 2000 main header from its start marker (FF `start`) through marker segments
+    /// (FF marker, a 2-byte big-endian length that counts itself, the payload) up to the
+    /// first of `stops`, dropping the segments `isRemoved` picks; everything from the stop
+    /// marker on is kept as it is. Nil when the bytes are not laid out that way; (frame, 0)
+    /// when nothing goes. (JPEG and JPEG-LS frames go through JPEGMarkerWalker instead.)
+    static func withoutSegments(_ frame: Data, start: UInt8, stops: Set<UInt8>,
                                 where isRemoved: (UInt8, ArraySlice<UInt8>) -> Bool) -> (Data, Int)? {
         let bytes = [UInt8](frame)
         guard bytes.count >= 4, bytes[0] == 0xFF, bytes[1] == start else { return nil }
@@ -214,13 +220,7 @@ public enum CompressedTextRemover {
         while position + 2 <= bytes.count {
             guard bytes[position] == 0xFF else { return nil }
             let marker = bytes[position + 1]
-            if marker == 0xFF { position += 1; continue }  // a fill byte (T.81 B.1.1.2)
             if stops.contains(marker) { break }
-            if scan != nil && (marker == 0x01 || (0xD0...0xD7).contains(marker)) {
-                output += [0xFF, marker]
-                position += 2
-                continue
-            }
             guard position + 4 <= bytes.count else { return nil }
             let length = Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
             guard length >= 2, position + 2 + length <= bytes.count else { return nil }
@@ -230,15 +230,6 @@ public enum CompressedTextRemover {
                 output += bytes[position..<(position + 2 + length)]
             }
             position += 2 + length
-            if marker == scan {
-                var end = position
-                while end + 1 < bytes.count && !(bytes[end] == 0xFF && endsScan(bytes[end + 1])) {
-                    end += 1
-                }
-                if end + 1 >= bytes.count { end = bytes.count }
-                output += bytes[position..<end]
-                position = end
-            }
         }
         guard removed > 0 else { return (frame, 0) }
         output += bytes[position...]

@@ -20,14 +20,14 @@ struct ColorRenderer: Sendable {
             let samples = IntegerSamples(raw, frame: frame, isSigned: image.isSigned)
             if bitDepth == 16 {
                 let words = [UInt16](unsafeUninitializedCapacity: count) { output, initialized in
-                    render(samples, image: image, maximum: 65_535, into: output)
+                    render(samples, frame: frame, image: image, maximum: 65_535, into: output)
                     initialized = count
                 }
                 return Raster(width: image.columns, height: image.rows, channels: 3, bitDepth: 16,
                               pixels: words.withUnsafeBytes { Array($0) })
             }
             let bytes = [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
-                render(samples, image: image, maximum: 255, into: output)
+                render(samples, frame: frame, image: image, maximum: 255, into: output)
                 initialized = count
             }
             return Raster(width: image.columns, height: image.rows, channels: 3, bitDepth: 8, pixels: bytes)
@@ -38,7 +38,7 @@ struct ColorRenderer: Sendable {
     /// written straight into the output: no per-pixel floating point or rounding calls, which
     /// cost more than the PNG encoder on large colour images (YBR's matrix aside).
     private func render<Output: FixedWidthInteger & UnsignedInteger>(
-        _ values: IntegerSamples, image: ImageLayout, maximum: Int, into output: UnsafeMutableBufferPointer<Output>
+        _ values: IntegerSamples, frame: NativeFrame, image: ImageLayout, maximum: Int, into output: UnsafeMutableBufferPointer<Output>
     ) {
         let pixels = image.pixelsPerFrame
         if let palette {
@@ -58,8 +58,8 @@ struct ColorRenderer: Sendable {
                     }
                 }
             }
-        } else if image.photometric == "RGB" {
-            let top = (Int64(1) << Int64(image.bitsStored)) - 1
+        } else if frame.photometric == "RGB" {
+            let top = (Int64(1) << Int64(frame.bitsStored)) - 1
             if top == Int64(maximum) {
                 for index in 0..<pixels * 3 { output[index] = Output(truncatingIfNeeded: values[index]) }
             } else {

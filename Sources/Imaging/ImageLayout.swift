@@ -38,8 +38,9 @@ public struct ImageLayout: Sendable, Equatable {
     /// 768 Mi samples: a 16,384 x 16,384 RGB frame.
     public static let maximumSamplesPerFrame = 16_384 * 16_384 * 3
 
+    /// YBR_RCT and YBR_ICT are JPEG 2000's: OpenJPEG undoes the transform, so they render as RGB.
     static let supportedPhotometrics: Set<String> = [
-        "MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR",
+        "MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR", "YBR_RCT", "YBR_ICT",
     ]
 
     /// Whether the dataset holds pixels in any of the three pixel data elements.
@@ -71,7 +72,7 @@ public struct ImageLayout: Sendable, Equatable {
         guard Self.supportedPhotometrics.contains(photometric) else {
             throw .unsupported("Photometric Interpretation \(photometric)")
         }
-        let expectedSamples = ["RGB", "YBR_FULL", "YBR_FULL_422"].contains(photometric) ? 3 : 1
+        let expectedSamples = ["RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"].contains(photometric) ? 3 : 1
         guard samples == expectedSamples else {
             throw .inconsistent("\(photometric) with \(samples) samples per pixel")
         }
@@ -89,7 +90,7 @@ public struct ImageLayout: Sendable, Equatable {
         guard (1...bitsAllocated).contains(bitsStored), highBit >= bitsStored - 1, highBit < bitsAllocated else {
             throw .inconsistent("Bits Stored \(bitsStored) and High Bit \(highBit) do not fit Bits Allocated \(bitsAllocated)")
         }
-        guard !photometric.hasPrefix("YBR") || bitsAllocated == 8 else {
+        guard !photometric.hasPrefix("YBR_FULL") || bitsAllocated == 8 else {
             throw .unsupported("\(photometric) with Bits Allocated \(bitsAllocated)")
         }
         guard bitsAllocated != 1 || samples == 1 else {

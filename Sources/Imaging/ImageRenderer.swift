@@ -1,7 +1,7 @@
 import DICOM
 import Foundation
 
-/// Renders the frames of a native or RLE image for display and training: grayscale through
+/// Renders the frames of an image, native or compressed, for display and training: grayscale through
 /// Modality LUT, VOI and MONOCHROME1 inversion (PS3.4 N.2), colour as RGB. The one entry
 /// point the pipeline uses; the steps live in PixelDecoder, GrayscaleTransform,
 /// MonochromeRenderer and ColorRenderer.
@@ -30,11 +30,17 @@ public struct ImageRenderer: Sendable {
 
     /// Frame `index` (from 0), 8 or 16 bits per sample.
     public func render(frame index: Int, bitDepth: Int = 8) throws(RenderError) -> Raster {
+        try renderWithNotes(frame: index, bitDepth: bitDepth).raster
+    }
+
+    /// Frame `index` (from 0), and what its codec noted (the codestream disagreeing with
+    /// the dataset, corrupt data decoded past): the ledger keeps those.
+    public func renderWithNotes(frame index: Int, bitDepth: Int = 8) throws(RenderError) -> (raster: Raster, notes: [String]) {
         guard bitDepth == 8 || bitDepth == 16 else { throw .unsupported("PNG bit depth \(bitDepth)") }
         let frame = try decoder.nativeFrame(index)
         switch renderer {
-        case .grayscale(let grayscale): return grayscale.render(frame, image: layout, bitDepth: bitDepth)
-        case .color(let color): return color.render(frame, image: layout, bitDepth: bitDepth)
+        case .grayscale(let grayscale): return (grayscale.render(frame, image: layout, bitDepth: bitDepth), frame.notes)
+        case .color(let color): return (color.render(frame, image: layout, bitDepth: bitDepth), frame.notes)
         }
     }
 }

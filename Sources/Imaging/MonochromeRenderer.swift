@@ -4,14 +4,18 @@ import Foundation
 /// Why an image was not rendered. The dataset's metadata is still good; only pixels failed.
 public enum RenderError: Error, Sendable, Equatable, CustomStringConvertible {
     case noPixelData
-    case compressed(transferSyntax: String)
+    /// Pixel data in a transfer syntax dicomdrop does not decode (video, JPEG XL): its name.
+    case unsupportedTransferSyntax(String)
+    /// A compressed frame its codec refused: the codec's reason.
+    case corruptFrame(String)
     case unsupported(String)
     case inconsistent(String)
 
     public var description: String {
         switch self {
         case .noPixelData: "no Pixel Data"
-        case .compressed(let uid): "compressed pixel data (\(uid)) is not decoded yet"
+        case .unsupportedTransferSyntax(let name): "unsupported transfer syntax \(name)"
+        case .corruptFrame(let reason): "undecodable frame: \(reason)"
         case .unsupported(let what): "unsupported image: \(what)"
         case .inconsistent(let what): "inconsistent image attributes: \(what)"
         }

@@ -3,8 +3,9 @@ import Foundation
 
 /// One frame's samples in the one layout the renderers read: words of `bitsAllocated` bits
 /// in `byteOrder`, samples interleaved (R G B R G B ...). Planar frames are interleaved,
-/// 1-bit frames unpacked to one byte per pixel, YBR_FULL_422 expanded to full YBR, RLE
-/// decoded; the bits outside Bits Stored are still there, for the renderers to mask.
+/// 1-bit frames unpacked to one byte per pixel, YBR_FULL_422 expanded to full YBR,
+/// compressed frames decoded; the bits outside Bits Stored are still there, for the
+/// renderers to mask.
 public struct NativeFrame: Sendable {
     /// For an uncompressed frame, a slice of the Pixel Data element's bytes: not a copy.
     public let bytes: Data
@@ -12,6 +13,12 @@ public struct NativeFrame: Sendable {
     public let bitsStored: Int
     public let highBit: Int
     public let byteOrder: ByteOrder
+    /// What the samples are, for the renderer: the dataset's Photometric Interpretation, or
+    /// what a codec made of it (RGB after JPEG 2000's inverse RCT/ICT, YBR_FULL after
+    /// upsampling YBR_FULL_422).
+    public let photometric: String
+    /// Where the codestream and the dataset disagree, or what the codec had to say.
+    public var notes: [String] = []
 }
 
 /// The decoded values of one frame: integers after masking to Bits Stored and sign
@@ -21,7 +28,8 @@ public enum FrameValues: Sendable, Equatable {
     case floats([Double])
 }
 
-/// Decodes the frames of native and RLE Lossless images (PS3.5 8 and Annex G).
+/// Decodes the frames of an image: native, RLE Lossless (PS3.5 8 and Annex G), and every
+/// compressed syntax CompressedFrameDecoder knows, one frame at a time.
 public struct PixelDecoder: Sendable {
     public let layout: ImageLayout
     private let byteOrder: ByteOrder
@@ -29,7 +37,8 @@ public struct PixelDecoder: Sendable {
 
     private enum Source: Sendable {
         case native(Data)
-        case rle([Data])
+        /// Each frame's fragments (slices of Pixel Data), joined only when it is decoded.
+        case encapsulated([[Data]], CompressedFrameDecoder)
     }
 
     public init(dataSet: DataSet, transferSyntax: TransferSyntax) throws(RenderError) {
@@ -45,14 +54,12 @@ public struct PixelDecoder: Sendable {
             // OW is a run of 16-bit words: big-endian files swap each pair of 8-bit samples.
             let swapped = byteOrder == .bigEndian && layout.bitsAllocated <= 8 && dataSet[layout.pixelTag]?.vr == .OW
             source = .native(swapped ? Self.swappingPairs(bytes) : bytes)
-        case .encapsulated(let pixelData)?:
-            guard case .encapsulated(.rle) = transferSyntax.pixelEncoding else {
-                throw .compressed(transferSyntax: transferSyntax.uid)
-            }
+        case .encapsulated?:
+            let decoder = try CompressedFrameDecoder(transferSyntax: transferSyntax)
             do {
-                source = .rle(try pixelData.frames(count: layout.frames))
+                source = .encapsulated(try dataSet.encapsulatedFrameFragments() ?? [], decoder)
             } catch {
-                throw .inconsistent("RLE frames: \(error)")
+                throw .inconsistent("encapsulated frames: \(error)")
             }
         default:
             throw .noPixelData
@@ -75,17 +82,87 @@ public struct PixelDecoder: Sendable {
             throw .inconsistent("frame \(index + 1) of \(layout.frames)")
         }
         switch source {
-        case .rle(let frames):
-            guard index < frames.count else { throw .inconsistent("RLE data holds \(frames.count) frames, Number of Frames is \(layout.frames)") }
-            let bytes = try RLEDecoder.decode(frame: frames[index], layout: layout)
-            return NativeFrame(bytes: Data(bytes), bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
-                               highBit: layout.highBit, byteOrder: .littleEndian)
         case .native(let data):
             return nativeFrame(index, of: data)
+        case .encapsulated(let frames, let decoder):
+            guard index < frames.count else {
+                throw .inconsistent("the encapsulated Pixel Data holds \(frames.count) frames, Number of Frames is \(layout.frames)")
+            }
+            let compressed = EncapsulatedPixelData.joined(frames[index])
+            switch decoder.method {
+            case .rle:
+                let bytes = try RLEDecoder.decode(frame: compressed, layout: layout)
+                return NativeFrame(bytes: Data(bytes), bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
+                                   highBit: layout.highBit, byteOrder: .littleEndian, photometric: layout.photometric)
+            case .deflated:
+                let expected = (layout.nativeFrameBits + 7) / 8
+                return nativeFrame(0, of: try DeflatedFrameDecoder.inflate(compressed, expected: expected), byteOrder: .littleEndian)
+            case .uncompressed:
+                guard compressed.count >= (layout.nativeFrameBits + 7) / 8 else {
+                    throw .corruptFrame("an uncompressed fragment of \(compressed.count) bytes, a frame needs \((layout.nativeFrameBits + 7) / 8)")
+                }
+                return nativeFrame(0, of: compressed, byteOrder: .littleEndian)
+            case .jpeg, .jpegLS, .jpeg2000:
+                return try nativeFrame(from: try decoder.decode(compressed, layout: layout), index: index)
+            }
         }
     }
 
-    private func nativeFrame(_ index: Int, of data: Data) -> NativeFrame {
+    /// A codec's frame in the native layout. The codestream wins for decoding (its precision
+    /// and signedness say how to read the samples), the dataset for rendering (its window,
+    /// LUTs and Photometric Interpretation); what disagrees is noted.
+    private func nativeFrame(from decoded: DecodedFrame, index: Int) throws(RenderError) -> NativeFrame {
+        guard decoded.width == layout.columns, decoded.height == layout.rows else {
+            throw .inconsistent("frame \(index + 1): the codestream is \(decoded.width)x\(decoded.height), Columns x Rows say \(layout.columns)x\(layout.rows)")
+        }
+        guard decoded.components == layout.samplesPerPixel else {
+            throw .inconsistent("frame \(index + 1): the codestream has \(decoded.components) components, Samples per Pixel is \(layout.samplesPerPixel)")
+        }
+        var notes = decoded.notes
+        if decoded.precision != layout.bitsStored {
+            notes.append("the codestream's precision is \(decoded.precision) bits, Bits Stored is \(layout.bitsStored)")
+        }
+        if let signed = decoded.isSigned, signed != layout.isSigned {
+            notes.append("the codestream's samples are \(signed ? "signed" : "unsigned"), Pixel Representation says \(layout.isSigned ? "signed" : "unsigned")")
+        }
+        let photometric: String
+        let singleSample = layout.samplesPerPixel == 1
+        switch decoded.colorSpace {
+        case _ where singleSample:
+            // MONOCHROME1, MONOCHROME2 or PALETTE COLOR: one sample, the dataset says which.
+            photometric = layout.photometric
+        case .monochrome?:
+            photometric = layout.photometric
+        case .rgb?:
+            photometric = "RGB"
+        case .ybrFull?:
+            photometric = "YBR_FULL"
+        case nil:
+            // A colour codestream that says nothing about colour holds what the dataset says;
+            // YBR_RCT and YBR_ICT without the codestream's transform can only be RGB.
+            photometric = layout.photometric.hasPrefix("YBR_FULL") ? "YBR_FULL" : "RGB"
+        }
+        if !singleSample && photometric != Self.expectedDecodedPhotometric(layout.photometric) {
+            notes.append("the codestream's colour space is \(photometric), Photometric Interpretation says \(layout.photometric)")
+        }
+        // Signed samples keep the dataset's Bits Stored when it is narrower: a 12-bit value
+        // in a 16-bit codestream reads the same whether the encoder sign-extended it or not.
+        let signed = decoded.isSigned ?? layout.isSigned
+        let bitsStored = signed ? min(layout.bitsStored, decoded.precision) : decoded.precision
+        var frame = NativeFrame(bytes: decoded.samples, bitsAllocated: decoded.bytesPerSample * 8, bitsStored: bitsStored,
+                                highBit: bitsStored - 1, byteOrder: .littleEndian, photometric: photometric)
+        frame.notes = notes
+        return frame
+    }
+
+    /// What a codec returns for a colour dataset: RGB for RGB and the JPEG 2000 transforms,
+    /// full-resolution YBR for YBR_FULL and YBR_FULL_422.
+    static func expectedDecodedPhotometric(_ photometric: String) -> String {
+        photometric.hasPrefix("YBR_FULL") ? "YBR_FULL" : "RGB"
+    }
+
+    private func nativeFrame(_ index: Int, of data: Data, byteOrder: ByteOrder? = nil) -> NativeFrame {
+        let byteOrder = byteOrder ?? self.byteOrder
         let pixels = layout.pixelsPerFrame
         if layout.bitsAllocated == 1 {
             // Bit i of the pixel stream is bit (i % 8) of byte i / 8, least significant
@@ -100,18 +177,21 @@ public struct PixelDecoder: Sendable {
                     initialized = pixels
                 }
             }
-            return NativeFrame(bytes: Data(unpacked), bitsAllocated: 8, bitsStored: 1, highBit: 0, byteOrder: .littleEndian)
+            return NativeFrame(bytes: Data(unpacked), bitsAllocated: 8, bitsStored: 1, highBit: 0, byteOrder: .littleEndian,
+                               photometric: layout.photometric)
         }
         let frameBytes = layout.nativeFrameBits / 8
         let start = data.startIndex + index * frameBytes
         var bytes = data[start..<start + frameBytes]
+        var photometric = layout.photometric
         if layout.photometric == "YBR_FULL_422" {
             bytes = Data(Self.expandYBR422([UInt8](bytes), pixels: pixels))
+            photometric = "YBR_FULL"
         } else if layout.isPlanar {
             bytes = Data(Self.interleave([UInt8](bytes), samples: layout.samplesPerPixel, bytesPerSample: layout.bitsAllocated / 8, pixels: pixels))
         }
         return NativeFrame(bytes: bytes, bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
-                           highBit: layout.highBit, byteOrder: byteOrder)
+                           highBit: layout.highBit, byteOrder: byteOrder, photometric: photometric)
     }
 
     /// Y1 Y2 Cb Cr for each horizontal pair of pixels (PS3.3 C.7.6.3.1.2) to Y Cb Cr per pixel.

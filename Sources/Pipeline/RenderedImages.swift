@@ -7,6 +7,8 @@ import Imaging
 /// bucket is known (suboptimal is decided before size), written once it is.
 struct RenderedImages {
     struct Frame {
+        /// Which frame of the image (from 0): a frame that did not decode leaves a gap.
+        let index: Int
         let png: Data
         let features: QualityFeatures
         let verdict: QualityVerdict
@@ -15,6 +17,9 @@ struct RenderedImages {
     let frames: [Frame]
     /// Frames of the image (a multi-frame image's PNGs carry -f0001 ... even with `frames: first`).
     let frameCount: Int
+    /// What the ledger should know: frames that did not decode (the others are still
+    /// written), and where the codestream disagreed with the dataset (once each).
+    let notes: [String]
 
     /// Suboptimal when most of its rendered frames are.
     var isSuboptimal: Bool { frames.filter(\.verdict.suboptimal).count * 2 > frames.count }
@@ -30,13 +35,31 @@ struct RenderedImages {
         let renderer = try ImageRenderer(dataSet: dataSet, transferSyntax: transferSyntax)
         let count = settings.frames == .first ? 1 : renderer.frameCount
         var frames: [Frame] = []
+        var notes: [String] = [], failures: [(index: Int, error: RenderError)] = []
+        // One frame decoded at a time: only its PNG is kept, so a long cine file holds its
+        // compressed bytes and PNGs, never all of its decoded frames.
         for index in 0..<count {
-            let raster = try renderer.render(frame: index, bitDepth: settings.bitDepth)
+            let raster: Raster
+            do {
+                let rendered = try renderer.renderWithNotes(frame: index, bitDepth: settings.bitDepth)
+                raster = rendered.raster
+                for note in rendered.notes where !notes.contains(note) { notes.append(note) }
+            } catch {
+                failures.append((index, error))
+                continue
+            }
             let features = QualityFeatures.measure(raster)
-            frames.append(Frame(png: try PNGCodec.encode(raster, compressionLevel: settings.level), features: features,
-                                verdict: judge.judge(features)))
+            frames.append(Frame(index: index, png: try PNGCodec.encode(raster, compressionLevel: settings.level),
+                                features: features, verdict: judge.judge(features)))
         }
-        return RenderedImages(frames: frames, frameCount: renderer.frameCount)
+        // A frame that does not decode costs its own PNG only; when none decodes, the image
+        // has no PNG and the first frame's reason is the image's.
+        if frames.isEmpty, let first = failures.first { throw first.error }
+        if !failures.isEmpty {
+            let which = failures.prefix(5).map { "frame \($0.index + 1): \($0.error)" }.joined(separator: "; ")
+            notes.insert("\(failures.count) of \(count) frames not decoded (\(which)\(failures.count > 5 ? "; ..." : ""))", at: 0)
+        }
+        return RenderedImages(frames: frames, frameCount: renderer.frameCount, notes: notes)
     }
 
     /// The quality verdict as a private block for the JSON sidecar (PS3.5 7.8: a creator
@@ -50,8 +73,8 @@ struct RenderedImages {
             let modelScore: Double?
             let features: [String: Double]
         }
-        let reports = frames.enumerated().map { index, frame in
-            FrameReport(frame: index + 1, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason,
+        let reports = frames.map { frame in
+            FrameReport(frame: frame.index + 1, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason,
                         modelScore: frame.verdict.modelScore,
                         features: frame.features.named)
         }

@@ -276,17 +276,18 @@ public final class UnitProcessor: Sendable {
             bucket = OutputNaming.nonImageBucket
         }
         if let reason = images?.suboptimalReason { notes.append("suboptimal: \(reason)") }
+        notes += images?.notes ?? []
         let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: { self.deidentifier.pseudonyms.contentName(sha) }, bucket: bucket,
                                          ledger: ledger, claimed: claimedNames)
         var outputs: [String] = []
         var qualityRecords: [ImageQualityRecord] = []
         do {
-            for (index, frame) in (images?.frames ?? []).enumerated() {
-                let path = OutputNaming.imagePath(bucket: bucket, name: name, frame: index, of: images?.frameCount ?? 1)
+            for frame in images?.frames ?? [] {
+                let path = OutputNaming.imagePath(bucket: bucket, name: name, frame: frame.index, of: images?.frameCount ?? 1)
                 try writer.write(frame.png, to: path)
                 outputs.append(path)
                 qualityRecords.append(ImageQualityRecord(
-                    output: path, frame: index + 1,
+                    output: path, frame: frame.index + 1,
                     features: frame.features.named,
                     modelScore: frame.verdict.modelScore, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason))
             }

@@ -158,6 +158,7 @@ import TestSupport
         }
         print("compressed text: \(files) files, \(frames) frames walked, \(removed) text segments removed, unchecked: \(unchecked)")
         #expect(files >= 40)
-        #expect(unchecked.isEmpty, "\(unchecked)")
+        // The one frame scripts/make-compressed-corpus garbles on purpose cannot be walked.
+        #expect(unchecked == ["emri_framing_corrupt_frame4.dcm"], "\(unchecked)")
     }
 }

@@ -10,14 +10,24 @@ import Testing
     static let multiFrameRLE = "pydicom-data/emri_small_RLE.dcm"             // 10 frames, MR
     static let colourRLE = "pydicom/test_files/SC_rgb_rle_2frame.dcm"         // 2 frames, RGB
     static let jpeg2000 = "pydicom/test_files/JPEG2000.dcm"
+    static let brokenJPEG2000 = "pydicom/test_files/JPEG2000-embedded-sequence-delimiter.dcm"
+    /// Made by scripts/make-compressed-corpus: 10 JPEG Lossless frames, the fifth garbled.
+    static let corruptFrame = "generated/emri_framing_corrupt_frame4.dcm"
 
     @Test func everyFrameBecomesAPNGAndAnUndecodableImageKeepsItsMetadata() throws {
         let harness = try DaemonHarness()
-        try harness.drop([Self.multiFrameRLE, Self.colourRLE, Self.jpeg2000], into: "frames")
+        try harness.drop([Self.multiFrameRLE, Self.colourRLE, Self.jpeg2000, Self.brokenJPEG2000, Self.corruptFrame], into: "frames")
         let run = try harness.run(["--once"])
         #expect(run.status == 0, "\(run.standardError)")
         let outputs = harness.outputs()
-        let mr = outputs.keys.filter { $0.hasPrefix("small/") && $0.hasSuffix(".png") }.sorted()
+        let ledger = try harness.ledger()
+        let sources = try ledger.sources(inUnit: "frames")
+        func content(_ corpusPath: String) throws -> ContentRecord {
+            let name = "frames/" + (corpusPath as NSString).lastPathComponent
+            let source = try #require(sources[name], "\(name)")
+            return try #require(try ledger.content(source.sha256))
+        }
+        let mr = try content(Self.multiFrameRLE).outputs.filter { $0.hasSuffix(".png") }.sorted()
         #expect(mr.count == 10, "\(outputs.keys.sorted())")
         #expect(mr.first?.hasSuffix("-f0001.png") == true && mr.last?.hasSuffix("-f0010.png") == true)
         for path in mr {
@@ -25,16 +35,21 @@ import Testing
             #expect(raster.channels == 1 && raster.bitDepth == 8 && raster.width == 64 && raster.height == 64)
         }
         // SC without Burned In Annotation: review, both frames, in colour.
-        let colour = outputs.keys.filter { $0.hasPrefix("review/") && $0.hasSuffix(".png") }
-        #expect(colour.count == 2)
+        let colour = try content(Self.colourRLE).outputs.filter { $0.hasSuffix(".png") }
+        #expect(colour.count == 2 && colour.allSatisfy { $0.hasPrefix("review/") })
         for path in colour { #expect(try PNGCodec.decode(try #require(outputs[path])).channels == 3) }
-        // JPEG 2000 is not decoded yet: its JSON is written, the reason is in the ledger.
-        let ledger = try harness.ledger()
-        let source = try #require(try ledger.sources(inUnit: "frames")["frames/JPEG2000.dcm"])
-        let content = try #require(try ledger.content(source.sha256))
-        #expect(content.outcome == .processed)
-        #expect(content.reason?.contains("no PNG: compressed pixel data (1.2.840.10008.1.2.4.91)") == true, "\(content.reason ?? "")")
-        #expect(content.outputs.count == 1 && content.outputs[0].hasSuffix(".json"))
+        // JPEG 2000 decodes (OpenJPEG) to one PNG beside its JSON.
+        #expect(try content(Self.jpeg2000).outputs.filter { $0.hasSuffix(".png") }.count == 1)
+        // A codestream no decoder reads: the JSON is written, the reason is in the ledger.
+        let broken = try content(Self.brokenJPEG2000)
+        #expect(broken.outcome == .processed)
+        #expect(broken.reason?.contains("no PNG: undecodable frame: OpenJPEG: cannot read the main header") == true, "\(broken.reason ?? "")")
+        #expect(broken.outputs.count == 1 && broken.outputs[0].hasSuffix(".json"))
+        // One damaged frame of ten: the nine others are written, the gap is named.
+        let damaged = try content(Self.corruptFrame)
+        let pngs = damaged.outputs.filter { $0.hasSuffix(".png") }.sorted()
+        #expect(pngs.count == 9 && !pngs.contains { $0.hasSuffix("-f0005.png") } && pngs.contains { $0.hasSuffix("-f0010.png") }, "\(pngs)")
+        #expect(damaged.reason?.contains("1 of 10 frames not decoded (frame 5: undecodable frame: JPEG:") == true, "\(damaged.reason ?? "")")
     }
 
     @Test func pngSettingsChooseBitDepthAndFrames() throws {

@@ -16,8 +16,10 @@ import Testing
         let reason: String?
         let shape: [Int]?
         let decoded: String?
-        let rendered: [String]?
+        let rendered: [String?]?
         let render_error: String?
+        /// Compressed images are CompressedConformanceTests' business.
+        let compressed: Bool?
     }
 
     /// The decoded values of every frame as pydicom's oracle hashes them: little-endian
@@ -57,7 +59,7 @@ import Testing
         let oracleData = try Data(contentsOf: corpus.appendingPathComponent("pixel-oracle.json"))
         let oracle = try JSONDecoder().decode([String: OracleEntry].self, from: oracleData)
         var outcome = Outcome()
-        for (path, entry) in oracle.sorted(by: { $0.key < $1.key }) where entry.status == "ok" {
+        for (path, entry) in oracle.sorted(by: { $0.key < $1.key }) where entry.status == "ok" && entry.compressed != true {
             let renderer: ImageRenderer
             do {
                 let file = try DICOMFile.read(path: corpus.appendingPathComponent("files/\(path)").path)
@@ -74,6 +76,7 @@ import Testing
             let rendering = Self.pydicomBigEndianPaletteTwins[path].flatMap { oracle[$0] } ?? entry
             #expect(rendering.decoded == entry.decoded)
             for (index, name) in (rendering.rendered ?? []).enumerated() {
+                guard let name else { continue }
                 let expected = try Data(contentsOf: corpus.appendingPathComponent("pixel-oracle/\(name)"))
                 let png = try PNGCodec.encode(try renderer.render(frame: index))
                 let actual = try PNGCodec.decode(png)
@@ -98,7 +101,7 @@ import Testing
 
     @Test func everyNativeAndRLEImageDecodesLikePydicomAndRendersWithinOne() throws {
         let (outcome, oracle) = try Self.compareAll()
-        let decodable = oracle.values.filter { $0.status == "ok" }.count
+        let decodable = oracle.values.filter { $0.status == "ok" && $0.compressed != true }.count
         print("pixels: \(oracle.count) native/RLE images, pydicom decodes \(decodable); dicomdrop: \(outcome.decodedIdentical.count) identical, "
               + "\(outcome.decodedDifferent.count) different, \(outcome.refused.count) refused; \(outcome.framesWithinOne) frames within 1, \(outcome.framesOff.count) off")
         #expect(outcome.refused.isEmpty, "\(outcome.refused)")
