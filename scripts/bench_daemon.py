@@ -17,7 +17,7 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
-from pydicom.uid import generate_uid
+from pydicom.uid import JPEG2000Lossless, UncompressedTransferSyntaxes, generate_uid
 
 CORPUS = pathlib.Path("corpus/files")
 DICOMDROP = os.environ["DICOMDROP"]
@@ -32,13 +32,42 @@ def templates():
             ds = pydicom.dcmread(path)
         except Exception:
             continue
-        if (ds.get("Modality") in ("CT", "MR") and not ds.file_meta.TransferSyntaxUID.is_compressed
+        if (ds.get("Modality") in ("CT", "MR") and ds.file_meta.TransferSyntaxUID in UncompressedTransferSyntaxes
                 and int(ds.get("NumberOfFrames", 1) or 1) == 1 and ds.get("SamplesPerPixel", 1) == 1
                 and "PixelData" in ds and ds.BitsAllocated in (8, 16)):
             try:
                 ds.pixel_array  # a template pydicom cannot decode (short pixel data) is no template
             except Exception:
                 continue
+            del ds._pixel_array
+            found.append(ds)
+    return found
+
+
+def compressed_templates(sources, cache: pathlib.Path):
+    """Each template encoded once as JPEG Lossless SV1 (dcmcjpeg +e1) and once as JPEG 2000
+    lossless (pydicom with pylibjpeg-openjpeg), written to `cache` and read back, the two
+    syntaxes alternating so that a drop make_drop makes from them holds half of each."""
+    cache.mkdir(parents=True)
+    found = []
+    for index, template in enumerate(sources):
+        reference = pydicom.dcmread(template.filename).pixel_array
+        lossless = cache / f"{index:03d}-jpeg-lossless.dcm"
+        result = subprocess.run(["dcmcjpeg", "+e1", template.filename, str(lossless)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"dcmcjpeg +e1 {template.filename} failed: {result.stderr.strip()}")
+        j2k = pydicom.dcmread(template.filename)
+        # compress() encodes a big-endian template's pixel data as if it were little-endian:
+        # it is handed the decoded pixels in native byte order instead. dcmwrite, unlike
+        # save_as, writes a big-endian template as the little-endian that JPEG 2000 is.
+        j2k.compress(JPEG2000Lossless, reference.astype(reference.dtype.newbyteorder("=")), encoding_plugin="pylibjpeg")
+        jpeg_2000 = cache / f"{index:03d}-jpeg-2000.dcm"
+        pydicom.dcmwrite(jpeg_2000, j2k, enforce_file_format=True)
+        for path in (lossless, jpeg_2000):
+            ds = pydicom.dcmread(path)
+            # A lossy or misread encoding would compare different work: refuse it here.
+            if not np.array_equal(ds.pixel_array, reference):
+                raise SystemExit(f"{path.name}: its pixels differ from {template.filename}'s")
             del ds._pixel_array
             found.append(ds)
     return found
@@ -57,6 +86,15 @@ def make_drop(root: pathlib.Path, count: int, sources) -> int:
         ds.save_as(target, enforce_file_format=True)
         total += target.stat().st_size
     return total
+
+
+def warm(root: pathlib.Path) -> None:
+    """Warms the page cache for both contenders alike: the comparison is of CPU work. The
+    drop was just written: flush it first, or dicomdrop's syncfs (outputs durable before the
+    ledger commits) would wait for the drop's gigabyte of writeback, a cost of making the
+    benchmark that the Python side never pays."""
+    os.sync()
+    subprocess.run(["cat"] + [str(p) for p in (root / "drop/bench").iterdir()], stdout=subprocess.DEVNULL)
 
 
 def write_config(root: pathlib.Path) -> str:
@@ -144,12 +182,7 @@ def main() -> int:
             root = work / f"drop{size}"
             total = make_drop(root, size, sources)
             config = write_config(root)
-            # Warm the page cache for both contenders alike: the comparison is of CPU work.
-            # The drop was just written: flush it first, or dicomdrop's syncfs (outputs
-            # durable before the ledger commits) would wait for the drop's gigabyte of
-            # writeback, a cost of making the benchmark that the Python side never pays.
-            os.sync()
-            subprocess.run(["cat"] + [str(p) for p in (root / "drop/bench").iterdir()], stdout=subprocess.DEVNULL)
+            warm(root)
             ours_cpu = []
             seconds, peak = run_dicomdrop(config, ours_cpu)
             pngs = sum(1 for _ in (root / "out").rglob("*.png"))
@@ -169,6 +202,24 @@ def main() -> int:
                 rescan_seconds, rescan_peak = run_dicomdrop(config)
                 print(f"restart, no-op rescan of {count} files: {rescan_seconds:.3f} s (peak RSS {rescan_peak:.1f} MB)", flush=True)
         print("peak RSS by drop size: " + ", ".join(f"{size} files {peak:.1f} MB" for size, peak in sorted(peaks.items())), flush=True)
+
+        # The same images compressed, as archives and modalities send them: the decoders'
+        # share of the work, on both sides.
+        root = work / "compressed"
+        total = make_drop(root, count, compressed_templates(sources, work / "compressed-templates"))
+        config = write_config(root)
+        warm(root)
+        ours_cpu = []
+        seconds, peak = run_dicomdrop(config, ours_cpu)
+        pngs = sum(1 for _ in (root / "out").rglob("*.png"))
+        print(f"dicomdrop --once, compressed drop (half JPEG Lossless SV1, half JPEG 2000 lossless), {count} files "
+              f"({total / 1e6:.1f} MB): {seconds:.2f} s, {count / seconds:.1f} files/s, {total / seconds / 1e6:.1f} MB/s, "
+              f"{ours_cpu[0]:.2f} CPU s, peak RSS {peak:.1f} MB, {pngs} PNGs", flush=True)
+        theirs_cpu = []
+        python_seconds = python_pipeline(root / "drop", work / "python-compressed-out", theirs_cpu)
+        print(f"pydicom + pylibjpeg + Pillow, one process, compressed drop, {count} files: {python_seconds:.2f} s, "
+              f"{count / python_seconds:.1f} files/s, {total / python_seconds / 1e6:.1f} MB/s, {theirs_cpu[0]:.2f} CPU s", flush=True)
+        print(f"compressed ratio: {python_seconds / seconds:.1f}x (CPU seconds: {theirs_cpu[0] / ours_cpu[0]:.1f}x)", flush=True)
 
         # 100,000 small files (1,000 a folder): processed once (as not DICOM), then a
         # restart's no-op rescan.
