@@ -276,7 +276,10 @@ public final class UnitProcessor: Sendable {
             bucket = OutputNaming.nonImageBucket
         }
         if let reason = images?.suboptimalReason { notes.append("suboptimal: \(reason)") }
-        notes += images?.notes ?? []
+        if let imageNotes = images?.notes, !imageNotes.isEmpty {
+            notes += imageNotes
+            logger.info("\(file.path): \(imageNotes.joined(separator: "; "))")
+        }
         let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: { self.deidentifier.pseudonyms.contentName(sha) }, bucket: bucket,
                                          ledger: ledger, claimed: claimedNames)
         var outputs: [String] = []
