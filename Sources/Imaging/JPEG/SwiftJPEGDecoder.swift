@@ -54,7 +54,15 @@ enum SwiftJPEGDecoder {
             case 0xDA:
                 guard let frame else { throw .badMarker(offset: offset) }
                 let scan = try JPEGScanHeader(bytes, segment: segment, frame: frame)
-                try checkEnoughData(segment, scan: scan, frame: frame)
+                try checkEnoughData(segment.entropyCoded.count, for: scan.components.map(\.frameIndex), of: frame,
+                                    end: segment.entropyCoded.upperBound)
+                if lossless == nil && sequential == nil {
+                    // The first scan allocates the samples of every component, which it and the
+                    // scans after it must code: the rest of the stream must be able to hold them
+                    // all, or a small stream could claim a large frame's memory.
+                    try checkEnoughData(bytes.count - segment.entropyCoded.lowerBound, for: Array(frame.components.indices),
+                                        of: frame, end: bytes.count)
+                }
                 if frame.isLossless {
                     if lossless == nil {
                         lossless = try JPEGLosslessDecoder(frame: frame)
@@ -87,23 +95,24 @@ enum SwiftJPEGDecoder {
                                 componentIDs: frame.components.map(\.id), process: process)
     }
 
-    /// Refuses a scan whose data cannot hold its samples before they are allocated or
-    /// decoded: every Huffman code takes at least one bit, so a lossless sample takes at
-    /// least 1 and a DCT block at least 2 (its DC difference and an end of block).
-    private static func checkEnoughData(_ segment: JPEGMarkerSegment, scan: JPEGScanHeader,
-                                        frame: JPEGFrameHeader) throws(JPEGDecodingError) {
+    /// Refuses `bytes` bytes of entropy-coded data that cannot hold the samples of
+    /// `components` (indices into the frame's) before they are allocated or decoded: every
+    /// Huffman code takes at least one bit, so a lossless sample takes at least 1 and a DCT
+    /// block at least 2 (its DC difference and an end of block).
+    private static func checkEnoughData(_ bytes: Int, for components: [Int], of frame: JPEGFrameHeader,
+                                        end: Int) throws(JPEGDecodingError) {
         let needed: Int
         if frame.isLossless {
-            needed = frame.width * frame.height * scan.components.count
+            needed = frame.width * frame.height * components.count
         } else {
-            needed = 2 * scan.components.reduce(0) { total, coded in
-                let component = frame.components[coded.frameIndex]
+            needed = 2 * components.reduce(0) { total, index in
+                let component = frame.components[index]
                 let width = (frame.width * component.horizontal + frame.maxHorizontal - 1) / frame.maxHorizontal
                 let height = (frame.height * component.vertical + frame.maxVertical - 1) / frame.maxVertical
                 return total + ((width + 7) / 8) * ((height + 7) / 8)
             }
         }
-        guard segment.entropyCoded.count * 8 >= needed else { throw .truncated(at: segment.entropyCoded.upperBound) }
+        guard bytes * 8 >= needed else { throw .truncated(at: end) }
     }
 
     /// Why the marker walk stopped before EOI: what stands where the next marker should.
