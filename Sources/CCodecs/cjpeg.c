@@ -12,7 +12,22 @@ typedef struct {
     struct jpeg_error_mgr base;
     jmp_buf escape;
     char *warning;
+    int too_many_scans;
 } dd_jpeg_errors;
+
+// A progressive frame of a few kilobytes can hold thousands of empty scans, each of which
+// walks every block of the image: libjpeg-turbo's own tools cap them (-maxscans). No
+// encoder writes more than a few dozen.
+enum { DD_JPEG_MAXIMUM_SCANS = 500 };
+
+static void dd_jpeg_progress(j_common_ptr info) {
+    j_decompress_ptr decompress = (j_decompress_ptr)info;
+    if (decompress->is_decompressor && decompress->input_scan_number > DD_JPEG_MAXIMUM_SCANS) {
+        dd_jpeg_errors *errors = (dd_jpeg_errors *)info->err;
+        errors->too_many_scans = 1;
+        longjmp(errors->escape, 1);
+    }
+}
 
 static void dd_jpeg_error_exit(j_common_ptr info) {
     dd_jpeg_errors *errors = (dd_jpeg_errors *)info->err;
@@ -42,15 +57,22 @@ int dd_jpeg_decode(const unsigned char *data, size_t size, int keep_ycbcr, int f
     errors.base.emit_message = dd_jpeg_emit_message;
     errors.base.output_message = dd_jpeg_output_message;
     errors.warning = out->warning;
+    errors.too_many_scans = 0;
+    struct jpeg_progress_mgr progress = {dd_jpeg_progress, 0, 0, 0, 0};
     if (setjmp(errors.escape)) {
         char message[JMSG_LENGTH_MAX];
-        errors.base.format_message((j_common_ptr)&info, message);
+        if (errors.too_many_scans) {
+            snprintf(message, sizeof(message), "more than %d scans", DD_JPEG_MAXIMUM_SCANS);
+        } else {
+            errors.base.format_message((j_common_ptr)&info, message);
+        }
         snprintf(error, error_size, "libjpeg-turbo: %s", message);
         jpeg_destroy_decompress(&info);
         free(samples);
         return -1;
     }
     jpeg_create_decompress(&info);
+    info.progress = &progress;
     jpeg_mem_src(&info, data, (unsigned long)size);
     jpeg_read_header(&info, TRUE);
     size_t count = (size_t)info.image_width * info.image_height * (size_t)info.num_components;

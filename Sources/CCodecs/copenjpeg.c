@@ -16,6 +16,7 @@ typedef struct {
 
 typedef struct {
     char message[256];
+    char *warning;
 } dd_j2k_messages;
 
 static OPJ_SIZE_T dd_stream_read(void *buffer, OPJ_SIZE_T count, void *user) {
@@ -60,6 +61,19 @@ static void dd_j2k_error(const char *message, void *user) {
     }
 }
 
+// The first warning is kept for the ledger: OpenJPEG 2.5.0 decodes a codestream that stops
+// before its last tiles "successfully", the missing tiles left black, and says so only here.
+static void dd_j2k_warning(const char *message, void *user) {
+    dd_j2k_messages *messages = user;
+    if (messages->warning[0] == 0) {
+        snprintf(messages->warning, sizeof(((dd_decoded_frame *)0)->warning), "%s", message);
+        size_t length = strlen(messages->warning);
+        while (length > 0 && (messages->warning[length - 1] == '\n' || messages->warning[length - 1] == ' ')) {
+            messages->warning[--length] = 0;
+        }
+    }
+}
+
 static void dd_j2k_quiet(const char *message, void *user) { (void)message; (void)user; }
 
 static int dd_j2k_fail(char *error, size_t error_size, const char *what, const dd_j2k_messages *messages) {
@@ -82,7 +96,7 @@ int dd_j2k_decode(const unsigned char *data, size_t size, size_t max_samples,
         snprintf(error, error_size, "OpenJPEG: the frame starts with neither a JPEG 2000 SOC marker nor a JP2 signature");
         return -1;
     }
-    dd_j2k_messages messages = {{0}};
+    dd_j2k_messages messages = {{0}, out->warning};
     dd_memory_stream source = {data, size, 0};
     opj_codec_t *codec = opj_create_decompress(is_jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
     opj_stream_t *stream = opj_stream_create(size < 1 << 20 ? size + 1 : 1 << 20, OPJ_TRUE);
@@ -93,7 +107,7 @@ int dd_j2k_decode(const unsigned char *data, size_t size, size_t max_samples,
         goto done;
     }
     opj_set_error_handler(codec, dd_j2k_error, &messages);
-    opj_set_warning_handler(codec, dd_j2k_quiet, NULL);
+    opj_set_warning_handler(codec, dd_j2k_warning, &messages);
     opj_set_info_handler(codec, dd_j2k_quiet, NULL);
     opj_stream_set_user_data(stream, &source, NULL);
     opj_stream_set_user_data_length(stream, size);
@@ -102,6 +116,9 @@ int dd_j2k_decode(const unsigned char *data, size_t size, size_t max_samples,
     opj_stream_set_seek_function(stream, dd_stream_seek);
     opj_dparameters_t parameters;
     opj_set_default_decoder_parameters(&parameters);
+    // A JP2 palette (pclr/cmap) would turn one component into up to 255 after the size
+    // check; DICOM frames carry their palette in the dataset, never in the codestream.
+    parameters.flags |= OPJ_DPARAMETERS_IGNORE_PCLR_CMAP_CDEF_FLAG;
     if (!opj_setup_decoder(codec, &parameters)) {
         result = dd_j2k_fail(error, error_size, "cannot set up the decoder", &messages);
         goto done;
@@ -118,6 +135,10 @@ int dd_j2k_decode(const unsigned char *data, size_t size, size_t max_samples,
     }
     if (!opj_decode(codec, stream, image) || !opj_end_decompress(codec, stream)) {
         result = dd_j2k_fail(error, error_size, "cannot decode the frame", &messages);
+        goto done;
+    }
+    if (image->numcomps < 1 || image->numcomps > 4) {
+        snprintf(error, error_size, "OpenJPEG: %u components after decoding", image->numcomps);
         goto done;
     }
     int precision = 0, is_signed = 0;

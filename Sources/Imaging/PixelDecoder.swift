@@ -46,6 +46,11 @@ public struct PixelDecoder: Sendable {
         byteOrder = dataSet.byteOrder
         switch dataSet[layout.pixelTag]?.value {
         case .bytes(let bytes)?:
+            // YBR_RCT and YBR_ICT name JPEG 2000's transforms: native samples so labelled are
+            // not something the renderer can read (it would apply YBR_FULL's 8-bit matrix).
+            guard !["YBR_RCT", "YBR_ICT"].contains(layout.photometric) else {
+                throw .inconsistent("\(layout.photometric) is for JPEG 2000 frames, not native pixel data")
+            }
             let (bits, overflow) = layout.nativeFrameBits.multipliedReportingOverflow(by: layout.frames)
             let needed = overflow ? Int.max : (bits + 7) / 8
             guard bytes.count >= needed else {

@@ -49,3 +49,11 @@ func decodeInC(_ frame: Data, _ decoder: (UnsafePointer<UInt8>?, Int, Int, Unsaf
     guard let samples = decoded.samples, decoded.size > 0 else { return (decoded, Data()) }
     return (decoded, Data(bytesNoCopy: samples, count: decoded.size, deallocator: .custom { raw, _ in dd_codec_free(raw) }))
 }
+
+extension dd_decoded_frame {
+    /// The first warning the library gave while decoding, or nil.
+    var firstWarning: String? {
+        let text = withUnsafeBytes(of: warning) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return text.isEmpty ? nil : text
+    }
+}

@@ -8,6 +8,10 @@ enum DeflatedFrameDecoder {
     /// The frame's native bytes; `expected` is how many one native frame holds: more is an
     /// error (a frame cannot grow past its size), fewer is a truncated frame.
     static func inflate(_ frame: Data, expected: Int) throws(RenderError) -> Data {
+        // zlib counts in 32 bits: a larger frame (beyond any real one) is refused, not truncated.
+        guard frame.count < Int(UInt32.max), expected < Int(UInt32.max) else {
+            throw .unsupported("a deflated frame of \(frame.count) bytes for \(expected) native bytes (zlib takes at most 4 GiB at once)")
+        }
         var output = Data(count: expected)
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {

@@ -25,8 +25,7 @@ enum LibJPEGTurboDecoder {
         var result = DecodedFrame(samples: samples, width: Int(decoded.width), height: Int(decoded.height),
                                   components: Int(decoded.components), precision: Int(decoded.precision),
                                   isSigned: nil, colorSpace: colorSpace)
-        let warning = withUnsafeBytes(of: decoded.warning) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if !warning.isEmpty { result.notes.append("libjpeg-turbo: \(warning)") }
+        if let warning = decoded.firstWarning { result.notes.append("libjpeg-turbo: \(warning)") }
         return result
     }
 }
