@@ -50,28 +50,24 @@ static OPJ_BOOL dd_stream_seek(OPJ_OFF_T position, void *user) {
     return OPJ_TRUE;
 }
 
+// Keeps the first of OpenJPEG's messages (they end in a newline) in `target`.
+static void dd_keep_first(char *target, size_t size, const char *message) {
+    if (target[0] != 0) return;
+    snprintf(target, size, "%s", message);
+    size_t length = strlen(target);
+    while (length > 0 && (target[length - 1] == '\n' || target[length - 1] == ' ')) target[--length] = 0;
+}
+
 static void dd_j2k_error(const char *message, void *user) {
     dd_j2k_messages *messages = user;
-    if (messages->message[0] == 0) {
-        snprintf(messages->message, sizeof(messages->message), "%s", message);
-        size_t length = strlen(messages->message);
-        while (length > 0 && (messages->message[length - 1] == '\n' || messages->message[length - 1] == ' ')) {
-            messages->message[--length] = 0;
-        }
-    }
+    dd_keep_first(messages->message, sizeof(messages->message), message);
 }
 
 // The first warning is kept for the ledger: OpenJPEG 2.5.0 decodes a codestream that stops
 // before its last tiles "successfully", the missing tiles left black, and says so only here.
 static void dd_j2k_warning(const char *message, void *user) {
     dd_j2k_messages *messages = user;
-    if (messages->warning[0] == 0) {
-        snprintf(messages->warning, sizeof(((dd_decoded_frame *)0)->warning), "%s", message);
-        size_t length = strlen(messages->warning);
-        while (length > 0 && (messages->warning[length - 1] == '\n' || messages->warning[length - 1] == ' ')) {
-            messages->warning[--length] = 0;
-        }
-    }
+    dd_keep_first(messages->warning, sizeof(((dd_decoded_frame *)0)->warning), message);
 }
 
 static void dd_j2k_quiet(const char *message, void *user) { (void)message; (void)user; }

@@ -10,7 +10,7 @@ public struct TransferSyntax: Sendable, Hashable {
     /// The compression families of the encapsulated syntaxes; a decoder is chosen by these.
     public enum Codec: String, Sendable, Hashable {
         case jpegBaseline, jpegExtended, jpegLossless, jpegLS, jpeg2000, htj2k
-        case rle, mpeg2, mpeg4, hevc, smpte2110, jpegXL, deflatedImageFrame, other
+        case rle, mpeg2, mpeg4, hevc, smpte2110, jpegXL, deflatedImageFrame, uncompressed, other
     }
 
     public let uid: String
@@ -85,7 +85,7 @@ extension TransferSyntax {
         encapsulated("1.2.840.10008.1.2.4.106", "MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2", .mpeg4),
         encapsulated("1.2.840.10008.1.2.4.107", "HEVC/H.265 Main Profile / Level 5.1", .hevc),
         encapsulated("1.2.840.10008.1.2.4.108", "HEVC/H.265 Main 10 Profile / Level 5.1", .hevc),
-        encapsulated("1.2.840.10008.1.2.1.98", "Encapsulated Uncompressed Explicit VR Little Endian", .other),
+        encapsulated("1.2.840.10008.1.2.1.98", "Encapsulated Uncompressed Explicit VR Little Endian", .uncompressed),
         encapsulated("1.2.840.10008.1.2.8.1", "Deflated Image Frame Compression", .deflatedImageFrame),
     ]
 

@@ -94,17 +94,17 @@ public struct PixelDecoder: Sendable {
                 throw .inconsistent("the encapsulated Pixel Data holds \(frames.count) frames, Number of Frames is \(layout.frames)")
             }
             let compressed = EncapsulatedPixelData.joined(frames[index])
+            let nativeFrameBytes = (layout.nativeFrameBits + 7) / 8
             switch decoder.method {
             case .rle:
                 let bytes = try RLEDecoder.decode(frame: compressed, layout: layout)
                 return NativeFrame(bytes: Data(bytes), bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
                                    highBit: layout.highBit, byteOrder: .littleEndian, photometric: layout.photometric)
             case .deflated:
-                let expected = (layout.nativeFrameBits + 7) / 8
-                return nativeFrame(0, of: try DeflatedFrameDecoder.inflate(compressed, expected: expected), byteOrder: .littleEndian)
+                return nativeFrame(0, of: try DeflatedFrameDecoder.inflate(compressed, expected: nativeFrameBytes), byteOrder: .littleEndian)
             case .uncompressed:
-                guard compressed.count >= (layout.nativeFrameBits + 7) / 8 else {
-                    throw .corruptFrame("an uncompressed fragment of \(compressed.count) bytes, a frame needs \((layout.nativeFrameBits + 7) / 8)")
+                guard compressed.count >= nativeFrameBytes else {
+                    throw .corruptFrame("an uncompressed fragment of \(compressed.count) bytes, a frame needs \(nativeFrameBytes)")
                 }
                 return nativeFrame(0, of: compressed, byteOrder: .littleEndian)
             case .jpeg, .jpegLS, .jpeg2000:
@@ -130,22 +130,17 @@ public struct PixelDecoder: Sendable {
         if let signed = decoded.isSigned, signed != layout.isSigned {
             notes.append("the codestream's samples are \(signed ? "signed" : "unsigned"), Pixel Representation says \(layout.isSigned ? "signed" : "unsigned")")
         }
-        let photometric: String
         let singleSample = layout.samplesPerPixel == 1
-        switch decoded.colorSpace {
-        case _ where singleSample:
+        let photometric: String
+        if singleSample {
             // MONOCHROME1, MONOCHROME2 or PALETTE COLOR: one sample, the dataset says which.
             photometric = layout.photometric
-        case .monochrome?:
-            photometric = layout.photometric
-        case .rgb?:
-            photometric = "RGB"
-        case .ybrFull?:
-            photometric = "YBR_FULL"
-        case nil:
+        } else if let colorSpace = decoded.colorSpace, colorSpace != .monochrome {
+            photometric = colorSpace.rawValue
+        } else {
             // A colour codestream that says nothing about colour holds what the dataset says;
             // YBR_RCT and YBR_ICT without the codestream's transform can only be RGB.
-            photometric = layout.photometric.hasPrefix("YBR_FULL") ? "YBR_FULL" : "RGB"
+            photometric = Self.expectedDecodedPhotometric(layout.photometric)
         }
         if !singleSample && photometric != Self.expectedDecodedPhotometric(layout.photometric) {
             notes.append("the codestream's colour space is \(photometric), Photometric Interpretation says \(layout.photometric)")
@@ -154,10 +149,8 @@ public struct PixelDecoder: Sendable {
         // in a 16-bit codestream reads the same whether the encoder sign-extended it or not.
         let signed = decoded.isSigned ?? layout.isSigned
         let bitsStored = signed ? min(layout.bitsStored, decoded.precision) : decoded.precision
-        var frame = NativeFrame(bytes: decoded.samples, bitsAllocated: decoded.bytesPerSample * 8, bitsStored: bitsStored,
-                                highBit: bitsStored - 1, byteOrder: .littleEndian, photometric: photometric)
-        frame.notes = notes
-        return frame
+        return NativeFrame(bytes: decoded.samples, bitsAllocated: decoded.bytesPerSample * 8, bitsStored: bitsStored,
+                           highBit: bitsStored - 1, byteOrder: .littleEndian, photometric: photometric, notes: notes)
     }
 
     /// What a codec returns for a colour dataset: RGB for RGB and the JPEG 2000 transforms,

@@ -29,7 +29,7 @@ struct CompressedFrameDecoder: Sendable {
         case .jpeg2000, .htj2k: method = .jpeg2000
         case .deflatedImageFrame: method = .deflated
         case .rle: method = .rle
-        case .other where transferSyntax.uid == "1.2.840.10008.1.2.1.98": method = .uncompressed
+        case .uncompressed: method = .uncompressed
         case .mpeg2, .mpeg4, .hevc, .smpte2110, .jpegXL, .other:
             throw .unsupportedTransferSyntax(transferSyntax.name)
         }

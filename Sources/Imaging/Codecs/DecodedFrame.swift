@@ -7,7 +7,8 @@ import Foundation
 /// samples: it wins for decoding, the dataset for rendering, and where they disagree the
 /// pipeline notes it in the ledger.
 struct DecodedFrame: Sendable {
-    /// What the samples are, after whatever colour transform the codec undid.
+    /// What the samples are, after whatever colour transform the codec undid; a colour
+    /// space's raw value is the Photometric Interpretation the renderer reads it as.
     enum ColorSpace: String, Sendable {
         case monochrome = "MONOCHROME"
         /// RGB, also after JPEG 2000's inverse RCT/ICT and JPEG-LS's inverse HP transforms.
@@ -26,8 +27,8 @@ struct DecodedFrame: Sendable {
     /// Nil when the codestream does not say (colour JPEG-LS and JPEG 2000 without a
     /// transform): the samples are then what the dataset's Photometric Interpretation says.
     let colorSpace: ColorSpace?
-    /// Facts about the codestream worth a line in the ledger (a colour transform applied, a
-    /// warning of corrupt data decoded past).
+    /// Facts about the codestream worth a line in the ledger (the library's warning about
+    /// corrupt data it decoded past, or tiles it did not find).
     var notes: [String] = []
 
     var bytesPerSample: Int { precision <= 8 ? 1 : 2 }
