@@ -93,6 +93,16 @@ public final class Ledger: Sendable {
                 CREATE INDEX image_quality_by_sha256 ON image_quality(sha256);
                 """)
         }
+        migrator.registerMigration("v3: fingerprints without st_dev, run outcomes") { db in
+            // A remount gives the same files another device number: it must not make them new.
+            try db.execute(sql: """
+                ALTER TABLE sources DROP COLUMN device;
+                ALTER TABLE runs ADD COLUMN outcome TEXT;      -- done, interrupted, failed; NULL while running
+                ALTER TABLE runs ADD COLUMN error TEXT;        -- why a failed run failed
+                ALTER TABLE runs ADD COLUMN pid INTEGER;       -- the process running it, to tell a crash from a live run
+                UPDATE runs SET outcome = 'done' WHERE finished_at IS NOT NULL;
+                """)
+        }
         return migrator
     }
 
@@ -142,30 +152,67 @@ public final class Ledger: Sendable {
                 INSERT INTO units (name, state, updated_at) VALUES (?, 'processing', ?)
                 ON CONFLICT(name) DO UPDATE SET state = 'processing', updated_at = excluded.updated_at
                 """, arguments: [unit, now])
-            try db.execute(sql: "INSERT INTO runs (unit, trigger, started_at) VALUES (?, ?, ?)",
-                           arguments: [unit, trigger.rawValue, now])
+            try db.execute(sql: "INSERT INTO runs (unit, trigger, started_at, pid) VALUES (?, ?, ?, ?)",
+                           arguments: [unit, trigger.rawValue, now, Int(getpid())])
             return db.lastInsertedRowID
         }
     }
 
-    public func finishRun(_ run: Int64, of unit: String, counts: RunCounts, state: UnitState) throws(LedgerError) {
+    /// Closes a run with how it ended, and moves its unit to `state` in the same
+    /// transaction: a unit is never left `processing` by a run that is over.
+    public func finishRun(_ run: Int64, of unit: String, counts: RunCounts, outcome: RunOutcome, error: String? = nil,
+                          state: UnitState) throws(LedgerError) {
         let now = Self.now()
         try write { db in
             try db.execute(sql: """
                 UPDATE runs SET finished_at = ?, files_seen = ?, files_new = ?, files_duplicate = ?,
-                    files_skipped = ?, files_failed = ? WHERE id = ?
-                """, arguments: [now, counts.seen, counts.new, counts.duplicate, counts.skipped, counts.failed, run])
+                    files_skipped = ?, files_failed = ?, outcome = ?, error = ? WHERE id = ?
+                """, arguments: [now, counts.seen, counts.new, counts.duplicate, counts.skipped, counts.failed,
+                                 outcome.rawValue, error, run])
             try db.execute(sql: "UPDATE units SET state = ?, updated_at = ? WHERE name = ?", arguments: [state.rawValue, now, unit])
         }
     }
 
+    /// Runs that a crash (SIGKILL, power cut) left open are closed as `interrupted` and their
+    /// units set back to `waiting`: their unrecorded files are pending, and the start-up
+    /// catch-up takes them up. A run whose process is still alive (a `--reprocess` beside
+    /// the daemon) is left alone. Returns how many runs were closed.
+    @discardableResult
+    public func closeRunsLeftOpen() throws(LedgerError) -> Int {
+        let now = Self.now()
+        return try write { db in
+            let open = try Row.fetchAll(db, sql: "SELECT id, unit, pid FROM runs WHERE outcome IS NULL")
+            let dead = open.filter { row in
+                guard let pid = row["pid"] as Int32? else { return true }
+                return kill(pid, 0) != 0 && errno == ESRCH
+            }
+            for row in dead {
+                try db.execute(sql: "UPDATE runs SET finished_at = ?, outcome = 'interrupted' WHERE id = ?", arguments: [now, row["id"] as Int64])
+                try db.execute(sql: "UPDATE units SET state = 'waiting', updated_at = ? WHERE name = ? AND state = 'processing'",
+                               arguments: [now, row["unit"] as String])
+            }
+            return dead.count
+        }
+    }
+
+    /// One closed or open run of a unit.
+    public struct RunRecord: Sendable, Equatable {
+        public let trigger: RunTrigger
+        public let counts: RunCounts
+        /// nil while the run is open (or when a crash ended it).
+        public let outcome: RunOutcome?
+        public let error: String?
+    }
+
     /// Runs of a unit, oldest first.
-    public func runs(of unit: String) throws(LedgerError) -> [(trigger: RunTrigger, counts: RunCounts)] {
+    public func runs(of unit: String) throws(LedgerError) -> [RunRecord] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE unit = ? ORDER BY id", arguments: [unit]).map { row in
-                (RunTrigger(rawValue: row["trigger"]) ?? .rescan,
-                 RunCounts(seen: row["files_seen"] ?? 0, new: row["files_new"] ?? 0, duplicate: row["files_duplicate"] ?? 0,
-                           skipped: row["files_skipped"] ?? 0, failed: row["files_failed"] ?? 0))
+                RunRecord(trigger: RunTrigger(rawValue: row["trigger"]) ?? .rescan,
+                          counts: RunCounts(seen: row["files_seen"] ?? 0, new: row["files_new"] ?? 0, duplicate: row["files_duplicate"] ?? 0,
+                                            skipped: row["files_skipped"] ?? 0, failed: row["files_failed"] ?? 0),
+                          outcome: (row["outcome"] as String?).flatMap(RunOutcome.init(rawValue:)),
+                          error: row["error"])
             }
         }
     }
@@ -182,7 +229,7 @@ public final class Ledger: Sendable {
             while let row = try cursor.next() {
                 let record = SourceRecord(
                     path: row["path"], unit: row["unit"],
-                    fingerprint: Fingerprint(device: UInt64(bitPattern: row["device"]), inode: UInt64(bitPattern: row["inode"]),
+                    fingerprint: Fingerprint(inode: UInt64(bitPattern: row["inode"]),
                                              size: row["size"], modifiedNanoseconds: row["mtime_ns"]),
                     sha256: row["sha256"])
                 result[record.path] = record
@@ -272,9 +319,9 @@ public final class Ledger: Sendable {
                 INSERT INTO units (name, state, updated_at) VALUES (?, 'processing', ?) ON CONFLICT(name) DO NOTHING
                 """)
             let upsertSource = try db.cachedStatement(sql: """
-                INSERT INTO sources (path, unit, device, inode, size, mtime_ns, sha256, first_seen, last_seen)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(path) DO UPDATE SET unit = excluded.unit, device = excluded.device, inode = excluded.inode,
+                INSERT INTO sources (path, unit, inode, size, mtime_ns, sha256, first_seen, last_seen)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET unit = excluded.unit, inode = excluded.inode,
                     size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,
                     last_seen = excluded.last_seen
                 """)
@@ -296,8 +343,7 @@ public final class Ledger: Sendable {
                 try insertUnit.execute(arguments: [unit, now])
             }
             for source in sources {
-                try upsertSource.execute(arguments: [source.path, source.unit, Int64(bitPattern: source.fingerprint.device),
-                                                     Int64(bitPattern: source.fingerprint.inode), source.fingerprint.size,
+                try upsertSource.execute(arguments: [source.path, source.unit, Int64(bitPattern: source.fingerprint.inode), source.fingerprint.size,
                                                      source.fingerprint.modifiedNanoseconds, source.sha256, now, now])
             }
         }
@@ -307,15 +353,17 @@ public final class Ledger: Sendable {
 extension DatabaseMigrator {
     /// Runs the migrations. Two processes opening a new database at once (the daemon and a
     /// `sqlite3` or `--reprocess` beside it) can both see a migration as pending; the one
-    /// that loses the write lock then fails on "table already exists". Once the winner has
-    /// committed, a second attempt finds the migration applied and does nothing.
+    /// that loses the write lock then fails on what the winner already did ("table already
+    /// exists", "duplicate column name", "no such column" for a column dropped). Once the
+    /// winner has committed, a second attempt finds the migration applied and does nothing;
+    /// a real error fails every attempt and is thrown.
     func migrateRetrying(_ writer: some DatabaseWriter) throws {
         var attempt = 0
         while true {
             do {
                 try migrate(writer)
                 return
-            } catch let error as DatabaseError where attempt < 3 && error.message?.contains("already exists") == true {
+            } catch let error as DatabaseError where attempt < 3 && error.resultCode == .SQLITE_ERROR {
                 attempt += 1
             }
         }

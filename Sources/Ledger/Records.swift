@@ -1,13 +1,16 @@
-/// A file's identity on disk without reading it: if all four are unchanged since the last
+/// A file's identity on disk without reading it: if all three are unchanged since the last
 /// look, its content hash is still valid (the rescan hashes nothing that did not change).
+///
+/// Not the device number (`st_dev`): a NAS remounted after a reboot, or an NFS client that
+/// numbers its devices itself, gets another one for the same files, and a multi-terabyte
+/// drop would be read and hashed again. Inode numbers come from the server (NFS fileid,
+/// SMB's serverino, FUSE passes them through) and survive a remount.
 public struct Fingerprint: Sendable, Hashable {
-    public var device: UInt64
     public var inode: UInt64
     public var size: Int64
     public var modifiedNanoseconds: Int64
 
-    public init(device: UInt64, inode: UInt64, size: Int64, modifiedNanoseconds: Int64) {
-        self.device = device
+    public init(inode: UInt64, size: Int64, modifiedNanoseconds: Int64) {
         self.inode = inode
         self.size = size
         self.modifiedNanoseconds = modifiedNanoseconds
@@ -94,6 +97,18 @@ public struct ImageQualityRecord: Sendable, Equatable {
 /// Lifecycle of a unit (a top-level folder or loose file of the drop directory).
 public enum UnitState: String, Sendable {
     case waiting, settling, processing, done, failed
+}
+
+/// How a run ended, in `runs.outcome`.
+public enum RunOutcome: String, Sendable {
+    /// Every file of the unit has its outcome recorded.
+    case done
+    /// Stopped by SIGINT or SIGTERM before every file was handled: the files not recorded
+    /// are still pending and the next start picks them up.
+    case interrupted
+    /// The ledger could not record the results (or the outputs could not be made durable):
+    /// the unit is `failed` and its unrecorded files are tried again by the next rescan.
+    case failed
 }
 
 /// What started a run of a unit.

@@ -69,7 +69,7 @@ public struct DropTree: Sendable {
     }
 
     static func fingerprint(_ status: stat) -> Fingerprint {
-        Fingerprint(device: UInt64(status.st_dev), inode: UInt64(status.st_ino), size: Int64(status.st_size),
+        Fingerprint(inode: UInt64(status.st_ino), size: Int64(status.st_size),
                     modifiedNanoseconds: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec))
     }
 

@@ -7,8 +7,11 @@ struct LedgerBatch: Sendable {
     var pseudonyms: Set<PseudonymMap.Entry> = []
     var contents: [ContentRecord] = []
     var sources: [SourceRecord] = []
+    /// Outputs the batch's contents had before a reprocess and no longer have: removed once
+    /// the batch is committed, never before.
+    var staleOutputs: [String] = []
 
-    var isEmpty: Bool { pseudonyms.isEmpty && contents.isEmpty && sources.isEmpty }
+    var isEmpty: Bool { pseudonyms.isEmpty && contents.isEmpty && sources.isEmpty && staleOutputs.isEmpty }
 }
 
 /// Commits a run's batches in order on a thread of its own, so that the `syncfs` and the

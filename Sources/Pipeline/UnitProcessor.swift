@@ -12,6 +12,7 @@ public struct RunSummary: Sendable, Equatable {
     public let unit: String
     public let trigger: RunTrigger
     public let counts: RunCounts
+    public let outcome: RunOutcome
     public let seconds: Double
 }
 
@@ -78,13 +79,46 @@ public final class UnitProcessor: Sendable {
     }
 
     /// Runs one unit. `.reprocess` ignores the hash cache and replaces the unit's outputs.
+    ///
+    /// The run is always closed in the ledger with how it ended: `done`, `interrupted` (the
+    /// task was cancelled: SIGTERM) with the unit back to `waiting`, or `failed` (a batch
+    /// could not be recorded) with the unit `failed` and the error kept. Throws only when the
+    /// ledger cannot open or close the run at all.
     public func process(unit: String, trigger: RunTrigger) async throws(Ledger.LedgerError) -> RunSummary {
         let start = ContinuousClock.now
         let run = try ledger.beginRun(of: unit, trigger: trigger)
+        var counts = RunCounts()
+        var failure: Ledger.LedgerError?
+        var interrupted = false
+        do {
+            interrupted = try await handleFiles(of: unit, reprocess: trigger == .reprocess, counts: &counts)
+        } catch {
+            failure = error
+        }
+        let outcome: RunOutcome = failure != nil ? .failed : interrupted ? .interrupted : .done
+        let state: UnitState = switch outcome {
+        case .done: .done
+        case .failed: .failed
+        case .interrupted: .waiting  // its files not yet recorded are still pending
+        }
+        try ledger.finishRun(run, of: unit, counts: counts, outcome: outcome, error: failure.map { "\($0)" }, state: state)
+        let seconds = (ContinuousClock.now - start).seconds
+        let summary = RunSummary(unit: unit, trigger: trigger, counts: counts, outcome: outcome, seconds: seconds)
+        let line = "run \(outcome.rawValue): unit=\(unit) trigger=\(trigger.rawValue) seen=\(counts.seen) new=\(counts.new) duplicate=\(counts.duplicate) skipped=\(counts.skipped) failed=\(counts.failed) seconds=\(String(format: "%.3f", seconds))"
+        switch outcome {
+        case .done: logger.info("\(line)")
+        case .interrupted: logger.warning("\(line); the files not handled are picked up at the next start")
+        case .failed: logger.error("\(line): \(failure.map { "\($0)" } ?? ""); the unit's unrecorded files are tried again at the next rescan")
+        }
+        return summary
+    }
+
+    /// Hashes, processes and records the changed files of a unit. Returns whether the run was
+    /// cancelled before every changed file was handled.
+    private func handleFiles(of unit: String, reprocess: Bool, counts: inout RunCounts) async throws(Ledger.LedgerError) -> Bool {
         let files = tree.files(inUnit: unit)
         let known = try ledger.sources(inUnit: unit)
-        let reprocess = trigger == .reprocess
-        var counts = RunCounts(seen: files.count)
+        counts.seen = files.count
 
         // 1. Unchanged fingerprints are skipped without being read.
         var changed: [DroppedFile] = []
@@ -99,20 +133,33 @@ public final class UnitProcessor: Sendable {
         // 2. Each changed file in one pass by one worker: read, hash, and, if the content is
         // new to the ledger and to this run, parse and write its outputs from the same bytes.
         // Results are recorded in transactions as they arrive, outputs made durable first,
-        // on the commit queue's thread while the workers go on.
+        // on the commit queue's thread while the workers go on. Outputs that a reprocessed
+        // content no longer has are removed only once the batch that forgets them is
+        // committed: a crash in between leaves files the ledger does not name (swept by
+        // nothing, harmless), never ledger rows naming files that are gone.
         let context = RunContext(unit: unit, reprocess: reprocess)
         let commits = LedgerCommitQueue { [self] (batch) throws(Ledger.LedgerError) in
             // The map first: no output may exist whose pseudonyms are not on record.
             try pseudonymMap.record(Array(batch.pseudonyms))
             if !batch.contents.isEmpty { try makeOutputsDurable() }
             try ledger.record(contents: batch.contents, sources: batch.sources)
+            for stale in batch.staleOutputs where (try? ledger.owner(ofOutput: stale)) == .some(nil) {
+                writer.remove(stale)
+            }
         }
         var pending = LedgerBatch()
+        var handled = 0
+        var ledgerFailure: Ledger.LedgerError?
         await parallelForEach(changed, { file in self.handle(file, context: context) }) { file, outcome in
+            handled += 1
             switch outcome {
             case .unreadable(let failure):
                 counts.failed += 1
                 logger.error("\(failure)")
+                return
+            case .ledgerUnavailable(let error):
+                // Not the file's fault: it stays unrecorded (pending) and the run fails.
+                if ledgerFailure == nil { ledgerFailure = error }
                 return
             case .copy(let sha):
                 counts.duplicate += 1
@@ -120,8 +167,7 @@ public final class UnitProcessor: Sendable {
             case .processed(let content, let previous, let pseudonyms):
                 pending.pseudonyms.formUnion(pseudonyms.map { PseudonymMap.Entry(kind: $0.kind, original: $0.original, pseudonym: $0.pseudonym) })
                 if content.outcome == .failed { counts.failed += 1 } else { counts.new += 1 }
-                // Outputs the earlier processing wrote and this one did not: gone, not left behind.
-                for stale in Set(previous?.outputs ?? []).subtracting(content.outputs) { writer.remove(stale) }
+                pending.staleOutputs += Set(previous?.outputs ?? []).subtracting(content.outputs).sorted()
                 pending.contents.append(content)
                 pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: content.sha256))
             }
@@ -133,17 +179,12 @@ public final class UnitProcessor: Sendable {
         }
         if !commits.hasFailed { commits.submit(pending) }
         try await commits.finish()
+        if let ledgerFailure { throw ledgerFailure }
 
-        // 4. Paths that disappeared from the unit are forgotten (their content stays known).
+        // 3. Paths that disappeared from the unit are forgotten (their content stays known).
         let present = Set(files.map(\.path))
         try ledger.removeSources(known.keys.filter { !present.contains($0) })
-
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        try ledger.finishRun(run, of: unit, counts: counts, state: .done)
-        let summary = RunSummary(unit: unit, trigger: trigger, counts: counts, seconds: seconds)
-        logger.info("run finished: unit=\(unit) trigger=\(trigger.rawValue) seen=\(counts.seen) new=\(counts.new) duplicate=\(counts.duplicate) skipped=\(counts.skipped) failed=\(counts.failed) seconds=\(String(format: "%.3f", seconds))")
-        return summary
+        return handled < changed.count
     }
 
     /// Outputs reach the disk before the ledger rows that name them. When they cannot
@@ -169,6 +210,8 @@ public final class UnitProcessor: Sendable {
     /// What a worker did with one changed file.
     enum FileOutcome: Sendable {
         case unreadable(ContentHasher.Failure)
+        /// The ledger could not say whether the content is known: nothing was decided.
+        case ledgerUnavailable(Ledger.LedgerError)
         /// Content the ledger or this run already has: recorded as another path of it.
         case copy(sha256: String)
         /// New content, processed (or failed with its reason); `previous` is what the ledger
@@ -208,7 +251,7 @@ public final class UnitProcessor: Sendable {
                 if isCopy { return .copy(sha256: sha) }
             }
         } catch {
-            return .unreadable(ContentHasher.Failure(path: path, reason: "\(error)"))
+            return .ledgerUnavailable(error)
         }
         let (content, pseudonyms) = processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames) { () -> Parsed in
             if let bytes {
@@ -254,13 +297,11 @@ public final class UnitProcessor: Sendable {
             do {
                 images = try RenderedImages.render(dataSet, transferSyntax: dicom.transferSyntax, settings: configuration.png,
                                                    judge: configuration.qualityJudge(forModality: dataSet.string(.modality)))
-            } catch let error as RenderError {
-                // The metadata is still good: the JSON is written, the reason recorded.
+            } catch {
+                // A frame that does not decode and a PNG that cannot be encoded alike: the
+                // metadata is still good, so the JSON is written and the reason recorded.
                 notes.append("no PNG: \(error)")
                 logger.info("\(file.path): no PNG: \(error)")
-            } catch {
-                logger.error("\(file.path): \(error)")
-                return (record(.failed, reason: "\(error)"), [])
             }
         }
         // Privacy first (review), then quality (suboptimal), then size.

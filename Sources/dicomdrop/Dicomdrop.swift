@@ -76,6 +76,9 @@ struct Dicomdrop: AsyncParsableCommand {
             throw ExitCode(2)
         }
         processor.sweepTemporaries()
+        if let closed = try? ledger.closeRunsLeftOpen(), closed > 0 {
+            logger.warning("\(closed) run(s) left open by an interrupted process recorded as interrupted; their units are caught up now")
+        }
         if reprocess == nil { processor.reportOutputsOfOtherConfigurations() }
 
         if let reprocess {

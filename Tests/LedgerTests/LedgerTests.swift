@@ -1,5 +1,6 @@
 import Foundation
-import Ledger
+import GRDB
+@testable import Ledger
 import Testing
 
 @Suite struct LedgerTests {
@@ -9,7 +10,7 @@ import Testing
         return (try Ledger(path: path), path)
     }
 
-    private let print1 = Fingerprint(device: 1, inode: 42, size: 1000, modifiedNanoseconds: 1_700_000_000_123_456_789)
+    private let print1 = Fingerprint(inode: 42, size: 1000, modifiedNanoseconds: 1_700_000_000_123_456_789)
 
     @Test func sourcesContentsAndOutputsSurviveReopeningTheFile() throws {
         let (ledger, path) = try temporaryLedger()
@@ -40,11 +41,41 @@ import Testing
         let (ledger, _) = try temporaryLedger()
         let run = try ledger.beginRun(of: "study1", trigger: .inotify)
         #expect(try ledger.state(of: "study1") == .processing)
-        try ledger.finishRun(run, of: "study1", counts: RunCounts(seen: 5, new: 3, duplicate: 1, skipped: 0, failed: 1), state: .done)
+        #expect(try ledger.runs(of: "study1").map(\.outcome) == [nil])
+        try ledger.finishRun(run, of: "study1", counts: RunCounts(seen: 5, new: 3, duplicate: 1, skipped: 0, failed: 1),
+                             outcome: .done, state: .done)
         #expect(try ledger.state(of: "study1") == .done)
+        let second = try ledger.beginRun(of: "study1", trigger: .rescan)
+        try ledger.finishRun(second, of: "study1", counts: RunCounts(seen: 5), outcome: .failed, error: "disk full", state: .failed)
+        #expect(try ledger.state(of: "study1") == .failed)
         let runs = try ledger.runs(of: "study1")
-        #expect(runs.count == 1)
+        #expect(runs.count == 2)
         #expect(runs[0].trigger == .inotify)
         #expect(runs[0].counts == RunCounts(seen: 5, new: 3, duplicate: 1, skipped: 0, failed: 1))
+        #expect(runs[0].outcome == .done)
+        #expect(runs[1].outcome == .failed && runs[1].error == "disk full")
+    }
+
+    /// A ledger written before fingerprints dropped st_dev keeps every source, and its
+    /// finished runs read as done.
+    @Test func aLedgerWithDeviceNumbersIsMigratedInPlace() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("old.sqlite")
+        do {
+            let old = try DatabaseQueue(path: path.path)
+            try Ledger.migrator.migrate(old, upTo: "v2: image_quality")
+            try old.write { db in
+                try db.execute(sql: """
+                    INSERT INTO units VALUES ('u', 'done', 'now');
+                    INSERT INTO runs (unit, trigger, started_at, finished_at) VALUES ('u', 'startup', 'then', 'now');
+                    INSERT INTO sources VALUES ('u/a.dcm', 'u', 2049, 42, 1000, 1700000000123456789, 'ab', 'then', 'now');
+                    """)
+            }
+        }
+        let ledger = try Ledger(path: path)
+        #expect(try ledger.sources()["u/a.dcm"] == SourceRecord(path: "u/a.dcm", unit: "u", fingerprint: print1, sha256: "ab"))
+        #expect(try ledger.runs(of: "u").map(\.outcome) == [.done])
     }
 }

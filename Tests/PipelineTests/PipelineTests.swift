@@ -3,6 +3,8 @@ import Config
 import Crypto
 import Deidentify
 import Foundation
+import GRDB
+import Imaging
 import Ledger
 import Logging
 @testable import Pipeline
@@ -112,7 +114,7 @@ import Testing
         }
         func batch(_ name: String, fingerprint size: Int64) -> LedgerBatch {
             LedgerBatch(sources: [SourceRecord(path: "u/\(name)", unit: "u",
-                                               fingerprint: Fingerprint(device: 1, inode: 1, size: size, modifiedNanoseconds: 0),
+                                               fingerprint: Fingerprint(inode: 1, size: size, modifiedNanoseconds: 0),
                                                sha256: String(repeating: "a", count: 64))])
         }
         // The same path twice: the later batch must win, so order is kept.
@@ -137,7 +139,7 @@ import Testing
             committed.withLock { $0 += batch.sources.map(\.path) }
         }
         func batch(_ path: String) -> LedgerBatch {
-            LedgerBatch(sources: [SourceRecord(path: path, unit: "u", fingerprint: Fingerprint(device: 1, inode: 1, size: 1, modifiedNanoseconds: 0),
+            LedgerBatch(sources: [SourceRecord(path: path, unit: "u", fingerprint: Fingerprint(inode: 1, size: 1, modifiedNanoseconds: 0),
                                                sha256: String(repeating: "b", count: 64))])
         }
         commits.submit(batch("u/1"))
@@ -214,6 +216,104 @@ import Testing
 
         let second = try await processor.process(unit: "mixed", trigger: .rescan)
         #expect(second.counts == RunCounts(seen: 4, skipped: 4))
+    }
+
+    /// The quality rules and the model decide the `suboptimal` bucket: changing either must
+    /// change the digest, so that start-up says which outputs were made under other rules.
+    @Test func qualityThresholdsAndTheModelArePartOfTheConfigurationDigest() {
+        let base = WatchConfiguration(drop: drop, output: output, database: root.appendingPathComponent("ledger.sqlite"))
+        var threshold = base
+        threshold.quality.rules.minDynamicRange = 12
+        var perModality = base
+        perModality.quality.byModality["CR"] = QualityRuleSettings(enabled: false)
+        var model = base
+        model.quality.model = LinearQualityModel(features: ["dynamic_range"], weights: [1], bias: 0, threshold: 0.5)
+        let digests = [base, threshold, perModality, model].map(\.outputDigest)
+        #expect(Set(digests).count == 4)
+        #expect(threshold.outputDigest == threshold.outputDigest)
+    }
+
+    /// A configuration for one unit of `CT_small.dcm` copies in a fresh temporary root.
+    private func ctConfiguration(workers: Int = 2) -> WatchConfiguration {
+        WatchConfiguration(drop: drop, output: output, database: root.appendingPathComponent("ledger.sqlite"),
+                           workers: workers, sizeBuckets: SizeBucket.defaults)
+    }
+
+    /// A reprocess whose ledger commit fails (a real SQLite error, raised by a trigger) must
+    /// leave the earlier outputs and the rows that name them as they were, close its run as
+    /// failed with the reason, and leave the unit `failed` rather than `processing`.
+    @Test func aFailedCommitKeepsTheOldOutputsAndClosesTheRunAsFailed() async throws {
+        try write(Array(try Data(contentsOf: Self.corpusCT)), to: "study/ct.dcm")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var withDICOM = ctConfiguration()
+        withDICOM.deidentification.writeDICOM = true
+        let ledger = try Ledger(path: withDICOM.database)
+        let first = try await UnitProcessor(configuration: withDICOM, ledger: ledger, logger: Logger(label: "test"))
+            .process(unit: "study", trigger: .startup)
+        #expect(first.outcome == .done && first.counts.new == 1)
+        let sha = try #require(try ledger.sources()["study/ct.dcm"]?.sha256)
+        let before = try #require(try ledger.content(sha)).outputs
+        let dicomOutput = try #require(before.first { $0.hasSuffix(".dcm") })
+
+        // Without DICOM output, a reprocess would make the .dcm stale; its commit fails.
+        try await DatabaseQueue(path: withDICOM.database.path).write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE UPDATE ON contents BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
+        }
+        let summary = try await UnitProcessor(configuration: ctConfiguration(), ledger: ledger, logger: Logger(label: "test"))
+            .process(unit: "study", trigger: .reprocess)
+        #expect(summary.outcome == .failed)
+        #expect(try ledger.state(of: "study") == .failed)
+        let run = try #require(try ledger.runs(of: "study").last)
+        #expect(run.outcome == .failed && run.error?.contains("injected failure") == true)
+        #expect(try ledger.content(sha)?.outputs == before)
+        for relative in before {
+            #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(relative).path), "\(relative) removed")
+        }
+        #expect(before.contains(dicomOutput))
+    }
+
+    /// SIGTERM cancels the run's task: the files in hand finish, the run is closed as
+    /// interrupted (not done), the unit waits, and the next run does the rest.
+    @Test func aCancelledRunIsRecordedAsInterruptedAndTheNextRunFinishesTheUnit() async throws {
+        var ct = try Data(contentsOf: Self.corpusCT)
+        let count = 30
+        for index in 0..<count {
+            ct[ct.count - 1] = UInt8(index)  // a different last pixel byte: different content
+            try write(Array(ct), to: "big/\(index).dcm")
+        }
+        defer { try? FileManager.default.removeItem(at: root) }
+        let configuration = ctConfiguration(workers: 1)
+        let ledger = try Ledger(path: configuration.database)
+        let processor = try UnitProcessor(configuration: configuration, ledger: ledger, logger: Logger(label: "test"))
+        let run = Task { try await processor.process(unit: "big", trigger: .startup) }
+        run.cancel()
+        let interrupted = try await run.value
+        #expect(interrupted.outcome == .interrupted)
+        #expect(interrupted.counts.new < count)
+        #expect(try ledger.state(of: "big") == .waiting)
+        #expect(try ledger.runs(of: "big").map(\.outcome) == [.interrupted])
+
+        let rest = try await processor.process(unit: "big", trigger: .startup)
+        #expect(rest.outcome == .done)
+        #expect(rest.counts.skipped == interrupted.counts.new)
+        #expect(interrupted.counts.new + rest.counts.new == count)
+        #expect(try ledger.state(of: "big") == .done)
+    }
+
+    /// A crash leaves a run open and its unit `processing`; the next start closes it.
+    @Test func runsLeftOpenByACrashAreClosedAsInterruptedAtStartUp() async throws {
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let ledger = try Ledger(path: root.appendingPathComponent("ledger.sqlite"))
+        _ = try ledger.beginRun(of: "crashed", trigger: .inotify)
+        #expect(try ledger.closeRunsLeftOpen() == 0, "this process is alive: its run is not a crash's")
+        try await DatabaseQueue(path: root.appendingPathComponent("ledger.sqlite").path).write { db in
+            try db.execute(sql: "UPDATE runs SET pid = 2147483646")  // no such process
+        }
+        #expect(try ledger.closeRunsLeftOpen() == 1)
+        #expect(try ledger.state(of: "crashed") == .waiting)
+        #expect(try ledger.runs(of: "crashed").map(\.outcome) == [.interrupted])
+        #expect(try ledger.closeRunsLeftOpen() == 0)
     }
 
     /// Config cannot depend on Deidentify, so it keeps its own list of option names for
