@@ -8,8 +8,9 @@ CONFIG       ?= watch.yaml
 APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev libinotifytools0-dev libjpeg62-turbo-dev libopenjp2-7-dev libcharls-dev pkg-config
 # What the tests need beyond that: Python and pip for the pydicom oracle; dcmtk (dcmcjpeg,
 # dcmcjpls, dcmdjpeg, dcmdjpls) and OpenJPH (ojph_compress, ojph_expand) to make and
-# cross-check the compressed corpus (scripts/make-compressed-corpus, scripts/pixel-oracle).
-APT_TEST_PACKAGES := python3 python3-pip dcmtk openjph-tools
+# cross-check the compressed corpus (scripts/make-compressed-corpus, scripts/pixel-oracle);
+# bindfs for a FUSE drop directory that inotify cannot see into (NetworkMountTests).
+APT_TEST_PACKAGES := python3 python3-pip dcmtk openjph-tools bindfs
 PYDICOM      := pydicom==3.0.2
 NUMPY        := numpy
 # pydicom's decoders for JPEG, JPEG-LS, JPEG 2000/HTJ2K and RLE behind the pixel oracle.

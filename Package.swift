@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // zlib for the Deflated Explicit VR Little Endian transfer syntax.
@@ -36,18 +37,20 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "CLinux",
+                "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "Watcher", "CLinux",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Config", dependencies: ["Yams", "Imaging"]),
-        .target(name: "Watcher", dependencies: ["CInotifyTools"]),
+        .target(name: "Config", dependencies: ["Yams", "Imaging", "Watcher"]),
+        .target(name: "Watcher", dependencies: ["CInotifyTools", "CLinux"]),
         .executableTarget(
             name: "dicomdrop",
             dependencies: [
                 "DICOM", "Config", "Ledger", "Pipeline", "Watcher", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -21,3 +21,12 @@ int dd_link_unnamed(int fd, const char *path) {
     snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
     return linkat(AT_FDCWD, name, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
 }
+
+#include <sys/vfs.h>
+
+int dd_filesystem_type(const char *path, unsigned long *type) {
+    struct statfs status;
+    if (statfs(path, &status) != 0) return -1;
+    *type = (unsigned long)status.f_type;
+    return 0;
+}

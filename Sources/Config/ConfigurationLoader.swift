@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Watcher
 import Yams
 
 /// Reads watch.yaml: Yams composes the document (keeping each node's line and column), the
@@ -10,6 +11,7 @@ public enum ConfigurationLoader {
     static let schema: Schema = .mapping([
         "drop": .leaf, "output": .leaf, "database": .leaf,
         "settle_seconds": .leaf, "rescan_seconds": .leaf, "workers": .leaf,
+        "watch": .mapping(["mode": .leaf, "poll_seconds": .leaf]),
         "buckets": .mapping(["size": .list(.mapping(["name": .leaf, "max_pixels": .leaf]))]),
         "deidentify": .mapping([
             "options": .list(.leaf), "keep_private": .list(.leaf), "descriptor_allow_list": .list(.leaf),
@@ -45,15 +47,26 @@ public enum ConfigurationLoader {
         var settleSeconds: Double?
         var rescanSeconds: Double?
         var workers: Int?
+        var watch: RawWatch?
         var buckets: RawBuckets?
         var deidentify: RawDeidentification?
         var png: RawPNG?
         var quality: RawQuality?
 
         enum CodingKeys: String, CodingKey {
-            case drop, output, database, workers, buckets, deidentify, png, quality
+            case drop, output, database, workers, watch, buckets, deidentify, png, quality
             case settleSeconds = "settle_seconds"
             case rescanSeconds = "rescan_seconds"
+        }
+    }
+
+    struct RawWatch: Decodable {
+        var mode: String?
+        var pollSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case mode
+            case pollSeconds = "poll_seconds"
         }
     }
 
@@ -167,6 +180,18 @@ public enum ConfigurationLoader {
                 throw error(at: ["rescan_seconds"], in: root, file: file, "must be a number of seconds >= 1, found \(rescan)")
             }
             configuration.rescanSeconds = rescan
+        }
+        if let mode = raw.watch?.mode {
+            guard let known = WatchMode(rawValue: mode) else {
+                throw error(at: [Key("watch"), Key("mode")], in: root, file: file, "must be auto, inotify or poll, found \"\(mode)\"")
+            }
+            configuration.watchMode = known
+        }
+        if let poll = raw.watch?.pollSeconds {
+            guard poll >= 0.1, poll.isFinite else {
+                throw error(at: [Key("watch"), Key("poll_seconds")], in: root, file: file, "must be a number of seconds >= 0.1, found \(poll)")
+            }
+            configuration.pollSeconds = poll
         }
         if let workers = raw.workers {
             guard (1...256).contains(workers) else {

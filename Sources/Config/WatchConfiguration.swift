@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Watcher
 
 /// The daemon's configuration, as read from watch.yaml. Paths are absolute: relative ones
 /// in the file were resolved against the file's folder.
@@ -14,6 +15,10 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var settleSeconds: Double
     /// How often the whole drop tree is walked and compared with the ledger.
     public var rescanSeconds: Double
+    /// `watch.mode`: how changes are noticed.
+    public var watchMode = WatchMode.auto
+    /// `watch.poll_seconds`: time between poll passes, when polling.
+    public var pollSeconds = 10.0
     /// Files processed at once.
     public var workers: Int
     /// Size buckets in order; the last has no limit.

@@ -135,6 +135,29 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// Several units' states in one transaction (a start-up catch-up touches thousands).
+    public func setStates(_ changes: [(unit: String, state: UnitState)]) throws(LedgerError) {
+        guard !changes.isEmpty else { return }
+        let now = Self.now()
+        try write { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO units (name, state, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+                """)
+            for change in changes { try statement.execute(arguments: [change.unit, change.state.rawValue, now]) }
+        }
+    }
+
+    /// Removes a unit that vanished before it was ever run: no row of it is left behind.
+    public func forgetUnitNeverRun(_ unit: String) throws(LedgerError) {
+        try write { db in
+            try db.execute(sql: """
+                DELETE FROM units WHERE name = ? AND NOT EXISTS (SELECT 1 FROM runs WHERE unit = ?)
+                    AND NOT EXISTS (SELECT 1 FROM sources WHERE unit = ?)
+                """, arguments: [unit, unit, unit])
+        }
+    }
+
     public func state(of unit: String) throws(LedgerError) -> UnitState? {
         try read { db in
             try String.fetchOne(db, sql: "SELECT state FROM units WHERE name = ?", arguments: [unit]).flatMap(UnitState.init)

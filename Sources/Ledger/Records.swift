@@ -113,7 +113,7 @@ public enum RunOutcome: String, Sendable {
 
 /// What started a run of a unit.
 public enum RunTrigger: String, Sendable {
-    case startup, inotify, rescan, reprocess
+    case startup, inotify, poll, rescan, reprocess
 }
 
 /// The counts of one run, as logged and stored.

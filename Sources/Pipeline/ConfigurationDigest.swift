@@ -13,25 +13,29 @@ extension WatchConfiguration {
             + "allow=\(deidentify.descriptorAllowList.sorted());dicom=\(deidentify.writeDICOM)"
         let images = "png:\(png.bitDepth)bit,\(png.frames.rawValue),level\(png.level)"
         var text = "buckets:\(buckets);renderer:ps3.4-n2-v2;\(images);json:ps3.18-v1;deidentify:ps3.15-e1-v1:\(privacy)"
-        // The quality rules and model decide which images go to `suboptimal`. Appended only
-        // when watch.yaml sets any, so that ledgers written before they were part of the
-        // digest keep theirs under the built-in defaults.
-        if quality != QualityConfiguration() { text += ";quality:\(quality.canonicalText)" }
+        // The quality rules and model decide which images go to `suboptimal`. Their effective
+        // values are appended only where they differ from the built-in ones, so that ledgers
+        // written before they were part of the digest keep theirs under the defaults.
+        if let quality = qualityDifferenceFromDefaults { text += ";quality:\(quality)" }
         return SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
     }
-}
 
-extension QualityConfiguration {
-    /// Thresholds per modality and the model, in one canonical text (sorted keys).
-    var canonicalText: String {
-        struct Canonical: Encodable {
-            let rules: QualityRuleSettings
-            let byModality: [String: QualityRuleSettings]
-            let model: LinearQualityModel?
+    /// The effective thresholds (everywhere, and per modality watch.yaml names) and the
+    /// model, in one canonical text; nil when all are the built-in ones.
+    var qualityDifferenceFromDefaults: String? {
+        var parts: [String] = []
+        let builtIn = WatchConfiguration(drop: drop, output: output, database: database)
+        for modality in [nil] + quality.byModality.keys.sorted() {
+            let effective = qualityJudge(forModality: modality).thresholds
+            if effective != builtIn.qualityJudge(forModality: modality).thresholds {
+                parts.append("\(modality ?? "*")=\(effective)")
+            }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(Canonical(rules: rules, byModality: byModality, model: model))) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        if let model = quality.model {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            parts.append("model=" + String(decoding: (try? encoder.encode(model)) ?? Data(), as: UTF8.self))
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: ";")
     }
 }

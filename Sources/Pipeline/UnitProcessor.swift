@@ -6,6 +6,7 @@ import Foundation
 import Imaging
 import Ledger
 import Logging
+import Watcher
 
 /// What one run of one unit did.
 public struct RunSummary: Sendable, Equatable {

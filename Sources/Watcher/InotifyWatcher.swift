@@ -9,6 +9,23 @@ public enum WatchEvent: Sendable, Equatable {
     case touched(unit: String)
     /// The kernel's event queue overflowed: events were lost, a full rescan is due.
     case overflow
+    /// A new folder could not be watched: the user's inotify watch limit is reached, and
+    /// changes below it are seen only by poll passes and rescans.
+    case watchLimitReached(path: String)
+}
+
+/// Where changes under the drop directory come from: kernel events (inotify) or a periodic
+/// walk compared with an index (poll). Either way they only say *where to look*; the ledger
+/// decides what is new.
+public protocol ChangeSource: Sendable {
+    /// Reports changes until the calling task is cancelled.
+    func run(report: @escaping @Sendable (WatchEvent) -> Void) async
+}
+
+/// What to tell the user when the kernel's inotify limits are too low for the tree.
+public enum InotifyRemedy {
+    public static let overflow = "inotify's event queue overflowed and events were lost; a poll pass finds what they said. If it recurs, raise the queue: sysctl fs.inotify.max_queued_events=131072 (or set watch.mode: poll)"
+    public static let watchLimit = "inotify's watch limit is reached, so new folders are not watched; poll passes find what is dropped there. Raise it: sysctl fs.inotify.max_user_watches=1048576 (or set watch.mode: poll)"
 }
 
 /// Recursive inotify on the drop directory through libinotifytools.
@@ -16,7 +33,7 @@ public enum WatchEvent: Sendable, Equatable {
 /// libinotifytools keeps process-wide, non-thread-safe state and its wait blocks, so one
 /// dedicated thread owns it for the watcher's whole life and hands events over through an
 /// AsyncStream; only one watcher may exist per process.
-public final class InotifyWatcher: Sendable {
+public final class InotifyWatcher: ChangeSource {
     public let root: URL
     public let events: AsyncStream<WatchEvent>
     private let continuation: AsyncStream<WatchEvent>.Continuation
@@ -24,14 +41,19 @@ public final class InotifyWatcher: Sendable {
 
     public enum WatchError: Error, Sendable, CustomStringConvertible {
         case cannotInitialise(String)
-        case cannotWatch(path: String, reason: String)
+        case cannotWatch(path: String, reason: String, watchLimit: Bool)
+
+        /// The user's watch limit is too low for the tree (ENOSPC from inotify_add_watch).
+        public var isWatchLimit: Bool {
+            if case .cannotWatch(_, _, true) = self { return true }
+            return false
+        }
 
         public var description: String {
             switch self {
             case .cannotInitialise(let reason): "inotify cannot be initialised: \(reason)"
-            case .cannotWatch(let path, let reason):
-                "cannot watch \(path): \(reason)" + (reason.contains("No space left") || reason.contains("ENOSPC")
-                    ? " (too many watches: raise fs.inotify.max_user_watches with sysctl)" : "")
+            case .cannotWatch(let path, let reason, let watchLimit):
+                "cannot watch \(path): \(reason)" + (watchLimit ? " (\(InotifyRemedy.watchLimit))" : "")
             }
         }
     }
@@ -57,7 +79,8 @@ public final class InotifyWatcher: Sendable {
             }
             defer { inotifytools_cleanup() }
             guard inotifytools_watch_recursively(rootPath, Self.mask) != 0 else {
-                failure.set(.cannotWatch(path: rootPath, reason: String(cString: strerror(inotifytools_error()))))
+                let code = inotifytools_error()
+                failure.set(.cannotWatch(path: rootPath, reason: String(cString: strerror(code)), watchLimit: code == ENOSPC))
                 ready.signal()
                 return
             }
@@ -69,6 +92,15 @@ public final class InotifyWatcher: Sendable {
         thread.start()
         ready.wait()
         if let error = failure.value { throw error }
+    }
+
+    /// Forwards events until the task is cancelled, then stops the watcher thread.
+    public func run(report: @escaping @Sendable (WatchEvent) -> Void) async {
+        await withTaskCancellationHandler {
+            for await event in events { report(event) }
+        } onCancel: {
+            stop()
+        }
     }
 
     /// Stops the watcher thread (within a second) and ends the event stream.
@@ -96,7 +128,9 @@ public final class InotifyWatcher: Sendable {
             if mask & bits(IN_ISDIR) != 0 && mask & (bits(IN_CREATE) | bits(IN_MOVED_TO)) != 0 {
                 // inotify does not follow new folders by itself; files that land before this
                 // watch exists are found by the stat pass of the unit, which this event triggers.
-                _ = inotifytools_watch_recursively(path, Self.mask)
+                if inotifytools_watch_recursively(path, Self.mask) == 0 && inotifytools_error() == ENOSPC {
+                    continuation.yield(.watchLimitReached(path: path))
+                }
             }
             guard let unit = unit(of: path, rootPath: rootPath) else { continue }
             continuation.yield(.touched(unit: unit))

@@ -86,16 +86,7 @@ struct Dicomdrop: AsyncParsableCommand {
             _ = try await processor.process(unit: unit, trigger: .reprocess)
             return
         }
-        if once {
-            for unit in try PendingWork.units(in: DropTree(root: configuration.drop), ledger: ledger) {
-                _ = try await processor.process(unit: unit, trigger: .startup)
-            }
-            return
-        }
-        let daemon = Task { try await Daemon(processor: processor, logger: logger).run() }
-        let handlers = SignalHandlers(cancelling: daemon, logger: logger)
-        try await daemon.value
-        _ = handlers
+        try await Daemon(processor: processor, once: once, logger: logger).run()
     }
 
     /// FOLDER as given to --reprocess: absolute, or relative to the drop directory; it must

@@ -1,6 +1,7 @@
 import Config
 import Foundation
 import Testing
+import Watcher
 
 @Suite struct ConfigurationLoaderTests {
     @Test func theRepositoryWatchYamlGivesTheDocumentedDefaultsUnderVar() throws {
@@ -13,6 +14,16 @@ import Testing
         #expect(configuration.rescanSeconds == 60)
         #expect(configuration.workers == ProcessInfo.processInfo.activeProcessorCount)
         #expect(configuration.sizeBuckets == SizeBucket.defaults)
+        #expect(configuration.watchMode == .auto)
+        #expect(configuration.pollSeconds == 10)
+    }
+
+    @Test func watchModeAndPollSecondsAreReadAndChecked() throws {
+        let configuration = try ConfigurationLoader.parse("watch:\n  mode: poll\n  poll_seconds: 2.5\n", file: "/w/watch.yaml")
+        #expect(configuration.watchMode == .poll)
+        #expect(configuration.pollSeconds == 2.5)
+        #expect(failure("watch:\n  mode: fanotify\n") == "watch.yaml:2:9: watch.mode: must be auto, inotify or poll, found \"fanotify\"")
+        #expect(failure("watch:\n  poll_seconds: 0\n") == "watch.yaml:2:17: watch.poll_seconds: must be a number of seconds >= 0.1, found 0.0")
     }
 
     @Test func relativePathsResolveAgainstTheFilesFolderAndAbsoluteOnesStay() throws {
@@ -46,7 +57,7 @@ import Testing
 
     @Test func anUnknownKeyIsNamedWithItsLineAndColumn() {
         #expect(failure("drop: in\nsetle_seconds: 3\n")
-                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, output, png, quality, rescan_seconds, settle_seconds, workers)")
+                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, output, png, quality, rescan_seconds, settle_seconds, watch, workers)")
         #expect(failure("buckets:\n  size:\n    - name: a\n      max_pixel: 5\n")?.hasPrefix("watch.yaml:4:7: buckets.size[0].max_pixel: unknown key") == true)
     }
 

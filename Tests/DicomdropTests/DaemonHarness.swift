@@ -107,6 +107,27 @@ final class DaemonHarness: @unchecked Sendable {
     func logText() -> String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 }
 
+/// Appends `data` to `path` in `pieces` writes, `pause` seconds apart, as a slow copy does.
+/// On a thread of its own, not a task: on a loaded machine the test process's cooperative
+/// pool is busy with other suites, and a `Task.sleep` can overshoot by seconds, which
+/// would look like a finished copy to the daemon.
+func writeSlowly(_ data: Data, to path: String, pieces: Int, pause: Double) async {
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        let thread = Thread {
+            let handle = FileHandle(forWritingAtPath: path)
+            let piece = data.count / pieces + 1
+            for start in stride(from: 0, to: data.count, by: piece) {
+                if start > 0 { usleep(useconds_t(pause * 1_000_000)) }
+                handle?.seekToEndOfFile()
+                handle?.write(data[start..<min(start + piece, data.count)])
+            }
+            try? handle?.close()
+            done.resume()
+        }
+        thread.start()
+    }
+}
+
 /// Polls `condition` every 50 ms until it holds or `seconds` pass: tests wait on the daemon
 /// this way, never with a bare sleep.
 func waitUntil(seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {

@@ -96,14 +96,8 @@ import Testing
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let path = folder.appendingPathComponent("growing.dcm").path
         #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        let handle = try #require(FileHandle(forWritingAtPath: path))
-        // Write it in 8 pieces over ~2.8 s: each pause is shorter than settle, so no pass sees it quiet.
-        let piece = source.count / 8 + 1
-        for start in stride(from: 0, to: source.count, by: piece) {
-            handle.write(source[start..<min(start + piece, source.count)])
-            try await Task.sleep(for: .milliseconds(350))
-        }
-        try handle.close()
+        // Write it in 8 pieces over ~2.5 s: each pause is shorter than settle, so no pass sees it quiet.
+        await writeSlowly(source, to: path, pieces: 8, pause: 0.35)
         let ledger = try harness.ledger()
         #expect(await waitUntil(seconds: 20) { (try? ledger.state(of: "slow")) == .done }, "\(harness.logText())")
         let runs = try ledger.runs(of: "slow")

@@ -3,6 +3,7 @@ import Config
 import Crypto
 import Deidentify
 import Foundation
+import Watcher
 import GRDB
 import Imaging
 import Ledger
@@ -163,7 +164,9 @@ import Testing
         #expect(commits.pendingBatches == 0)
     }
 
-    @Test func pendingWorkFindsNewChangedAndDeletedFilesWithoutHashing() throws {
+    /// A full pass (start-up, rescan) compares the tree with the ledger; a poll pass with
+    /// the in-memory index the last pass left, reading no table.
+    @Test func passesFindNewChangedAndDeletedFilesWithoutHashing() async throws {
         try write([1], to: "done/a")
         try write([2], to: "changed/a")
         try write([3], to: "deleted/a")
@@ -177,7 +180,16 @@ import Testing
         try ledger.record(contents: [], sources: recorded)
         try write([2, 2], to: "changed/a")
         try FileManager.default.removeItem(at: drop.appendingPathComponent("deleted"))
-        #expect(try PendingWork.units(in: tree, ledger: ledger) == ["changed", "deleted", "new"])
+        let index = DropIndex(tree: tree)
+        #expect(await index.pass(reseedingWith: try ledger.recordedStamps()).changedUnits == ["changed", "deleted", "new"])
+        #expect(await index.pass().changedUnits == [], "the index now holds what the full pass saw")
+        try write([5], to: "later/a")
+        try FileManager.default.removeItem(at: drop.appendingPathComponent("new"))
+        var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, drop.appendingPathComponent("done/a").path, &times, 0) == 0)
+        let poll = await index.pass()
+        #expect(poll.changedUnits == ["done", "later", "new"])
+        #expect(poll.files == 3)
     }
 
     @Test func aUnitWithGoodNotDICOMAndTruncatedFilesRecordsEachAndGoesOn() async throws {

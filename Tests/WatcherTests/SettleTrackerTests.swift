@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Watcher
 
@@ -23,5 +24,32 @@ import Watcher
         #expect(tracker.unitsToCheck(at: 4.5) == ["study"])
         #expect(tracker.observe("study", snapshot: [1], at: 4.5) == nil)   // the old snapshot was dropped
         #expect(tracker.observe("study", snapshot: [1], at: 5.5) == "startup")
+    }
+}
+
+/// `watch.mode: auto` from statfs and the mount table.
+@Suite struct WatcherChoiceTests {
+    static let mountInfo = """
+        22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/root rw
+        98 22 0:45 / /srv/drop/nas rw,relatime shared:50 - nfs4 nas:/export/studies rw,vers=4.2
+        99 22 0:46 / /srv/drop/with\\040space rw - fuse.sshfs host:/x rw
+        100 22 0:47 / /srv/dropbox rw - cifs //h/s rw
+        """
+
+    @Test func sharedMountsBelowTheDropDirectoryAreFoundAndOthersAreNot() {
+        let found = FilesystemKind.sharedMounts(below: "/srv/drop", mountInfo: Self.mountInfo)
+        #expect(found.map(\.name) == ["nfs4", "fuse.sshfs"])
+        #expect(found.map(\.mountPoint) == ["/srv/drop/nas", "/srv/drop/with space"])
+    }
+
+    @Test func autoPicksPollForAMountBelowAndInotifyOnALocalFolder() throws {
+        let local = FileManager.default.temporaryDirectory.path
+        let below = WatcherChoice.choose(.auto, drop: "/srv/drop", mountInfo: Self.mountInfo)
+        #expect(below.mode == .poll)
+        #expect(below.reason.contains("nfs4 at /srv/drop/nas"))
+        let plain = WatcherChoice.choose(.auto, drop: local, mountInfo: "22 1 259:1 / / rw - ext4 /dev/root rw\n")
+        #expect(plain.mode == .inotify, "\(plain.reason)")
+        #expect(WatcherChoice.choose(.poll, drop: local).mode == .poll)
+        #expect(WatcherChoice.choose(.inotify, drop: "/srv/drop", mountInfo: Self.mountInfo).mode == .inotify)
     }
 }

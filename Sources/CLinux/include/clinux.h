@@ -23,4 +23,8 @@ int dd_open_unnamed(const char *directory, unsigned int mode);
 // privilege). Fails with EEXIST if `path` exists. Returns 0 or -1 with errno.
 int dd_link_unnamed(int fd, const char *path);
 
+// statfs(2)'s f_type (the filesystem's magic number) of `path` (sys/vfs.h is not in Swift's
+// Glibc module). Returns 0 and sets *type, or -1 with errno.
+int dd_filesystem_type(const char *path, unsigned long *type);
+
 #endif

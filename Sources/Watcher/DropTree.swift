@@ -1,6 +1,28 @@
 @preconcurrency import Glibc
 import Foundation
-import Ledger
+
+/// What a stat of a file says about its content without reading it: if all three are
+/// unchanged since the last look, its content is taken as unchanged.
+///
+/// Not the device number (`st_dev`): a NAS remounted after a reboot, or an NFS client that
+/// numbers its devices itself, gets another one for the same files. Inode numbers come from
+/// the server (NFS fileid, SMB's serverino; FUSE passes them through) and survive a remount.
+public struct FileStamp: Sendable, Hashable {
+    public var inode: UInt64
+    public var size: Int64
+    public var modifiedNanoseconds: Int64
+
+    public init(inode: UInt64, size: Int64, modifiedNanoseconds: Int64) {
+        self.inode = inode
+        self.size = size
+        self.modifiedNanoseconds = modifiedNanoseconds
+    }
+
+    init(_ status: stat) {
+        self.init(inode: UInt64(status.st_ino), size: Int64(status.st_size),
+                  modifiedNanoseconds: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec))
+    }
+}
 
 /// One file under the drop directory, as a stat pass saw it.
 public struct DroppedFile: Sendable, Equatable {
@@ -8,7 +30,13 @@ public struct DroppedFile: Sendable, Equatable {
     public let path: String
     /// The top-level entry it belongs to.
     public let unit: String
-    public let fingerprint: Fingerprint
+    public let stamp: FileStamp
+
+    public init(path: String, unit: String, stamp: FileStamp) {
+        self.path = path
+        self.unit = unit
+        self.stamp = stamp
+    }
 }
 
 /// Walks the drop directory. Units are its top-level entries: a folder with everything
@@ -52,7 +80,7 @@ public struct DropTree: Sendable {
         guard lstat(absolute, &status) == 0 else { return }
         switch status.st_mode & S_IFMT {
         case S_IFREG:
-            result.append(DroppedFile(path: relative, unit: unit, fingerprint: Self.fingerprint(status)))
+            result.append(DroppedFile(path: relative, unit: unit, stamp: FileStamp(status)))
         case S_IFDIR:
             guard let directory = opendir(absolute) else { return }
             defer { closedir(directory) }
@@ -68,15 +96,10 @@ public struct DropTree: Sendable {
         }
     }
 
-    static func fingerprint(_ status: stat) -> Fingerprint {
-        Fingerprint(inode: UInt64(status.st_ino), size: Int64(status.st_size),
-                    modifiedNanoseconds: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec))
-    }
-
     /// A fresh stat of one file, or nil if it is gone or no longer a regular file.
-    public func fingerprint(of path: String) -> Fingerprint? {
+    public func stamp(of path: String) -> FileStamp? {
         var status = stat()
         guard lstat(root.path + "/" + path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
-        return Self.fingerprint(status)
+        return FileStamp(status)
     }
 }

@@ -1,0 +1,179 @@
+import Foundation
+import Ledger
+import Logging
+import ServiceLifecycle
+import Watcher
+
+/// The scheduling loop as a service: change events and a 100 ms tick drive the
+/// `UnitScheduler`; ready units are run one at a time by the `UnitProcessor` (whose workers
+/// take the unit's files in parallel); full passes (start-up catch-up, periodic rescan,
+/// after an inotify overflow) compare the drop tree with the ledger.
+///
+/// Concurrency: this loop runs on the cooperative pool and never blocks it: walks run on the
+/// drop index's queue, ledger commits on the commit queue's thread, file work on the
+/// pool's workers. Back-pressure: while a unit runs, events wait in the stream (touches of
+/// one unit collapse in the scheduler), and the run itself waits when its commits fall
+/// behind. A graceful shutdown (SIGTERM, SIGINT) cancels the loop: the files in hand
+/// finish, the run is recorded as interrupted.
+public final class SchedulerService: Service {
+    public enum Input: Sendable {
+        case watch(WatchEvent)
+        case tick
+    }
+
+    let processor: UnitProcessor
+    let index: DropIndex
+    let live: LiveState
+    let logger: Logger
+    /// What a change event is recorded as: `.inotify` or `.poll`.
+    let touchTrigger: RunTrigger
+    /// `--once`: stop when the start-up catch-up is done (every unit settled and run).
+    let once: Bool
+    let pollSecondsAfterWatchLimit: Double
+    let inputs: AsyncStream<Input>
+    let continuation: AsyncStream<Input>.Continuation
+
+    public init(processor: UnitProcessor, index: DropIndex, live: LiveState, logger: Logger, touchTrigger: RunTrigger,
+                once: Bool = false) {
+        self.processor = processor
+        self.index = index
+        self.live = live
+        self.logger = logger
+        self.touchTrigger = touchTrigger
+        self.once = once
+        self.pollSecondsAfterWatchLimit = processor.configuration.pollSeconds
+        (inputs, continuation) = AsyncStream.makeStream(of: Input.self)
+    }
+
+    /// Where a change source reports.
+    public var report: @Sendable (WatchEvent) -> Void {
+        { [continuation] event in continuation.yield(.watch(event)) }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { [self] in await loop() }
+    }
+
+    private func loop() async {
+        let configuration = processor.configuration
+        let clock = ContinuousClock()
+        let start = clock.now
+        func now() -> Double { (clock.now - start).seconds }
+        var scheduler = UnitScheduler(settleSeconds: configuration.settleSeconds)
+        var lastRescan = now()
+        var overflowLogged = false, watchLimitLogged = false
+        var lastPollAfterWatchLimit: Double?
+
+        func fullPass(_ trigger: RunTrigger) async {
+            do {
+                let pass = await index.pass(reseedingWith: try processor.ledger.recordedStamps())
+                live.record(pass)
+                for unit in pass.changedUnits { scheduler.touch(unit, reason: trigger, at: now()) }
+            } catch {
+                logger.error("rescan failed: \(error)")
+            }
+            lastRescan = now()
+        }
+
+        await fullPass(.startup)
+        logger.info("\(once ? "catching up with" : "watching") \(configuration.drop.path): \(scheduler.pendingCount) unit(s) pending at start-up")
+        let ticker = Task { [continuation] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                continuation.yield(.tick)
+            }
+        }
+        defer {
+            ticker.cancel()
+            continuation.finish()
+        }
+
+        for await input in inputs {
+            if Task.isCancelled { break }
+            switch input {
+            case .watch(.touched(let unit)):
+                scheduler.touch(unit, reason: touchTrigger, at: now())
+            case .watch(.overflow):
+                live.update { $0.inotifyOverflows += 1 }
+                if !overflowLogged { logger.warning("\(InotifyRemedy.overflow)") }
+                overflowLogged = true
+                await fullPass(.rescan)
+            case .watch(.watchLimitReached(let path)):
+                if !watchLimitLogged { logger.warning("\(InotifyRemedy.watchLimit) (first unwatched folder: \(path))") }
+                watchLimitLogged = true
+                lastPollAfterWatchLimit = now()
+                await fullPass(.rescan)
+            case .tick:
+                if !once && now() - lastRescan >= configuration.rescanSeconds { await fullPass(.rescan) }
+                if let last = lastPollAfterWatchLimit, now() - last >= pollSecondsAfterWatchLimit {
+                    // Folders inotify could not watch are seen by polling from now on.
+                    let pass = await index.pass()
+                    live.record(pass)
+                    for unit in pass.changedUnits { scheduler.touch(unit, reason: .poll, at: now()) }
+                    lastPollAfterWatchLimit = now()
+                }
+                await settleAndRun(&scheduler, now: now)
+                if once && scheduler.isIdle { return }
+            }
+        }
+    }
+
+    /// Stat passes of the units that are due, then every ready unit, one at a time.
+    private func settleAndRun(_ scheduler: inout UnitScheduler, now: () -> Double) async {
+        for unit in scheduler.unitsToCheck(at: now()) {
+            let files = index.tree.files(inUnit: unit)
+            let recorded = !files.isEmpty || !((try? processor.ledger.sources(inUnit: unit).isEmpty) ?? true)
+            if scheduler.observe(unit, files: files, recorded: recorded, at: now()) == .gone {
+                try? processor.ledger.forgetUnitNeverRun(unit)
+            }
+        }
+        writeStates(&scheduler)
+        while !Task.isCancelled, let (unit, trigger) = scheduler.next() {
+            live.update {
+                $0.currentRun = LiveState.Snapshot.CurrentRun(unit: unit, trigger: trigger, started: Date())
+                $0.unitStates = scheduler.states
+            }
+            do {
+                let summary = try await processor.process(unit: unit, trigger: trigger)
+                live.record(summary)
+                scheduler.finished(unit, outcome: summary.outcome, at: now())
+            } catch {
+                // The ledger could not even open or close the run.
+                logger.error("unit \(unit): \(error)")
+                live.update { $0.currentRun = nil }
+                scheduler.finished(unit, outcome: .failed, at: now())
+            }
+            writeStates(&scheduler)
+        }
+    }
+
+    private func writeStates(_ scheduler: inout UnitScheduler) {
+        let changes = scheduler.takeUnwrittenStates()
+        do {
+            try processor.ledger.setStates(changes)
+        } catch {
+            logger.error("unit states not recorded: \(error)")
+        }
+        live.update {
+            $0.unitStates = scheduler.states
+            $0.pendingUnits = scheduler.pendingCount
+            $0.readyUnits = scheduler.readyCount
+        }
+    }
+}
+
+/// A change source (inotify or poll) as a service: it reports to the scheduler until the
+/// group shuts down.
+public struct ChangeSourceService: Service {
+    let source: any ChangeSource
+    let report: @Sendable (WatchEvent) -> Void
+
+    public init(source: any ChangeSource, report: @escaping @Sendable (WatchEvent) -> Void) {
+        self.source = source
+        self.report = report
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { [source, report] in await source.run(report: report) }
+    }
+}
