@@ -257,9 +257,6 @@ public enum ConfigurationLoader {
         return configuration
     }
 
-    /// Output folders dicomdrop fills itself, never a size bucket.
-    public static let reservedBucketNames: Set<String> = ["suboptimal", "review", "non-image"]
-
     /// Bucket names become directory names; limits must grow; only the last has none.
     private static func validate(_ buckets: [SizeBucket], root: Node, file: String) throws(ConfigurationError) {
         guard !buckets.isEmpty else {
@@ -273,9 +270,9 @@ public enum ConfigurationLoader {
                 throw error(at: place + [Key("name")], in: root, file: file,
                             "must be a plain folder name (letters, digits, '_', '.', '-'), found \"\(bucket.name)\"")
             }
-            guard !reservedBucketNames.contains(bucket.name) else {
+            if let reserved = ReservedBucket(rawValue: bucket.name) {
                 throw error(at: place + [Key("name")], in: root, file: file,
-                            "\"\(bucket.name)\" is reserved (suboptimal and review hold images set aside by quality or privacy checks, non-image holds datasets without pixels)")
+                            "\"\(bucket.name)\" is reserved: dicomdrop's own folder, it \(reserved.purpose)")
             }
             guard names.insert(bucket.name).inserted else {
                 throw error(at: place + [Key("name")], in: root, file: file, "\"\(bucket.name)\" is used twice")

@@ -1,3 +1,4 @@
+import Config
 import DICOM
 import Ledger
 import Synchronization
@@ -5,12 +6,12 @@ import Synchronization
 /// Output names come from the SOP Instance UID, or the content hash when there is none:
 /// never from anything about the patient.
 enum OutputNaming {
-    /// Where datasets without an image (structured reports, RT plans, DICOMDIRs) go.
-    static let nonImageBucket = "non-image"
-    /// Images that may show burned-in identity: kept out of the training buckets.
-    static let reviewBucket = "review"
-    /// Images no one should train on (QualityJudge).
-    static let suboptimalBucket = "suboptimal"
+    /// Where datasets without an image go (Config's ReservedBucket holds the names).
+    static let nonImageBucket = ReservedBucket.nonImage.rawValue
+    /// Where images that may show burned-in identity go.
+    static let reviewBucket = ReservedBucket.review.rawValue
+    /// Where images no one should train on go.
+    static let suboptimalBucket = ReservedBucket.suboptimal.rawValue
 
     /// `<bucket>/<name>.png` for a single-frame image; `<name>-f0001.png`, ... for each frame
     /// of a multi-frame one (the suffix cannot collide with a name, which holds only digits

@@ -73,8 +73,11 @@ import Testing
         #expect(failure("buckets:\n  size:\n    - {name: a}\n    - {name: b}\n")
                 == "watch.yaml:3:7: buckets.size[0]: only the last bucket may be without max_pixels")
         #expect(failure("buckets:\n  size:\n    - {name: ../etc}\n")?.contains("must be a plain folder name") == true)
-        #expect(failure("buckets:\n  size:\n    - {name: suboptimal}\n")?.contains("reserved") == true)
-        #expect(failure("buckets:\n  size:\n    - {name: non-image}\n")?.contains("reserved") == true)
+        #expect(failure("buckets:\n  size:\n    - {name: non-image}\n")
+                == "watch.yaml:3:14: buckets.size[0].name: \"non-image\" is reserved: dicomdrop's own folder, it holds datasets without pixels")
+        for reserved in ReservedBucket.allCases {
+            #expect(failure("buckets:\n  size:\n    - {name: \(reserved.rawValue)}\n")?.contains("\"\(reserved.rawValue)\" is reserved") == true)
+        }
         #expect(failure("drop: /srv/drop\noutput: /srv/drop/out\n")
             == "watch.yaml:2:9: output: must not be inside the drop directory /srv/drop: its outputs would be processed as new drops")
         #expect(failure("drop: /srv/out/drop\noutput: /srv/out\n")?.hasPrefix("watch.yaml:1:7: drop: must not be inside the output") == true)
