@@ -29,10 +29,12 @@ let package = Package(
         .target(name: "CCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("openjp2"), .linkedLibrary("charls")]),
         // Linux calls Swift cannot reach through Glibc: syncfs (_GNU_SOURCE), mallopt (malloc.h).
         .target(name: "CLinux"),
+        // What modules that may not import one another share; imports nothing.
+        .target(name: "Shared"),
         .target(name: "DICOM", dependencies: ["CZlib"]),
-        .target(name: "Imaging", dependencies: ["DICOM", "CPNG", "CCodecs", "CZlib"]),
+        .target(name: "Imaging", dependencies: ["DICOM", "Shared", "CPNG", "CCodecs", "CZlib"]),
         .target(name: "Deidentify", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Ledger", dependencies: ["Shared", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "Pipeline",
             dependencies: [

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Shared
 
 /// The SQLite ledger (GRDB, WAL): what every path held, what every content hash gave, and
 /// every run of every unit. "Already done" lives here, never in the drop directory.
@@ -79,7 +80,7 @@ public final class Ledger: Sendable {
                 """)
         }
         migrator.registerMigration("v2: image_quality") { db in
-            let features = ImageQualityRecord.featureColumns.map { "\($0) REAL" }.joined(separator: ", ")
+            let features = QualityFeatureNames.all.map { "\($0) REAL" }.joined(separator: ", ")
             try db.execute(sql: """
                 CREATE TABLE image_quality (
                     output TEXT PRIMARY KEY,        -- the PNG, relative to the output directory
@@ -219,7 +220,7 @@ public final class Ledger: Sendable {
         let outputs = try String.fetchAll(db, sql: "SELECT path FROM outputs WHERE sha256 = ? ORDER BY path", arguments: [sha256])
         let images = try Row.fetchAll(db, sql: "SELECT * FROM image_quality WHERE sha256 = ? ORDER BY output", arguments: [sha256]).map { row in
             ImageQualityRecord(output: row["output"], frame: row["frame"],
-                               features: Dictionary(uniqueKeysWithValues: ImageQualityRecord.featureColumns.compactMap { name in
+                               features: Dictionary(uniqueKeysWithValues: QualityFeatureNames.all.compactMap { name in
                                    (row[name] as Double?).map { (name, $0) }
                                }),
                                modelScore: row["model_score"], suboptimal: row["suboptimal"] == 1, reason: row["reason"])
@@ -250,7 +251,7 @@ public final class Ledger: Sendable {
     /// into place, so the ledger never points at a file that is not there.
     public func record(contents: [ContentRecord], sources: [SourceRecord]) throws(LedgerError) {
         let now = Self.now()
-        let columns = ImageQualityRecord.featureColumns
+        let columns = QualityFeatureNames.all
         try write { db in
             // Prepared once per connection (GRDB's statement cache), not once per row: the
             // preparation was most of the ledger's time in a 2,000-file run.
