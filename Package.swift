@@ -43,7 +43,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "Config", dependencies: ["Yams", "Imaging"]),
+        .target(name: "Config", dependencies: ["Yams", "Imaging", "Deidentify"]),
         .target(name: "Watcher", dependencies: ["CInotifyTools"]),
         .executableTarget(
             name: "dicomdrop",

@@ -1,3 +1,4 @@
+import Deidentify
 import Foundation
 import Imaging
 import Yams
@@ -178,9 +179,10 @@ public enum ConfigurationLoader {
         configuration.deidentification.mapDatabase = try path(raw.deidentify?.mapDatabase, default: "var/pseudonyms.sqlite", key: "map_database")
         if let deidentify = raw.deidentify {
             for (index, option) in (deidentify.options ?? []).enumerated() {
-                guard DeidentificationConfiguration.optionNames.contains(option) else {
+                guard ConfidentialityProfile.Option(rawValue: option) != nil else {
+                    let known = ConfidentialityProfile.Option.allCases.map(\.rawValue).joined(separator: ", ")
                     throw error(at: [Key("deidentify"), Key("options"), Key(index: index)], in: root, file: file,
-                                "unknown option \"\(option)\"; known: \(DeidentificationConfiguration.optionNames.joined(separator: ", "))")
+                                "unknown option \"\(option)\"; known: \(known)")
                 }
             }
             configuration.deidentification.options = deidentify.options ?? []

@@ -114,14 +114,9 @@ public struct SizeBucket: Sendable, Equatable, Codable {
     public static let defaults = [SizeBucket(name: "small", maxPixels: 512 * 512), SizeBucket(name: "large", maxPixels: nil)]
 }
 
-/// De-identification settings (PS3.15 Annex E). Option names are those of the Deidentify
-/// module's `ConfidentialityProfile.Option` (a test keeps the two lists equal).
+/// De-identification settings (PS3.15 Annex E).
 public struct DeidentificationConfiguration: Sendable, Equatable {
-    public static let optionNames = [
-        "retain_safe_private", "retain_uids", "retain_device_identity", "retain_institution_identity",
-        "retain_patient_characteristics", "retain_longitudinal_full_dates", "retain_longitudinal_modified_dates",
-        "clean_descriptors", "clean_structured_content", "clean_graphics",
-    ]
+    /// Raw values of Deidentify's `ConfidentialityProfile.Option`, each checked by the loader.
     public var options: [String] = []
     /// Private creators whose blocks are kept; every other private element is removed.
     public var keepPrivateCreators: [String] = []

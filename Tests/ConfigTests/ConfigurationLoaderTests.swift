@@ -85,6 +85,17 @@ import Testing
         #expect(failure("drop: /srv/drop\noutput: /srv/drop-out\n") == nil)
     }
 
+    @Test func deidentificationOptionsAreTheProfilesOwnAndAnUnknownOneIsNamedWithTheKnownOnes() throws {
+        let known = "retain_safe_private, retain_uids, retain_device_identity, retain_institution_identity, "
+            + "retain_patient_characteristics, retain_longitudinal_full_dates, retain_longitudinal_modified_dates, "
+            + "clean_descriptors, clean_structured_content, clean_graphics"
+        #expect(failure("deidentify:\n  options: [retain_uids, retain_all]\n")
+                == "watch.yaml:2:26: deidentify.options[1]: unknown option \"retain_all\"; known: \(known)")
+        let every = known.replacingOccurrences(of: " ", with: "")
+        let configuration = try ConfigurationLoader.parse("deidentify:\n  options: [\(every)]\n", file: "/etc/dicomdrop/watch.yaml")
+        #expect(configuration.deidentification.options == every.split(separator: ",").map(String.init))
+    }
+
     @Test func brokenYamlIsReportedWithItsPlace() {
         #expect(failure("drop: [unclosed\n")?.hasPrefix("watch.yaml:2:1: is not valid YAML:") == true)
         #expect(failure("") == "watch.yaml: is empty: expected a mapping of settings")

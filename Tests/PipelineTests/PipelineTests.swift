@@ -215,11 +215,4 @@ import Testing
         let second = try await processor.process(unit: "mixed", trigger: .rescan)
         #expect(second.counts == RunCounts(seen: 4, skipped: 4))
     }
-
-    /// Config cannot depend on Deidentify, so it keeps its own list of option names for
-    /// validating watch.yaml; a name on one list only would be refused or silently ignored.
-    @Test func everyDeidentificationOptionWatchYamlAcceptsIsOneTheProfileKnows() {
-        #expect(DeidentificationConfiguration.optionNames.sorted()
-                == ConfidentialityProfile.Option.allCases.map(\.rawValue).sorted())
-    }
 }
