@@ -31,14 +31,14 @@ let package = Package(
         .target(name: "CLinux"),
         // What modules that may not import one another share; imports nothing.
         .target(name: "Shared"),
-        .target(name: "DICOM", dependencies: ["CZlib"]),
+        .target(name: "DICOM", dependencies: ["Shared", "CZlib"]),
         .target(name: "Imaging", dependencies: ["DICOM", "Shared", "CPNG", "CCodecs", "CZlib"]),
-        .target(name: "Deidentify", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Deidentify", dependencies: ["DICOM", "Shared", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Ledger", dependencies: ["Shared", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "Pipeline",
             dependencies: [
-                "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "CLinux",
+                "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "Shared", "CLinux",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -48,21 +48,22 @@ let package = Package(
         .executableTarget(
             name: "dicomdrop",
             dependencies: [
-                "DICOM", "Config", "Ledger", "Pipeline", "Watcher", "CLinux",
+                "DICOM", "Config", "Ledger", "Pipeline", "Shared", "Watcher", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Measurement harness for scripts/bench-parse; not part of the product.
-        .executableTarget(name: "ParseBenchmark", dependencies: ["DICOM"]),
-        .executableTarget(name: "RenderBenchmark", dependencies: ["DICOM", "Imaging", "CZlib"]),
-        .executableTarget(name: "DecodeBenchmark", dependencies: ["DICOM", "Imaging"]),
+        .executableTarget(name: "ParseBenchmark", dependencies: ["DICOM", "Shared"]),
+        .executableTarget(name: "RenderBenchmark", dependencies: ["DICOM", "Imaging", "Shared", "CZlib"]),
+        .executableTarget(name: "DecodeBenchmark", dependencies: ["DICOM", "Imaging", "Shared"]),
         .testTarget(
             name: "DICOMTests",
             dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Helpers shared by the test targets (not shipped).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),

@@ -1,6 +1,7 @@
 import Config
 import Crypto
 import Foundation
+import Shared
 
 extension WatchConfiguration {
     /// A digest of the settings that shape outputs, stored with every result so that it is
@@ -12,6 +13,6 @@ extension WatchConfiguration {
             + "allow=\(deidentify.descriptorAllowList.sorted());dicom=\(deidentify.writeDICOM)"
         let images = "png:\(png.bitDepth)bit,\(png.frames.rawValue),level\(png.level)"
         let text = "buckets:\(buckets);renderer:ps3.4-n2-v2;\(images);json:ps3.18-v1;deidentify:ps3.15-e1-v1:\(privacy)"
-        return SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return Hexadecimal.string(SHA256.hash(data: Data(text.utf8)).prefix(8))
     }
 }

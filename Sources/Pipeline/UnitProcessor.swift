@@ -6,6 +6,7 @@ import Foundation
 import Imaging
 import Ledger
 import Logging
+import Shared
 
 /// What one run of one unit did.
 public struct RunSummary: Sendable, Equatable {
@@ -139,7 +140,7 @@ public final class UnitProcessor: Sendable {
         try ledger.removeSources(known.keys.filter { !present.contains($0) })
 
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         try ledger.finishRun(run, of: unit, counts: counts, state: .done)
         let summary = RunSummary(unit: unit, trigger: trigger, counts: counts, seconds: seconds)
         logger.info("run finished: unit=\(unit) trigger=\(trigger.rawValue) seen=\(counts.seen) new=\(counts.new) duplicate=\(counts.duplicate) skipped=\(counts.skipped) failed=\(counts.failed) seconds=\(String(format: "%.3f", seconds))")

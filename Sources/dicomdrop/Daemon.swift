@@ -4,6 +4,7 @@ import Foundation
 import Ledger
 import Logging
 import Pipeline
+import Shared
 import Watcher
 
 /// The long-running loop: inotify events and periodic rescans make units pending, the
@@ -29,7 +30,7 @@ struct Daemon {
         let start = clock.now
         func now() -> Double {
             let elapsed = clock.now - start
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            return elapsed.inSeconds
         }
 
         func rescan(_ reason: RunTrigger) {
