@@ -1,5 +1,6 @@
 import DICOM
 import Foundation
+import Shared
 
 /// What de-identification may keep, chosen in watch.yaml (`deidentify.*`).
 public struct DeidentificationSettings: Sendable, Equatable {
@@ -16,13 +17,6 @@ public struct DeidentificationSettings: Sendable, Equatable {
         self.keepPrivateCreators = keepPrivateCreators
         self.descriptorAllowList = Set(descriptorAllowList.map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
     }
-}
-
-/// One replacement made, for the pseudonym map (kept apart from the ledger and outputs).
-public struct PseudonymMapping: Sendable, Hashable {
-    public let kind: String
-    public let original: String
-    public let pseudonym: String
 }
 
 /// Applies the Basic Application Level Confidentiality Profile (PS3.15 Annex E) with the

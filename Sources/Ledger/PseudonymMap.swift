@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import Foundation
 import GRDB
+import Shared
 
 /// original -> pseudonym, per kind (patient, accession, uid, ...): the only way back from a
 /// de-identified output to its source. A SQLite file of its own, mode 0600, apart from the
@@ -49,19 +50,8 @@ public final class PseudonymMap: Sendable {
         try migrator.migrateRetrying(writer)
     }
 
-    public struct Entry: Sendable, Hashable {
-        public let kind: String
-        public let original: String
-        public let pseudonym: String
-        public init(kind: String, original: String, pseudonym: String) {
-            self.kind = kind
-            self.original = original
-            self.pseudonym = pseudonym
-        }
-    }
-
     /// Records mappings not yet known, in one transaction.
-    public func record(_ entries: [Entry]) throws(Ledger.LedgerError) {
+    public func record(_ entries: [PseudonymMapping]) throws(Ledger.LedgerError) {
         guard !entries.isEmpty else { return }
         let now = ISO8601DateFormatter().string(from: Date())
         do {

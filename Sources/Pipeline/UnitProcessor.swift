@@ -119,7 +119,7 @@ public final class UnitProcessor: Sendable {
                 counts.duplicate += 1
                 pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: sha))
             case .processed(let content, let previous, let pseudonyms):
-                pending.pseudonyms.formUnion(pseudonyms.map { PseudonymMap.Entry(kind: $0.kind, original: $0.original, pseudonym: $0.pseudonym) })
+                pending.pseudonyms.formUnion(pseudonyms)
                 if content.outcome == .failed { counts.failed += 1 } else { counts.new += 1 }
                 // Outputs the earlier processing wrote and this one did not: gone, not left behind.
                 for stale in Set(previous?.outputs ?? []).subtracting(content.outputs) { writer.remove(stale) }
