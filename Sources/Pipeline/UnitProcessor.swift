@@ -181,10 +181,10 @@ public final class UnitProcessor: Sendable {
     final class RunContext: Sendable {
         let unit: String
         let reprocess: Bool
-        let claimedNames = ClaimedNames()
+        let claimedNames = ClaimSet<String>()
         /// Hashes a worker of this run has taken on: the first file with a hash processes it,
         /// the others are copies.
-        let claimedHashes = ClaimedNames()
+        let claimedHashes = ClaimSet<String>()
 
         init(unit: String, reprocess: Bool) {
             self.unit = unit
@@ -227,7 +227,7 @@ public final class UnitProcessor: Sendable {
 
     /// Parses one file and writes its outputs. Never throws: every failure becomes a
     /// record with its reason, and the rest of the unit goes on.
-    func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimedNames,
+    func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimSet<String>,
                      parse: () -> Parsed) -> (ContentRecord, Set<PseudonymMapping>) {
         func record(_ outcome: ContentRecord.Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = []) -> ContentRecord {
             ContentRecord(sha256: sha, outcome: outcome, reason: reason, bucket: bucket, outputs: outputs,
