@@ -132,10 +132,6 @@ public final class Ledger: Sendable {
         }
     }
 
-    public func units() throws(LedgerError) -> [String] {
-        try read { db in try String.fetchAll(db, sql: "SELECT name FROM units ORDER BY name") }
-    }
-
     public func beginRun(of unit: String, trigger: RunTrigger) throws(LedgerError) -> Int64 {
         let now = Self.now()
         return try write { db in

@@ -65,15 +65,4 @@ public final class PseudonymMap: Sendable {
             throw .database("\(error)")
         }
     }
-
-    /// The original behind a pseudonym, for the holder of this file only.
-    public func original(of pseudonym: String, kind: String) throws(Ledger.LedgerError) -> String? {
-        do {
-            return try queue.read { db in
-                try String.fetchOne(db, sql: "SELECT original FROM pseudonyms WHERE kind = ? AND pseudonym = ?", arguments: [kind, pseudonym])
-            }
-        } catch {
-            throw .database("\(error)")
-        }
-    }
 }
