@@ -105,11 +105,16 @@ import Testing
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let ledger = try Ledger(path: root.appendingPathComponent("ledger.sqlite"))
-        // The third batch fails as a full disk would; the commit of every batch is real.
+        // The third batch fails as a full disk would; the commit of every batch is real. Each
+        // commit notes its thread and whether it runs inside a task (a pool thread would).
+        let committers = Mutex<[(thread: pthread_t, insideTask: Bool)]>([])
         let commits = LedgerCommitQueue { (batch) throws(Ledger.LedgerError) in
+            let insideTask = withUnsafeCurrentTask { $0 != nil }
+            committers.withLock { $0.append((pthread_self(), insideTask)) }
             if batch.sources.contains(where: { $0.path.hasPrefix("u/fail") }) { throw .database("disk full") }
             try ledger.record(contents: batch.contents, sources: batch.sources)
         }
+        let caller = pthread_self()
         func batch(_ name: String, fingerprint size: Int64) -> LedgerBatch {
             LedgerBatch(sources: [SourceRecord(path: "u/\(name)", unit: "u",
                                                fingerprint: Fingerprint(device: 1, inode: 1, size: size, modifiedNanoseconds: 0),
@@ -126,6 +131,12 @@ import Testing
         let recorded = try ledger.sources()
         #expect(recorded.keys.sorted() == ["u/a"])
         #expect(recorded["u/a"]?.fingerprint.size == 2)
+        // Off the pool: the two "a" batches and the failing one were committed outside any
+        // task and never on the submitting task's thread; the empty batch and the one after
+        // the failure never reached the commit.
+        let seen = committers.withLock { $0 }
+        #expect(seen.count == 3)
+        #expect(seen.allSatisfy { !$0.insideTask && pthread_equal($0.thread, caller) == 0 })
     }
 
     /// A disk slower than the workers holds the run back at `maximumPending` batches.
