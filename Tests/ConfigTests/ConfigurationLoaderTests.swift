@@ -13,6 +13,23 @@ import Testing
         #expect(configuration.rescanSeconds == 60)
         #expect(configuration.workers == ProcessInfo.processInfo.activeProcessorCount)
         #expect(configuration.sizeBuckets == SizeBucket.defaults)
+        #expect(configuration.deidentification.keyFile.path == root.appendingPathComponent("var/deidentify.key").path)
+        #expect(configuration.deidentification.mapDatabase.path == root.appendingPathComponent("var/pseudonyms.sqlite").path)
+    }
+
+    /// README: the key and the map default to var/ beside watch.yaml; moving the ledger
+    /// elsewhere must not move them with it (a new key would change every pseudonym).
+    @Test func theKeyAndTheMapDefaultUnderVarBesideWatchYamlWhereverTheDatabaseIs() throws {
+        let configuration = try ConfigurationLoader.parse("database: /srv/ledger/dicomdrop.sqlite\n", file: "/etc/dicomdrop/watch.yaml")
+        #expect(configuration.deidentification.keyFile.path == "/etc/dicomdrop/var/deidentify.key")
+        #expect(configuration.deidentification.mapDatabase.path == "/etc/dicomdrop/var/pseudonyms.sqlite")
+        #expect(configuration.deidentification == DeidentificationConfiguration(defaultsIn: URL(fileURLWithPath: "/etc/dicomdrop")))
+    }
+
+    @Test func anEmptyNestedPathIsReportedAtItsOwnKeyNotAtATopLevelOne() {
+        #expect(failure("deidentify:\n  key_file: \"\"\n") == "watch.yaml:2:13: deidentify.key_file: must be a path, found an empty string")
+        #expect(failure("deidentify:\n  map_database: \"\"\n") == "watch.yaml:2:17: deidentify.map_database: must be a path, found an empty string")
+        #expect(failure("quality:\n  model_file: \"\"\n") == "watch.yaml:2:15: quality.model_file: must be a path, found an empty string")
     }
 
     @Test func relativePathsResolveAgainstTheFilesFolderAndAbsoluteOnesStay() throws {

@@ -198,6 +198,7 @@ import Testing
         try write(Array(ct), to: "mixed/copy-of-ct.dcm")
         defer { try? FileManager.default.removeItem(at: root) }
         let configuration = WatchConfiguration(drop: drop, output: output, database: root.appendingPathComponent("ledger.sqlite"),
+                                               deidentification: DeidentificationConfiguration(defaultsIn: root),
                                                workers: 2, sizeBuckets: SizeBucket.defaults)
         let ledger = try Ledger(path: configuration.database)
         let processor = try UnitProcessor(configuration: configuration, ledger: ledger, logger: Logger(label: "test"))
