@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "dicomdrop",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dicomdrop", targets: ["dicomdrop"]),
         .library(name: "DICOM", targets: ["DICOM"]),
