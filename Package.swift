@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "dicomdrop",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dicomdrop", targets: ["dicomdrop"]),
         .library(name: "DICOM", targets: ["DICOM"]),
@@ -30,40 +29,43 @@ let package = Package(
         .target(name: "CCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("openjp2"), .linkedLibrary("charls")]),
         // Linux calls Swift cannot reach through Glibc: syncfs (_GNU_SOURCE), mallopt (malloc.h).
         .target(name: "CLinux"),
-        .target(name: "DICOM", dependencies: ["CZlib"]),
-        .target(name: "Imaging", dependencies: ["DICOM", "CPNG", "CCodecs", "CZlib"]),
-        .target(name: "Deidentify", dependencies: ["DICOM", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Ledger", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // What modules that may not import one another share; imports nothing.
+        .target(name: "Shared"),
+        .target(name: "DICOM", dependencies: ["Shared", "CZlib"]),
+        .target(name: "Imaging", dependencies: ["DICOM", "Shared", "CPNG", "CCodecs", "CZlib"]),
+        .target(name: "Deidentify", dependencies: ["DICOM", "Shared", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Ledger", dependencies: ["Shared", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "Pipeline",
             dependencies: [
-                "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "Watcher", "CLinux",
+                "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "Watcher", "Shared", "CLinux",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Config", dependencies: ["Yams", "Imaging", "Watcher"]),
-        .target(name: "Watcher", dependencies: ["CInotifyTools", "CLinux"]),
+        .target(name: "Config", dependencies: ["Yams", "Imaging", "Deidentify", "Watcher"]),
+        .target(name: "Watcher", dependencies: ["CInotifyTools", "CLinux", "Shared"]),
         .executableTarget(
             name: "dicomdrop",
             dependencies: [
-                "DICOM", "Config", "Ledger", "Pipeline", "Watcher", "CLinux",
+                "DICOM", "Config", "Ledger", "Pipeline", "Shared", "Watcher", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Measurement harness for scripts/bench-parse; not part of the product.
-        .executableTarget(name: "ParseBenchmark", dependencies: ["DICOM"]),
-        .executableTarget(name: "RenderBenchmark", dependencies: ["DICOM", "Imaging", "CZlib"]),
-        .executableTarget(name: "DecodeBenchmark", dependencies: ["DICOM", "Imaging"]),
+        .executableTarget(name: "ParseBenchmark", dependencies: ["DICOM", "Shared"]),
+        .executableTarget(name: "RenderBenchmark", dependencies: ["DICOM", "Imaging", "Shared", "CZlib"]),
+        .executableTarget(name: "DecodeBenchmark", dependencies: ["DICOM", "Imaging", "Shared"]),
         .testTarget(
             name: "DICOMTests",
             dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Helpers shared by the test targets (not shipped).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", .product(name: "GRDB", package: "GRDB.swift")]),

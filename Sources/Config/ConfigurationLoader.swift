@@ -1,3 +1,4 @@
+import Deidentify
 import Foundation
 import Imaging
 import Watcher
@@ -158,17 +159,24 @@ public enum ConfigurationLoader {
 
     private static func validate(_ raw: RawConfiguration, root: Node, file: String) throws(ConfigurationError) -> WatchConfiguration {
         let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
-        func path(_ value: String?, default fallback: String, key: String) throws(ConfigurationError) -> URL {
+        // `place` is the key's full path: an error about deidentify.key_file is anchored at that
+        // node, not at a top-level key_file the file does not have.
+        func path(_ value: String?, default fallback: String, at place: [any CodingKey]) throws(ConfigurationError) -> URL {
             let text = value ?? fallback
-            guard !text.isEmpty else { throw error(at: [key], in: root, file: file, "must be a path, found an empty string") }
+            guard !text.isEmpty else { throw error(at: place, in: root, file: file, "must be a path, found an empty string") }
             let expanded = (text as NSString).expandingTildeInPath
             return expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded).standardizedFileURL
                 : folder.appendingPathComponent(expanded).standardizedFileURL
         }
         var configuration = WatchConfiguration(
-            drop: try path(raw.drop, default: "var/drop", key: "drop"),
-            output: try path(raw.output, default: "var/out", key: "output"),
-            database: try path(raw.database, default: "var/dicomdrop.sqlite", key: "database"))
+            drop: try path(raw.drop, default: "var/drop", at: [Key("drop")]),
+            output: try path(raw.output, default: "var/out", at: [Key("output")]),
+            database: try path(raw.database, default: "var/dicomdrop.sqlite", at: [Key("database")]),
+            deidentification: DeidentificationConfiguration(
+                keyFile: try path(raw.deidentify?.keyFile, default: DeidentificationConfiguration.defaultKeyFile,
+                                  at: [Key("deidentify"), Key("key_file")]),
+                mapDatabase: try path(raw.deidentify?.mapDatabase, default: DeidentificationConfiguration.defaultMapDatabase,
+                                      at: [Key("deidentify"), Key("map_database")])))
         if let settle = raw.settleSeconds {
             guard settle >= 0, settle.isFinite else {
                 throw error(at: ["settle_seconds"], in: root, file: file, "must be a number of seconds >= 0, found \(settle)")
@@ -199,13 +207,12 @@ public enum ConfigurationLoader {
             }
             configuration.workers = workers
         }
-        configuration.deidentification.keyFile = try path(raw.deidentify?.keyFile, default: "var/deidentify.key", key: "key_file")
-        configuration.deidentification.mapDatabase = try path(raw.deidentify?.mapDatabase, default: "var/pseudonyms.sqlite", key: "map_database")
         if let deidentify = raw.deidentify {
             for (index, option) in (deidentify.options ?? []).enumerated() {
-                guard DeidentificationConfiguration.optionNames.contains(option) else {
+                guard ConfidentialityProfile.Option(rawValue: option) != nil else {
+                    let known = ConfidentialityProfile.Option.allCases.map(\.rawValue).joined(separator: ", ")
                     throw error(at: [Key("deidentify"), Key("options"), Key(index: index)], in: root, file: file,
-                                "unknown option \"\(option)\"; known: \(DeidentificationConfiguration.optionNames.joined(separator: ", "))")
+                                "unknown option \"\(option)\"; known: \(known)")
                 }
             }
             configuration.deidentification.options = deidentify.options ?? []
@@ -245,7 +252,7 @@ public enum ConfigurationLoader {
             }
             var model = quality.model
             if let modelFile = quality.modelFile {
-                let url = try path(modelFile, default: "", key: "model_file")
+                let url = try path(modelFile, default: "", at: [Key("quality"), Key("model_file")])
                 guard let data = FileManager.default.contents(atPath: url.path) else {
                     throw error(at: [Key("quality"), Key("model_file")], in: root, file: file, "cannot read \(url.path)")
                 }
@@ -282,9 +289,6 @@ public enum ConfigurationLoader {
         return configuration
     }
 
-    /// Output folders dicomdrop fills itself, never a size bucket.
-    public static let reservedBucketNames: Set<String> = ["suboptimal", "review", "non-image"]
-
     /// Bucket names become directory names; limits must grow; only the last has none.
     private static func validate(_ buckets: [SizeBucket], root: Node, file: String) throws(ConfigurationError) {
         guard !buckets.isEmpty else {
@@ -298,9 +302,9 @@ public enum ConfigurationLoader {
                 throw error(at: place + [Key("name")], in: root, file: file,
                             "must be a plain folder name (letters, digits, '_', '.', '-'), found \"\(bucket.name)\"")
             }
-            guard !reservedBucketNames.contains(bucket.name) else {
+            if let reserved = ReservedBucket(rawValue: bucket.name) {
                 throw error(at: place + [Key("name")], in: root, file: file,
-                            "\"\(bucket.name)\" is reserved (suboptimal and review hold images set aside by quality or privacy checks, non-image holds datasets without pixels)")
+                            "\"\(bucket.name)\" is reserved: dicomdrop's own folder, it \(reserved.purpose)")
             }
             guard names.insert(bucket.name).inserted else {
                 throw error(at: place + [Key("name")], in: root, file: file, "\"\(bucket.name)\" is used twice")

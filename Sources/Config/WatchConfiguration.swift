@@ -30,8 +30,9 @@ public struct WatchConfiguration: Sendable, Equatable {
     /// `quality.*`: the suboptimal rules' thresholds, per modality, and an optional model.
     public var quality = QualityConfiguration()
 
-    public init(drop: URL, output: URL, database: URL, settleSeconds: Double = 5, rescanSeconds: Double = 60,
-                workers: Int = ProcessInfo.processInfo.activeProcessorCount, sizeBuckets: [SizeBucket] = SizeBucket.defaults) {
+    public init(drop: URL, output: URL, database: URL, deidentification: DeidentificationConfiguration, settleSeconds: Double = 5,
+                rescanSeconds: Double = 60, workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+                sizeBuckets: [SizeBucket] = SizeBucket.defaults) {
         self.drop = drop
         self.output = output
         self.database = database
@@ -39,9 +40,7 @@ public struct WatchConfiguration: Sendable, Equatable {
         self.rescanSeconds = rescanSeconds
         self.workers = workers
         self.sizeBuckets = sizeBuckets
-        let folder = database.deletingLastPathComponent()
-        self.deidentification = DeidentificationConfiguration(keyFile: folder.appendingPathComponent("deidentify.key"),
-                                                              mapDatabase: folder.appendingPathComponent("pseudonyms.sqlite"))
+        self.deidentification = deidentification
     }
 
     /// The bucket of an image of `pixels` = Rows x Columns: the first whose limit it fits.
@@ -119,14 +118,9 @@ public struct SizeBucket: Sendable, Equatable, Codable {
     public static let defaults = [SizeBucket(name: "small", maxPixels: 512 * 512), SizeBucket(name: "large", maxPixels: nil)]
 }
 
-/// De-identification settings (PS3.15 Annex E). Option names are those of the Deidentify
-/// module's `ConfidentialityProfile.Option` (a test keeps the two lists equal).
+/// De-identification settings (PS3.15 Annex E).
 public struct DeidentificationConfiguration: Sendable, Equatable {
-    public static let optionNames = [
-        "retain_safe_private", "retain_uids", "retain_device_identity", "retain_institution_identity",
-        "retain_patient_characteristics", "retain_longitudinal_full_dates", "retain_longitudinal_modified_dates",
-        "clean_descriptors", "clean_structured_content", "clean_graphics",
-    ]
+    /// Raw values of Deidentify's `ConfidentialityProfile.Option`, each checked by the loader.
     public var options: [String] = []
     /// Private creators whose blocks are kept; every other private element is removed.
     public var keepPrivateCreators: [String] = []
@@ -139,8 +133,19 @@ public struct DeidentificationConfiguration: Sendable, Equatable {
     /// Also write the de-identified dataset as a Part 10 file next to its PNG.
     public var writeDICOM = false
 
+    /// Where the key and the map are when watch.yaml does not say, relative to its folder
+    /// (as README documents; not beside the database, which may be moved on its own).
+    public static let defaultKeyFile = "var/deidentify.key"
+    public static let defaultMapDatabase = "var/pseudonyms.sqlite"
+
     public init(keyFile: URL, mapDatabase: URL) {
         self.keyFile = keyFile
         self.mapDatabase = mapDatabase
+    }
+
+    /// The defaults, under `folder` (the folder of watch.yaml).
+    public init(defaultsIn folder: URL) {
+        self.init(keyFile: folder.appendingPathComponent(Self.defaultKeyFile).standardizedFileURL,
+                  mapDatabase: folder.appendingPathComponent(Self.defaultMapDatabase).standardizedFileURL)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// Encodes a dataset in the DICOM JSON Model of PS3.18 F.2.
 ///
@@ -266,8 +267,6 @@ struct JSONOutput {
         bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth))
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     private mutating func appendQuoted(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         var value = value
@@ -286,8 +285,7 @@ struct JSONOutput {
                 case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "t"))
                 default:
                     bytes.append(contentsOf: "u00".utf8)
-                    bytes.append(Self.hexDigits[Int(byte >> 4)])
-                    bytes.append(Self.hexDigits[Int(byte & 0xF)])
+                    Hexadecimal.append(byte, to: &bytes)
                 }
             }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))

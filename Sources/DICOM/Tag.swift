@@ -1,3 +1,5 @@
+import Shared
+
 /// A data element tag: group and element number packed as `group << 16 | element`.
 public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
@@ -30,8 +32,7 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
 }
 
 private func hex(_ value: UInt16) -> String {
-    let digits = String(value, radix: 16, uppercase: true)
-    return String(repeating: "0", count: 4 - digits.count) + digits
+    Hexadecimal.string([UInt8(value >> 8), UInt8(value & 0xFF)], uppercase: true)
 }
 
 extension Tag {

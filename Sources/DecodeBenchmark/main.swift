@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import Imaging
+import Shared
 
 // Times dicomdrop's decoding of every frame of the compressed files listed on standard
 // input (the same files scripts/bench_decode.py gives pydicom + pylibjpeg), on one thread:
@@ -8,10 +9,6 @@ import Imaging
 // --repeat passes over its frames. Used by scripts/bench-decode.
 //   dicomdrop-decode-bench [--repeat N] [--json OUT] < files
 // Output: the JSON shape of scripts/bench_decode.py, keyed by Transfer Syntax UID plus "total".
-
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
 
 struct Row: Codable {
     var frames = 0
@@ -47,7 +44,7 @@ for path in AnyIterator({ readLine() }) where !path.isEmpty {
         for _ in 0..<max(1, repeats) {
             let start = clock.now
             _ = try decodeAll()
-            fastest = min(fastest, seconds(clock.now - start))
+            fastest = min(fastest, (clock.now - start).inSeconds)
         }
         let megapixels = Double(decoder.layout.pixelsPerFrame * decoder.frameCount) / 1e6
         for key in [file.transferSyntax.uid, "total"] {

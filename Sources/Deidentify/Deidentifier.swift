@@ -1,5 +1,6 @@
 import DICOM
 import Foundation
+import Shared
 
 /// What de-identification may keep, chosen in watch.yaml (`deidentify.*`).
 public struct DeidentificationSettings: Sendable, Equatable {
@@ -18,11 +19,14 @@ public struct DeidentificationSettings: Sendable, Equatable {
     }
 }
 
-/// One replacement made, for the pseudonym map (kept apart from the ledger and outputs).
-public struct PseudonymMapping: Sendable, Hashable {
-    public let kind: String
-    public let original: String
-    public let pseudonym: String
+/// What de-identifying one dataset gives: the dataset, the replacements made, and whether
+/// its image must be reviewed.
+public struct DeidentifiedDataSet: Sendable {
+    /// The de-identified dataset: the only thing outputs may be made from.
+    public let dataSet: DataSet
+    public let mappings: Set<PseudonymMapping>
+    /// Why the image must go to the `review` bucket (burned-in annotation), if it must.
+    public let reviewReason: String?
 }
 
 /// Applies the Basic Application Level Confidentiality Profile (PS3.15 Annex E) with the
@@ -36,26 +40,18 @@ public struct Deidentifier: Sendable {
         self.pseudonyms = pseudonyms
     }
 
-    public struct Result: Sendable {
-        /// The de-identified dataset: the only thing outputs may be made from.
-        public let dataSet: DataSet
-        public let mappings: Set<PseudonymMapping>
-        /// Why the image must go to the `review` bucket (burned-in annotation), if it must.
-        public let reviewReason: String?
-    }
-
     /// Modalities whose images often carry burned-in text (ultrasound, secondary capture,
     /// other, external-camera photography).
     static let burnedInTextModalities: Set<String> = ["US", "SC", "OT", "XC"]
 
-    public func deidentify(_ original: DataSet) -> Result {
+    public func deidentify(_ original: DataSet) -> DeidentifiedDataSet {
         let patientID = original.string(Tag(0x0010, 0x0020)) ?? original.string(Tag(0x0010, 0x0010)) ?? ""
-        var work = Work(settings: settings, pseudonyms: pseudonyms,
-                        dayShift: settings.options.contains(.retainLongitudinalModifiedDates)
-                            ? pseudonyms.dayShift(forPatient: patientID) : 0)
-        var result = work.clean(original)
+        var pass = DeidentificationPass(settings: settings, pseudonyms: pseudonyms,
+                                        dayShift: settings.options.contains(.retainLongitudinalModifiedDates)
+                                            ? pseudonyms.dayShift(forPatient: patientID) : 0)
+        var result = pass.clean(original)
         mark(&result)
-        return Result(dataSet: result, mappings: work.mappings, reviewReason: reviewReason(original))
+        return DeidentifiedDataSet(dataSet: result, mappings: pass.mappings, reviewReason: reviewReason(original))
     }
 
     private func reviewReason(_ dataSet: DataSet) -> String? {
@@ -94,8 +90,9 @@ public struct Deidentifier: Sendable {
     }
 }
 
-/// The state of one dataset's de-identification.
-struct Work {
+/// One dataset's de-identification under way: the settings, the day shift of its patient,
+/// and the replacements made so far.
+struct DeidentificationPass {
     let settings: DeidentificationSettings
     let pseudonyms: Pseudonymizer
     let dayShift: Int

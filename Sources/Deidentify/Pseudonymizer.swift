@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Shared
 
 /// Keyed, one-way, consistent replacements: HMAC-SHA256 under the installation's secret key.
 /// The same input under the same key always gives the same pseudonym, so images of one
@@ -21,18 +22,12 @@ public struct Pseudonymizer: Sendable {
     /// 32 lower-case hexadecimal digits keyed from a content hash: names an output whose
     /// dataset gives no usable UID without letting a holder of the source file find it.
     public func contentName(_ sha256: String) -> String {
-        mac("content-name", sha256).prefix(16).map { String(format: "%02x", $0) }.joined()
+        Hexadecimal.string(mac("content-name", sha256).prefix(16))
     }
 
     /// 16 upper-case hexadecimal digits (64 bits): fits every text VR including SH and CS.
     public func identifier(_ value: String, kind: String) -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var text: [UInt8] = []
-        for byte in mac(kind, value).prefix(8) {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        Hexadecimal.string(mac(kind, value).prefix(8), uppercase: true)
     }
 
     /// `2.25.` and the decimal of 128 bits of the HMAC (PS3.5 B.2: a UUID-derived UID), so

@@ -40,8 +40,6 @@ struct GrayscaleTransform: Sendable {
 
     static let modalityLUTSequence = Tag(0x0028, 0x3000)
     static let voiLUTSequence = Tag(0x0028, 0x3010)
-    static let lutDescriptor = Tag(0x0028, 0x3002)
-    static let lutData = Tag(0x0028, 0x3006)
 
     init(dataSet: DataSet, layout: ImageLayout) throws(RenderError) {
         if let item = dataSet[Self.modalityLUTSequence]?.items?.first {
@@ -78,7 +76,7 @@ struct GrayscaleTransform: Sendable {
     }
 
     static func lookupTable(_ item: DataSet, byteOrder: ByteOrder, what: String, signedInput: Bool) throws(RenderError) -> LookupTable {
-        guard let descriptor = item.integers(lutDescriptor), descriptor.count == 3 else {
+        guard let descriptor = item.integers(.lutDescriptor), descriptor.count == 3 else {
             throw .inconsistent("\(what) Descriptor must hold three values")
         }
         // The entry count is always unsigned, 0 meaning 65,536 (PS3.3 C.11.1.1.1), whatever
@@ -86,7 +84,7 @@ struct GrayscaleTransform: Sendable {
         let entries = descriptor[0] & 0xFFFF
         let count = entries == 0 ? 65_536 : entries
         let firstMapped = Self.firstMapped(descriptor[1], signed: signedInput)
-        guard let element = item[lutData], let bytes = element.bytes else {
+        guard let element = item[.lutData], let bytes = element.bytes else {
             throw .inconsistent("\(what) Data is missing")
         }
         let words = LUTData.entries(bytes, bits: 16, byteOrder: byteOrder)

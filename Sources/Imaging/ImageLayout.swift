@@ -27,11 +27,8 @@ public struct ImageLayout: Sendable, Equatable {
     public var pixelsPerFrame: Int { rows * columns }
     public var isMonochrome: Bool { photometric == "MONOCHROME1" || photometric == "MONOCHROME2" }
 
-    static let floatPixelData = Tag(0x7FE0, 0x0008)
-    static let doubleFloatPixelData = Tag(0x7FE0, 0x0009)
     static let photometricInterpretation = Tag(0x0028, 0x0004)
     static let planarConfiguration = Tag(0x0028, 0x0006)
-    static let numberOfFrames = Tag(0x0028, 0x0008)
     static let bitsStored = Tag(0x0028, 0x0101)
     static let highBit = Tag(0x0028, 0x0102)
 
@@ -45,7 +42,7 @@ public struct ImageLayout: Sendable, Equatable {
 
     /// Whether the dataset holds pixels in any of the three pixel data elements.
     public static func hasPixelData(_ dataSet: DataSet) -> Bool {
-        dataSet[.pixelData] != nil || dataSet[floatPixelData] != nil || dataSet[doubleFloatPixelData] != nil
+        dataSet[.pixelData] != nil || dataSet[.floatPixelData] != nil || dataSet[.doubleFloatPixelData] != nil
     }
 
     /// Reads and checks the layout; every refusal says which attributes disagree.
@@ -54,10 +51,10 @@ public struct ImageLayout: Sendable, Equatable {
         let kind: SampleKind
         if dataSet[.pixelData] != nil {
             (pixelTag, kind) = (.pixelData, .integer)
-        } else if dataSet[Self.floatPixelData] != nil {
-            (pixelTag, kind) = (Self.floatPixelData, .float32)
-        } else if dataSet[Self.doubleFloatPixelData] != nil {
-            (pixelTag, kind) = (Self.doubleFloatPixelData, .float64)
+        } else if dataSet[.floatPixelData] != nil {
+            (pixelTag, kind) = (.floatPixelData, .float32)
+        } else if dataSet[.doubleFloatPixelData] != nil {
+            (pixelTag, kind) = (.doubleFloatPixelData, .float64)
         } else {
             throw .noPixelData
         }
@@ -112,7 +109,7 @@ public struct ImageLayout: Sendable, Equatable {
         self.highBit = highBit
         self.isSigned = kind == .integer && dataSet.integer(.pixelRepresentation) == 1
         self.isPlanar = samples > 1 && dataSet.integer(Self.planarConfiguration) == 1
-        self.frames = max(dataSet.integer(Self.numberOfFrames) ?? 1, 1)
+        self.frames = max(dataSet.integer(.numberOfFrames) ?? 1, 1)
         self.photometric = photometric
         self.sampleKind = kind
         self.pixelTag = pixelTag

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// What one rendered image looks like, in numbers: the inputs of the suboptimal rules and
 /// of a fitted quality model. Computed once per image, on its 8-bit luminance (colour
@@ -32,12 +33,8 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
     /// Fraction of pixels equal to their right and lower neighbours.
     public var uniformFraction: Double
 
-    /// The names used in the ledger's columns, in a fitted model and in `dicomdrop quality`.
-    public static let names = [
-        "mean", "std", "foreground_mean", "foreground_std", "foreground_fraction", "p1", "p99",
-        "darkest_fraction", "brightest_fraction", "foreground_clipped", "laplacian_variance",
-        "sharpness", "log_sharpness", "uniform_fraction",
-    ]
+    /// The names of `values`, in order (Shared's list, which the ledger's columns also use).
+    public static var names: [String] { QualityFeatureNames.all }
 
     public var values: [Double] {
         [mean, std, foregroundMean, foregroundStd, foregroundFraction, p1, p99, darkestFraction, brightestFraction,

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Shared
 
 /// The SQLite ledger (GRDB, WAL): what every path held, what every content hash gave, and
 /// every run of every unit. "Already done" lives here, never in the drop directory.
@@ -79,7 +80,7 @@ public final class Ledger: Sendable {
                 """)
         }
         migrator.registerMigration("v2: image_quality") { db in
-            let features = ImageQualityRecord.featureColumns.map { "\($0) REAL" }.joined(separator: ", ")
+            let features = QualityFeatureNames.all.map { "\($0) REAL" }.joined(separator: ", ")
             try db.execute(sql: """
                 CREATE TABLE image_quality (
                     output TEXT PRIMARY KEY,        -- the PNG, relative to the output directory
@@ -162,10 +163,6 @@ public final class Ledger: Sendable {
         try read { db in
             try String.fetchOne(db, sql: "SELECT state FROM units WHERE name = ?", arguments: [unit]).flatMap(UnitState.init)
         }
-    }
-
-    public func units() throws(LedgerError) -> [String] {
-        try read { db in try String.fetchAll(db, sql: "SELECT name FROM units ORDER BY name") }
     }
 
     public func beginRun(of unit: String, trigger: RunTrigger) throws(LedgerError) -> Int64 {
@@ -289,7 +286,7 @@ public final class Ledger: Sendable {
         let outputs = try String.fetchAll(db, sql: "SELECT path FROM outputs WHERE sha256 = ? ORDER BY path", arguments: [sha256])
         let images = try Row.fetchAll(db, sql: "SELECT * FROM image_quality WHERE sha256 = ? ORDER BY output", arguments: [sha256]).map { row in
             ImageQualityRecord(output: row["output"], frame: row["frame"],
-                               features: Dictionary(uniqueKeysWithValues: ImageQualityRecord.featureColumns.compactMap { name in
+                               features: Dictionary(uniqueKeysWithValues: QualityFeatureNames.all.compactMap { name in
                                    (row[name] as Double?).map { (name, $0) }
                                }),
                                modelScore: row["model_score"], suboptimal: row["suboptimal"] == 1, reason: row["reason"])
@@ -320,7 +317,7 @@ public final class Ledger: Sendable {
     /// into place, so the ledger never points at a file that is not there.
     public func record(contents: [ContentRecord], sources: [SourceRecord]) throws(LedgerError) {
         let now = Self.now()
-        let columns = ImageQualityRecord.featureColumns
+        let columns = QualityFeatureNames.all
         try write { db in
             // Prepared once per connection (GRDB's statement cache), not once per row: the
             // preparation was most of the ledger's time in a 2,000-file run.

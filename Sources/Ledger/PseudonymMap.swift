@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import Foundation
 import GRDB
+import Shared
 
 /// original -> pseudonym, per kind (patient, accession, uid, ...): the only way back from a
 /// de-identified output to its source. A SQLite file of its own, mode 0600, apart from the
@@ -49,19 +50,8 @@ public final class PseudonymMap: Sendable {
         try migrator.migrateRetrying(writer)
     }
 
-    public struct Entry: Sendable, Hashable {
-        public let kind: String
-        public let original: String
-        public let pseudonym: String
-        public init(kind: String, original: String, pseudonym: String) {
-            self.kind = kind
-            self.original = original
-            self.pseudonym = pseudonym
-        }
-    }
-
     /// Records mappings not yet known, in one transaction.
-    public func record(_ entries: [Entry]) throws(Ledger.LedgerError) {
+    public func record(_ entries: [PseudonymMapping]) throws(Ledger.LedgerError) {
         guard !entries.isEmpty else { return }
         let now = ISO8601DateFormatter().string(from: Date())
         do {
@@ -70,17 +60,6 @@ public final class PseudonymMap: Sendable {
                 for entry in entries {
                     try insert.execute(arguments: [entry.kind, entry.original, entry.pseudonym, now])
                 }
-            }
-        } catch {
-            throw .database("\(error)")
-        }
-    }
-
-    /// The original behind a pseudonym, for the holder of this file only.
-    public func original(of pseudonym: String, kind: String) throws(Ledger.LedgerError) -> String? {
-        do {
-            return try queue.read { db in
-                try String.fetchOne(db, sql: "SELECT original FROM pseudonyms WHERE kind = ? AND pseudonym = ?", arguments: [kind, pseudonym])
             }
         } catch {
             throw .database("\(error)")

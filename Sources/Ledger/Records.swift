@@ -70,13 +70,6 @@ public struct ContentRecord: Sendable, Equatable {
 
 /// One rendered image's quality features and verdict (table `image_quality`).
 public struct ImageQualityRecord: Sendable, Equatable {
-    /// Columns of the features, named as Imaging's QualityFeatures.names (a test keeps them equal).
-    public static let featureColumns = [
-        "mean", "std", "foreground_mean", "foreground_std", "foreground_fraction", "p1", "p99",
-        "darkest_fraction", "brightest_fraction", "foreground_clipped", "laplacian_variance",
-        "sharpness", "log_sharpness", "uniform_fraction",
-    ]
-
     public var output: String
     public var frame: Int
     public var features: [String: Double]

@@ -1,5 +1,6 @@
 import DICOM
 import Foundation
+import Shared
 
 // Times metadata-only parsing (stop before Pixel Data) of the files listed on standard
 // input, one path per line, on one thread; used by scripts/bench-parse. Prints one line:
@@ -21,5 +22,5 @@ for path in paths {
     }
 }
 let elapsed = ContinuousClock.now - start
-let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+let seconds = elapsed.inSeconds
 print("files=\(paths.count) elements=\(elements) seconds=\(seconds) files_per_second=\(Double(paths.count) / seconds) failures=\(failures)")

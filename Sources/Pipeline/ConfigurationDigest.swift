@@ -2,6 +2,7 @@ import Config
 import Crypto
 import Foundation
 import Imaging
+import Shared
 
 extension WatchConfiguration {
     /// A digest of the settings that shape outputs, stored with every result so that it is
@@ -17,14 +18,14 @@ extension WatchConfiguration {
         // values are appended only where they differ from the built-in ones, so that ledgers
         // written before they were part of the digest keep theirs under the defaults.
         if let quality = qualityDifferenceFromDefaults { text += ";quality:\(quality)" }
-        return SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return Hexadecimal.string(SHA256.hash(data: Data(text.utf8)).prefix(8))
     }
 
     /// The effective thresholds (everywhere, and per modality watch.yaml names) and the
     /// model, in one canonical text; nil when all are the built-in ones.
     var qualityDifferenceFromDefaults: String? {
         var parts: [String] = []
-        let builtIn = WatchConfiguration(drop: drop, output: output, database: database)
+        let builtIn = WatchConfiguration(drop: drop, output: output, database: database, deidentification: deidentification)
         for modality in [nil] + quality.byModality.keys.sorted() {
             let effective = qualityJudge(forModality: modality).thresholds
             if effective != builtIn.qualityJudge(forModality: modality).thresholds {

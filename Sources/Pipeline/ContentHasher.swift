@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import Crypto
 import Foundation
+import Shared
 
 /// SHA-256 of a file, streamed in fixed 1 MiB chunks so memory stays flat whatever the size.
 enum ContentHasher {
@@ -11,19 +12,6 @@ enum ContentHasher {
     }
 
     static let chunkSize = 1 << 20
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    /// Lower-case hexadecimal, as `sha256sum` prints it.
-    static func hex(_ digest: SHA256.Digest) -> String {
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in digest {
-            text.append(hexDigits[Int(byte >> 4)])
-            text.append(hexDigits[Int(byte & 0xF)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
 
     static func sha256(ofFileAt path: String) throws(Failure) -> String {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
@@ -39,7 +27,7 @@ enum ContentHasher {
             if count == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<count]))
         }
-        return hex(hasher.finalize())
+        return Hexadecimal.string(hasher.finalize())
     }
 }
 
@@ -79,6 +67,6 @@ extension ContentHasher {
             return (try sha256(ofFileAt: path), nil)
         }
         let bytes = Data(bytesNoCopy: buffer, count: filled, deallocator: .custom { pointer, _ in pointer.deallocate() })
-        return (hex(SHA256.hash(data: bytes)), bytes)
+        return (Hexadecimal.string(SHA256.hash(data: bytes)), bytes)
     }
 }

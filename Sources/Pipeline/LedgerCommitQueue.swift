@@ -1,10 +1,11 @@
 import Dispatch
 import Ledger
+import Shared
 import Synchronization
 
 /// One batch of a run's results, committed together.
 struct LedgerBatch: Sendable {
-    var pseudonyms: Set<PseudonymMap.Entry> = []
+    var pseudonyms: Set<PseudonymMapping> = []
     var contents: [ContentRecord] = []
     var sources: [SourceRecord] = []
     /// Outputs the batch's contents had before a reprocess and no longer have: removed once

@@ -1,16 +1,16 @@
+import Config
 import DICOM
 import Ledger
-import Synchronization
 
 /// Output names come from the SOP Instance UID, or the content hash when there is none:
 /// never from anything about the patient.
 enum OutputNaming {
-    /// Where datasets without an image (structured reports, RT plans, DICOMDIRs) go.
-    static let nonImageBucket = "non-image"
-    /// Images that may show burned-in identity: kept out of the training buckets.
-    static let reviewBucket = "review"
-    /// Images no one should train on (QualityJudge).
-    static let suboptimalBucket = "suboptimal"
+    /// Where datasets without an image go (Config's ReservedBucket holds the names).
+    static let nonImageBucket = ReservedBucket.nonImage.rawValue
+    /// Where images that may show burned-in identity go.
+    static let reviewBucket = ReservedBucket.review.rawValue
+    /// Where images no one should train on go.
+    static let suboptimalBucket = ReservedBucket.suboptimal.rawValue
 
     /// `<bucket>/<name>.png` for a single-frame image; `<name>-f0001.png`, ... for each frame
     /// of a multi-frame one (the suffix cannot collide with a name, which holds only digits
@@ -33,7 +33,7 @@ enum OutputNaming {
     /// The name, made unique against outputs the ledger gives to other content and names
     /// claimed in this run: two different files with one SOP Instance UID both survive.
     static func claimName(for dataSet: DataSet, sha: String, keyedName: () -> String, bucket: String, ledger: Ledger,
-                          claimed: ClaimedNames) -> String {
+                          claimed: ClaimSet<String>) -> String {
         func isFree(_ candidate: String) -> Bool {
             let key = "\(bucket)/\(candidate)"
             if let owner = try? ledger.owner(ofOutput: key + ".json"), owner != sha { return false }
@@ -44,15 +44,5 @@ enum OutputNaming {
         let keyed = keyedName()
         if isFree(base + "-" + keyed.prefix(16)) { return base + "-" + keyed.prefix(16) }
         return base + "-" + keyed
-    }
-}
-
-/// Output names handed out during one run, shared by its parallel workers.
-final class ClaimedNames: Sendable {
-    private let names = Mutex<Set<String>>([])
-
-    /// True if `key` was free and is now taken.
-    func claim(_ key: String) -> Bool {
-        names.withLock { $0.insert(key).inserted }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import Logging
+import Shared
 import ServiceLifecycle
 import Watcher
 
@@ -58,7 +59,7 @@ public final class SchedulerService: Service {
         let configuration = processor.configuration
         let clock = ContinuousClock()
         let start = clock.now
-        func now() -> Double { (clock.now - start).seconds }
+        func now() -> Double { (clock.now - start).inSeconds }
         var scheduler = UnitScheduler(settleSeconds: configuration.settleSeconds)
         var lastRescan = now()
         var overflowLogged = false, watchLimitLogged = false

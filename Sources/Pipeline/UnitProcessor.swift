@@ -6,6 +6,7 @@ import Foundation
 import Imaging
 import Ledger
 import Logging
+import Shared
 import Watcher
 
 /// What one run of one unit did.
@@ -103,7 +104,7 @@ public final class UnitProcessor: Sendable {
         case .interrupted: .waiting  // its files not yet recorded are still pending
         }
         try ledger.finishRun(run, of: unit, counts: counts, outcome: outcome, error: failure.map { "\($0)" }, state: state)
-        let seconds = (ContinuousClock.now - start).seconds
+        let seconds = (ContinuousClock.now - start).inSeconds
         let summary = RunSummary(unit: unit, trigger: trigger, counts: counts, outcome: outcome, seconds: seconds)
         let line = "run \(outcome.rawValue): unit=\(unit) trigger=\(trigger.rawValue) seen=\(counts.seen) new=\(counts.new) duplicate=\(counts.duplicate) skipped=\(counts.skipped) failed=\(counts.failed) seconds=\(String(format: "%.3f", seconds))"
         switch outcome {
@@ -166,7 +167,7 @@ public final class UnitProcessor: Sendable {
                 counts.duplicate += 1
                 pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: sha))
             case .processed(let content, let previous, let pseudonyms):
-                pending.pseudonyms.formUnion(pseudonyms.map { PseudonymMap.Entry(kind: $0.kind, original: $0.original, pseudonym: $0.pseudonym) })
+                pending.pseudonyms.formUnion(pseudonyms)
                 if content.outcome == .failed { counts.failed += 1 } else { counts.new += 1 }
                 pending.staleOutputs += Set(previous?.outputs ?? []).subtracting(content.outputs).sorted()
                 pending.contents.append(content)
@@ -224,10 +225,10 @@ public final class UnitProcessor: Sendable {
     final class RunContext: Sendable {
         let unit: String
         let reprocess: Bool
-        let claimedNames = ClaimedNames()
+        let claimedNames = ClaimSet<String>()
         /// Hashes a worker of this run has taken on: the first file with a hash processes it,
         /// the others are copies.
-        let claimedHashes = ClaimedNames()
+        let claimedHashes = ClaimSet<String>()
 
         init(unit: String, reprocess: Bool) {
             self.unit = unit
@@ -270,7 +271,7 @@ public final class UnitProcessor: Sendable {
 
     /// Parses one file and writes its outputs. Never throws: every failure becomes a
     /// record with its reason, and the rest of the unit goes on.
-    func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimedNames,
+    func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimSet<String>,
                      parse: () -> Parsed) -> (ContentRecord, Set<PseudonymMapping>) {
         func record(_ outcome: ContentRecord.Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = []) -> ContentRecord {
             ContentRecord(sha256: sha, outcome: outcome, reason: reason, bucket: bucket, outputs: outputs,

@@ -2,15 +2,12 @@ import CZlib
 import DICOM
 import Foundation
 import Imaging
+import Shared
 
 // Times decode + render + PNG encode (the daemon's defaults: 8 bits, zlib level 1, Up
 // filter, RLE strategy) of every frame of the files listed on standard input, on one
 // thread; then, on the same rendered pixels, zlib alone at the same level: the floor.
 // Used by scripts/bench-render. Prints one line of key=value pairs.
-
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
 
 /// zlib's deflate over `bytes` at `level` with `strategy`, into a reused buffer.
 func deflate(_ bytes: [UInt8], level: Int32, strategy: Int32, into buffer: inout [UInt8]) -> Int {
@@ -54,7 +51,7 @@ for path in paths {
         rasters.append(raster.pixels)
     }
 }
-let total = seconds(ContinuousClock.now - start)
+let total = (ContinuousClock.now - start).inSeconds
 
 // The floor: zlib alone on the same rendered bytes, level 1, with zlib's default strategy
 // and with the RLE strategy the PNG encoder uses.
@@ -63,7 +60,7 @@ var floors: [String: Double] = [:]
 for (name, strategy) in [("default", Z_DEFAULT_STRATEGY), ("rle", Z_RLE)] {
     let floorStart = ContinuousClock.now
     for raster in rasters { _ = deflate(raster, level: 1, strategy: strategy, into: &buffer) }
-    floors[name] = seconds(ContinuousClock.now - floorStart)
+    floors[name] = (ContinuousClock.now - floorStart).inSeconds
 }
 print("files=\(paths.count) frames=\(frames) megapixels=\(Double(pixels) / 1e6) seconds=\(total) "
       + "megapixels_per_second=\(Double(pixels) / 1e6 / total) png_bytes=\(pngBytes) "

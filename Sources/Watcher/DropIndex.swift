@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Shared
 import Synchronization
 
 /// The stamps of every file under the drop directory as the last pass saw them, in memory:
@@ -55,7 +56,7 @@ public final class DropIndex: Sendable {
         stamps.withLock { $0 = fresh }
         let elapsed = ContinuousClock.now - start
         return Pass(changedUnits: changed.sorted(), files: files.count,
-                    seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                    seconds: elapsed.inSeconds)
     }
 
     /// Files the index holds.

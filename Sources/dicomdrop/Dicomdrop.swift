@@ -16,6 +16,7 @@ struct Dicomdrop: AsyncParsableCommand {
             directory are processed once their copy has settled. Nothing in the drop
             directory is ever modified; what was done is kept in the SQLite ledger.
             """,
+        version: DicomdropVersion.current,
         subcommands: [Dump.self, Quality.self]
     )
 

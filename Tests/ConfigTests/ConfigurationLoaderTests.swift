@@ -14,6 +14,8 @@ import Watcher
         #expect(configuration.rescanSeconds == 60)
         #expect(configuration.workers == ProcessInfo.processInfo.activeProcessorCount)
         #expect(configuration.sizeBuckets == SizeBucket.defaults)
+        #expect(configuration.deidentification.keyFile.path == root.appendingPathComponent("var/deidentify.key").path)
+        #expect(configuration.deidentification.mapDatabase.path == root.appendingPathComponent("var/pseudonyms.sqlite").path)
         #expect(configuration.watchMode == .auto)
         #expect(configuration.pollSeconds == 10)
     }
@@ -24,6 +26,21 @@ import Watcher
         #expect(configuration.pollSeconds == 2.5)
         #expect(failure("watch:\n  mode: fanotify\n") == "watch.yaml:2:9: watch.mode: must be auto, inotify or poll, found \"fanotify\"")
         #expect(failure("watch:\n  poll_seconds: 0\n") == "watch.yaml:2:17: watch.poll_seconds: must be a number of seconds >= 0.1, found 0.0")
+    }
+
+    /// README: the key and the map default to var/ beside watch.yaml; moving the ledger
+    /// elsewhere must not move them with it (a new key would change every pseudonym).
+    @Test func theKeyAndTheMapDefaultUnderVarBesideWatchYamlWhereverTheDatabaseIs() throws {
+        let configuration = try ConfigurationLoader.parse("database: /srv/ledger/dicomdrop.sqlite\n", file: "/etc/dicomdrop/watch.yaml")
+        #expect(configuration.deidentification.keyFile.path == "/etc/dicomdrop/var/deidentify.key")
+        #expect(configuration.deidentification.mapDatabase.path == "/etc/dicomdrop/var/pseudonyms.sqlite")
+        #expect(configuration.deidentification == DeidentificationConfiguration(defaultsIn: URL(fileURLWithPath: "/etc/dicomdrop")))
+    }
+
+    @Test func anEmptyNestedPathIsReportedAtItsOwnKeyNotAtATopLevelOne() {
+        #expect(failure("deidentify:\n  key_file: \"\"\n") == "watch.yaml:2:13: deidentify.key_file: must be a path, found an empty string")
+        #expect(failure("deidentify:\n  map_database: \"\"\n") == "watch.yaml:2:17: deidentify.map_database: must be a path, found an empty string")
+        #expect(failure("quality:\n  model_file: \"\"\n") == "watch.yaml:2:15: quality.model_file: must be a path, found an empty string")
     }
 
     @Test func relativePathsResolveAgainstTheFilesFolderAndAbsoluteOnesStay() throws {
@@ -84,13 +101,27 @@ import Watcher
         #expect(failure("buckets:\n  size:\n    - {name: a}\n    - {name: b}\n")
                 == "watch.yaml:3:7: buckets.size[0]: only the last bucket may be without max_pixels")
         #expect(failure("buckets:\n  size:\n    - {name: ../etc}\n")?.contains("must be a plain folder name") == true)
-        #expect(failure("buckets:\n  size:\n    - {name: suboptimal}\n")?.contains("reserved") == true)
-        #expect(failure("buckets:\n  size:\n    - {name: non-image}\n")?.contains("reserved") == true)
+        #expect(failure("buckets:\n  size:\n    - {name: non-image}\n")
+                == "watch.yaml:3:14: buckets.size[0].name: \"non-image\" is reserved: dicomdrop's own folder, it holds datasets without pixels")
+        for reserved in ReservedBucket.allCases {
+            #expect(failure("buckets:\n  size:\n    - {name: \(reserved.rawValue)}\n")?.contains("\"\(reserved.rawValue)\" is reserved") == true)
+        }
         #expect(failure("drop: /srv/drop\noutput: /srv/drop/out\n")
             == "watch.yaml:2:9: output: must not be inside the drop directory /srv/drop: its outputs would be processed as new drops")
         #expect(failure("drop: /srv/out/drop\noutput: /srv/out\n")?.hasPrefix("watch.yaml:1:7: drop: must not be inside the output") == true)
         #expect(failure("drop: /srv/drop\ndatabase: /srv/drop/ledger.sqlite\n")?.hasPrefix("watch.yaml:2:11: database: must not be inside the drop") == true)
         #expect(failure("drop: /srv/drop\noutput: /srv/drop-out\n") == nil)
+    }
+
+    @Test func deidentificationOptionsAreTheProfilesOwnAndAnUnknownOneIsNamedWithTheKnownOnes() throws {
+        let known = "retain_safe_private, retain_uids, retain_device_identity, retain_institution_identity, "
+            + "retain_patient_characteristics, retain_longitudinal_full_dates, retain_longitudinal_modified_dates, "
+            + "clean_descriptors, clean_structured_content, clean_graphics"
+        #expect(failure("deidentify:\n  options: [retain_uids, retain_all]\n")
+                == "watch.yaml:2:26: deidentify.options[1]: unknown option \"retain_all\"; known: \(known)")
+        let every = known.replacingOccurrences(of: " ", with: "")
+        let configuration = try ConfigurationLoader.parse("deidentify:\n  options: [\(every)]\n", file: "/etc/dicomdrop/watch.yaml")
+        #expect(configuration.deidentification.options == every.split(separator: ",").map(String.init))
     }
 
     @Test func brokenYamlIsReportedWithItsPlace() {

@@ -20,6 +20,7 @@ import TestSupport
         var generator = SeededGenerator(seed: path)
         let encoder = DICOMJSONEncoder()
         var outcomes = (read: 0, rejected: 0)
+        var firstRejected: (bytes: [UInt8], error: DICOMError)?
         for _ in 0..<200 {
             var bytes = [UInt8](original)
             switch Int.random(in: 0..<4, using: &generator) {
@@ -37,17 +38,50 @@ import TestSupport
                 let at = Int.random(in: 0..<bytes.count, using: &generator)
                 bytes.insert(contentsOf: Bool.random(using: &generator) ? [0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0] : [0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF], at: at)
             }
-            do {
+            do throws(DICOMError) {
                 let file = try DICOMFile(data: Data(bytes))
                 _ = encoder.encode(file.dataSet)
                 _ = try? file.dataSet.encapsulatedFrames()
                 outcomes.read += 1
             } catch {
-                #expect(!error.description.isEmpty)
+                #expect(Self.saysWhereAndWhy(error), "\(error)")
+                if firstRejected == nil { firstRejected = (bytes, error) }
                 outcomes.rejected += 1
             }
         }
         // Both outcomes occur: the mutations reach the parser's error paths and its value paths.
         #expect(outcomes.read > 0 && outcomes.rejected > 0, "read \(outcomes.read), rejected \(outcomes.rejected)")
+
+        // Read from a file, the same refusal names the file and carries the reason unchanged.
+        let rejected = try #require(firstRejected)
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("mutation-\(UUID().uuidString).dcm")
+        try Data(rejected.bytes).write(to: temporary)
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        do throws(DICOMFileError) {
+            _ = try DICOMFile.read(path: temporary.path)
+            Issue.record("\(temporary.path) was read, but its bytes were refused: \(rejected.error)")
+        } catch {
+            #expect(error.path == temporary.path)
+            #expect(error.reason == .dicom(rejected.error))
+            #expect(error.description == "\(temporary.path): \(rejected.error)")
+        }
+    }
+
+    /// A refusal says where in the stream it happened (an offset, for the errors that have
+    /// one) and why, and its description says the same.
+    static func saysWhereAndWhy(_ error: DICOMError) -> Bool {
+        switch error {
+        case .truncated(let offset, _, let needed, let available):
+            return offset >= 0 && needed > available
+                && error.description.hasPrefix("truncated at offset \(offset) while reading ")
+                && error.description.hasSuffix(": needed \(needed) bytes, \(available) left")
+        case .malformed(let offset, _, let reason):
+            return offset >= 0 && !reason.isEmpty
+                && error.description.hasPrefix("malformed at offset \(offset)") && error.description.hasSuffix(": \(reason)")
+        case .notDICOM(let reason):
+            return !reason.isEmpty && error.description == "not a DICOM file: \(reason)"
+        case .inflateFailed(let reason):
+            return !reason.isEmpty && error.description == "the deflated dataset cannot be inflated: \(reason)"
+        }
     }
 }

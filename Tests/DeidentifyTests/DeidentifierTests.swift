@@ -199,7 +199,7 @@ typealias Tag = DICOM.Tag
         #expect(result.dataSet.string(Tag(0x0028, 0x0304)) == "1.2.840.10008.1.5.1")
         #expect(result.dataSet.string(.sopClassUID) == dataSet.string(.sopClassUID))
         #expect(result.reviewReason == "Recognizable Visual Features is YES")
-        for tag in Work.publicUIDTags { #expect(ConfidentialityProfile.rule(for: tag) == nil, "\(tag) is in Table E.1-1") }
+        for tag in DeidentificationPass.publicUIDTags { #expect(ConfidentialityProfile.rule(for: tag) == nil, "\(tag) is in Table E.1-1") }
     }
 
     @Test func shiftedDateTimesLoseTheirUTCOffsetAndOneNameInTwoNormalFormsIsOnePatient() throws {

@@ -107,11 +107,6 @@ import Testing
 
     // MARK: Tests
 
-    /// The ledger names its columns without depending on Imaging: the two lists must agree.
-    @Test func theLedgersQualityColumnsAreTheFeaturesImagingComputes() {
-        #expect(ImageQualityRecord.featureColumns == QualityFeatures.names)
-    }
-
     @Test func defaultRulesPassEveryDiagnosticCorpusImageAndCatchEveryPlantedBadOne() throws {
         let harness = try DaemonHarness()
         let diagnostic = try Self.diagnosticImages()

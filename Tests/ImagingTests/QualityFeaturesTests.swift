@@ -17,6 +17,17 @@ import TestSupport
         #expect(features.darkestFraction == 1 && features.brightestFraction == 1)
     }
 
+    /// The names come from Shared (the ledger's columns); the values from Imaging: each
+    /// name must pick out its own value.
+    @Test func eachFeatureNameNamesItsOwnValue() {
+        let features = QualityFeatures.measure(Self.gray(64, 64) { row, column in UInt8((row * 7 + column * 3) % 256) })
+        #expect(QualityFeatures.names.count == features.values.count)
+        #expect(features.value(named: "mean") == features.mean)
+        #expect(features.value(named: "foreground_clipped") == features.foregroundClipped)
+        #expect(features.value(named: "log_sharpness") == features.logSharpness)
+        #expect(features.value(named: "uniform_fraction") == features.uniformFraction)
+    }
+
     @Test func aBodyOnABlackBackgroundIsTheForeground() {
         // A 32x32 square of 200 in a 64x64 black image: a quarter of it.
         let features = QualityFeatures.measure(Self.gray(64, 64) { row, column in (16..<48).contains(row) && (16..<48).contains(column) ? 200 : 0 })

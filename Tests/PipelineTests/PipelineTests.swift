@@ -108,11 +108,16 @@ import Testing
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let ledger = try Ledger(path: root.appendingPathComponent("ledger.sqlite"))
-        // The third batch fails as a full disk would; the commit of every batch is real.
+        // The third batch fails as a full disk would; the commit of every batch is real. Each
+        // commit notes its thread and whether it runs inside a task (a pool thread would).
+        let committers = Mutex<[(thread: pthread_t, insideTask: Bool)]>([])
         let commits = LedgerCommitQueue { (batch) throws(Ledger.LedgerError) in
+            let insideTask = withUnsafeCurrentTask { $0 != nil }
+            committers.withLock { $0.append((pthread_self(), insideTask)) }
             if batch.sources.contains(where: { $0.path.hasPrefix("u/fail") }) { throw .database("disk full") }
             try ledger.record(contents: batch.contents, sources: batch.sources)
         }
+        let caller = pthread_self()
         func batch(_ name: String, fingerprint size: Int64) -> LedgerBatch {
             LedgerBatch(sources: [SourceRecord(path: "u/\(name)", unit: "u",
                                                fingerprint: Fingerprint(inode: 1, size: size, modifiedNanoseconds: 0),
@@ -129,6 +134,12 @@ import Testing
         let recorded = try ledger.sources()
         #expect(recorded.keys.sorted() == ["u/a"])
         #expect(recorded["u/a"]?.fingerprint.size == 2)
+        // Off the pool: the two "a" batches and the failing one were committed outside any
+        // task and never on the submitting task's thread; the empty batch and the one after
+        // the failure never reached the commit.
+        let seen = committers.withLock { $0 }
+        #expect(seen.count == 3)
+        #expect(seen.allSatisfy { !$0.insideTask && pthread_equal($0.thread, caller) == 0 })
     }
 
     /// A disk slower than the workers holds the run back at `maximumPending` batches.
@@ -201,6 +212,7 @@ import Testing
         try write(Array(ct), to: "mixed/copy-of-ct.dcm")
         defer { try? FileManager.default.removeItem(at: root) }
         let configuration = WatchConfiguration(drop: drop, output: output, database: root.appendingPathComponent("ledger.sqlite"),
+                                               deidentification: DeidentificationConfiguration(defaultsIn: root),
                                                workers: 2, sizeBuckets: SizeBucket.defaults)
         let ledger = try Ledger(path: configuration.database)
         let processor = try UnitProcessor(configuration: configuration, ledger: ledger, logger: Logger(label: "test"))
@@ -215,7 +227,7 @@ import Testing
         }
         let truncated = try #require(try content(of: "mixed/truncated.dcm"))
         #expect(truncated.outcome == .failed)
-        #expect(truncated.reason?.isEmpty == false)
+        #expect(truncated.reason == "truncated at offset 1994 while reading element (0019,1061): needed 8 bytes, 6 left")
         #expect(try content(of: "mixed/notes.txt")?.outcome == .notDICOM)
         #expect(sources["mixed/copy-of-ct.dcm"]?.sha256 == sources["mixed/ct.dcm"]?.sha256)
         let image = try #require(try content(of: "mixed/ct.dcm"))
@@ -233,7 +245,7 @@ import Testing
     /// The quality rules and the model decide the `suboptimal` bucket: changing either must
     /// change the digest, so that start-up says which outputs were made under other rules.
     @Test func qualityThresholdsAndTheModelArePartOfTheConfigurationDigest() {
-        let base = WatchConfiguration(drop: drop, output: output, database: root.appendingPathComponent("ledger.sqlite"))
+        let base = ctConfiguration()
         var threshold = base
         threshold.quality.rules.minDynamicRange = 12
         var perModality = base
@@ -248,7 +260,7 @@ import Testing
     /// A configuration for one unit of `CT_small.dcm` copies in a fresh temporary root.
     private func ctConfiguration(workers: Int = 2) -> WatchConfiguration {
         WatchConfiguration(drop: drop, output: output, database: root.appendingPathComponent("ledger.sqlite"),
-                           workers: workers, sizeBuckets: SizeBucket.defaults)
+                           deidentification: DeidentificationConfiguration(defaultsIn: root), workers: workers)
     }
 
     /// A reprocess whose ledger commit fails (a real SQLite error, raised by a trigger) must
@@ -326,12 +338,5 @@ import Testing
         #expect(try ledger.state(of: "crashed") == .waiting)
         #expect(try ledger.runs(of: "crashed").map(\.outcome) == [.interrupted])
         #expect(try ledger.closeRunsLeftOpen() == 0)
-    }
-
-    /// Config cannot depend on Deidentify, so it keeps its own list of option names for
-    /// validating watch.yaml; a name on one list only would be refused or silently ignored.
-    @Test func everyDeidentificationOptionWatchYamlAcceptsIsOneTheProfileKnows() {
-        #expect(DeidentificationConfiguration.optionNames.sorted()
-                == ConfidentialityProfile.Option.allCases.map(\.rawValue).sorted())
     }
 }

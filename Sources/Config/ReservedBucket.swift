@@ -1,0 +1,20 @@
+/// Output folders dicomdrop fills itself: no size bucket may take one of these names, and
+/// the pipeline files images into them by these names. Config holds the one list because
+/// it is the lowest module both the configuration check and the pipeline can see.
+public enum ReservedBucket: String, CaseIterable, Sendable {
+    /// Images no one should train on (QualityJudge).
+    case suboptimal
+    /// Images that may show burned-in identity: kept out of the training buckets.
+    case review
+    /// Datasets without an image (structured reports, RT plans, DICOMDIRs).
+    case nonImage = "non-image"
+
+    /// Why the folder is dicomdrop's, for the error that refuses it as a bucket name.
+    public var purpose: String {
+        switch self {
+        case .suboptimal: "holds images set aside by the quality checks"
+        case .review: "holds images set aside by the privacy checks"
+        case .nonImage: "holds datasets without pixels"
+        }
+    }
+}
