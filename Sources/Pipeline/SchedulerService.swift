@@ -78,6 +78,8 @@ public final class SchedulerService: Service {
 
         await fullPass(.startup)
         logger.info("\(once ? "catching up with" : "watching") \(configuration.drop.path): \(scheduler.pendingCount) unit(s) pending at start-up")
+        await settleAndRun(&scheduler, now: now)
+        if once && scheduler.isIdle { return }
         let ticker = Task { [continuation] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(100))

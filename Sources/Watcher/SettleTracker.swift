@@ -1,6 +1,7 @@
 /// Decides when a unit of the drop directory is ready: nothing under it has changed for
 /// `settleSeconds`, and two stat passes in a row saw the same files with the same sizes and
-/// modification times. A file still being copied is never read.
+/// modification times. A file still being copied is never read. With `settleSeconds` 0 the
+/// first stat pass decides.
 ///
 /// Pure logic over times and snapshots the caller supplies, so it can be tested without
 /// clocks or disks. `Reason` records what first made a unit pending (start-up, inotify, rescan).
@@ -47,7 +48,9 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
     /// snapshot and schedules the next pass.
     public mutating func observe(_ unit: String, snapshot: Snapshot, at now: Double) -> Reason? {
         guard var entry = pending[unit] else { return nil }
-        if let previous = entry.snapshot, previous == snapshot {
+        // settle_seconds: 0 asks for no settling (a drop filled before the daemon looks, as
+        // in a benchmark): one stat pass is enough.
+        if settleSeconds == 0 || entry.snapshot == snapshot {
             pending[unit] = nil
             return entry.reason
         }

@@ -25,6 +25,13 @@ import Watcher
         #expect(tracker.observe("study", snapshot: [1], at: 4.5) == nil)   // the old snapshot was dropped
         #expect(tracker.observe("study", snapshot: [1], at: 5.5) == "startup")
     }
+
+    @Test func settleSecondsZeroMeansTheFirstStatPassDecides() {
+        var tracker = SettleTracker<[Int], String>(settleSeconds: 0)
+        tracker.touch("study", reason: "startup", at: 0)
+        #expect(tracker.unitsToCheck(at: 0) == ["study"])
+        #expect(tracker.observe("study", snapshot: [1], at: 0) == "startup")
+    }
 }
 
 /// `watch.mode: auto` from statfs and the mount table.
