@@ -25,6 +25,8 @@ public final class UnitProcessor: Sendable {
     public let ledger: Ledger
     let tree: DropTree
     let writer: OutputWriter
+    let planner: BucketPlanner
+    let writeStage: WriteStage
     let logger: Logger
     let digest: String
     /// Results recorded per ledger transaction: a crash loses at most this many files' work.
@@ -51,6 +53,8 @@ public final class UnitProcessor: Sendable {
         self.ledger = ledger
         self.tree = DropTree(root: configuration.drop)
         self.writer = OutputWriter(root: configuration.output)
+        self.planner = BucketPlanner(configuration: configuration)
+        self.writeStage = WriteStage(writer: writer, writeDICOM: configuration.deidentification.writeDICOM)
         self.logger = logger
         self.digest = configuration.outputDigest
         let settings = configuration.deidentification
@@ -255,38 +259,30 @@ public final class UnitProcessor: Sendable {
         } catch {
             return .ledgerUnavailable(error)
         }
-        let (content, pseudonyms) = processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames) { () -> Parsed in
-            if let bytes {
-                do throws(DICOMError) { return .dataSet(try DICOMFile(data: bytes)) } catch { return .failure(.dicom(error)) }
-            }
-            do throws(DICOMFileError) { return .dataSet(try DICOMFile.read(path: path)) } catch { return .failure(error.reason) }
-        }
+        let (content, pseudonyms) = processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames,
+                                                parsed: ParseStage.parse(bytes: bytes, path: path))
         return .processed(content, previous: previous, pseudonyms: pseudonyms)
     }
 
-    enum Parsed {
-        case dataSet(DICOMFile)
-        case failure(DICOMFileError.Reason)
-    }
-
-    /// Parses one file and writes its outputs. Never throws: every failure becomes a
-    /// record with its reason, and the rest of the unit goes on.
+    /// Runs the stages after read-and-hash on one file: parse → de-identify → render
+    /// (decode, measure, judge, encode) → plan → write. Never throws: every failure becomes
+    /// a record with its reason, and the rest of the unit goes on.
     func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimSet<String>,
-                     parse: () -> Parsed) -> (ContentRecord, Set<PseudonymMapping>) {
+                     parsed: Result<DICOMFile, ParseStage.Failure>) -> (ContentRecord, Set<PseudonymMapping>) {
         func record(_ outcome: ContentRecord.Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = []) -> ContentRecord {
             ContentRecord(sha256: sha, outcome: outcome, reason: reason, bucket: bucket, outputs: outputs,
                           configurationDigest: digest, unit: unit)
         }
         let dicom: DICOMFile
-        switch parse() {
-        case .dataSet(let parsed):
+        switch parsed {
+        case .success(let parsed):
             dicom = parsed
-        case .failure(.dicom(.notDICOM(let reason))):
+        case .failure(.notDICOM(let reason)):
             logger.info("\(file.path): not DICOM (\(reason)), left alone")
             return (record(.notDICOM, reason: reason), [])
-        case .failure(let reason):
-            logger.error("\(file.path): \(reason.text)")
-            return (record(.failed, reason: reason.text), [])
+        case .failure(.unreadable(let reason)):
+            logger.error("\(file.path): \(reason)")
+            return (record(.failed, reason: reason), [])
         }
         // Everything written from here on (names, JSON, PNG, DICOM) comes from the
         // de-identified dataset only.
@@ -306,63 +302,27 @@ public final class UnitProcessor: Sendable {
                 logger.info("\(file.path): no PNG: \(error)")
             }
         }
-        // Privacy first (review), then quality (suboptimal), then size.
-        let bucket: String
-        if let reason = deidentified.reviewReason, hasPixels {
-            bucket = OutputNaming.reviewBucket
-            notes.append("review: \(reason)")
-        } else if let images, images.isSuboptimal {
-            bucket = OutputNaming.suboptimalBucket
-        } else if let rows = dataSet.integer(.rows), let columns = dataSet.integer(.columns), rows > 0, columns > 0 {
-            bucket = configuration.sizeBucket(forPixels: rows.multipliedReportingOverflow(by: columns).overflow ? .max : rows * columns).name
-        } else {
-            bucket = OutputNaming.nonImageBucket
-        }
-        if let reason = images?.suboptimalReason { notes.append("suboptimal: \(reason)") }
+        let plan = planner.plan(BucketPlanner.Facts(hasPixelData: hasPixels, reviewReason: deidentified.reviewReason,
+                                                    suboptimalReason: images?.suboptimalReason,
+                                                    rows: dataSet.integer(.rows), columns: dataSet.integer(.columns)))
+        if let reason = plan.reason { notes.append(reason) }
         if let imageNotes = images?.notes, !imageNotes.isEmpty {
             notes += imageNotes
             logger.info("\(file.path): \(imageNotes.joined(separator: "; "))")
         }
-        let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: { self.deidentifier.pseudonyms.contentName(sha) }, bucket: bucket,
-                                         ledger: ledger, claimed: claimedNames)
-        var outputs: [String] = []
-        var qualityRecords: [ImageQualityRecord] = []
+        let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: { self.deidentifier.pseudonyms.contentName(sha) },
+                                         bucket: plan.bucket, ledger: ledger, claimed: claimedNames)
+        let written: WriteStage.Written
         do {
-            for frame in images?.frames ?? [] {
-                let path = OutputNaming.imagePath(bucket: bucket, name: name, frame: frame.index, of: images?.frameCount ?? 1)
-                try writer.write(frame.png, to: path)
-                outputs.append(path)
-                qualityRecords.append(ImageQualityRecord(
-                    output: path, frame: frame.index + 1,
-                    features: frame.features.named,
-                    modelScore: frame.verdict.modelScore, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason))
-            }
-            var sidecar = dataSet
-            for element in images?.sidecarElements ?? [] { sidecar.set(element) }
-            try writer.write(DICOMJSONEncoder().encodedData(sidecar), to: "\(bucket)/\(name).json")
-            outputs.append("\(bucket)/\(name).json")
-            if configuration.deidentification.writeDICOM {
-                // Native pixel data as Explicit VR Little Endian; compressed pixel data
-                // copied unchanged under its own syntax (as labelled, even when the source's
-                // dataset was mislabelled implicit VR).
-                let source = dicom.transferSyntax
-                let syntax = source.isEncapsulated ? source.asLabelled : .explicitVRLittleEndian
-                // Compressed frames lose their comment and application segments (EXIF ...);
-                // native ones the bits outside Bits Stored.
-                let stripped = CompressedTextRemover.cleaned(dataSet, transferSyntax: syntax)
-                if stripped.segmentsRemoved > 0 { notes.append("removed \(stripped.segmentsRemoved) text segment(s) from compressed frames") }
-                if stripped.framesUnchecked > 0 { notes.append("\(stripped.framesUnchecked) compressed frame(s) could not be checked for text") }
-                try writer.write(DICOMWriter.part10(UnusedBits.cleared(stripped.dataSet), transferSyntax: syntax), to: "\(bucket)/\(name).dcm")
-                outputs.append("\(bucket)/\(name).dcm")
-            }
+            written = try writeStage.write(dataSet, images: images, sourceSyntax: dicom.transferSyntax, bucket: plan.bucket, name: name)
         } catch {
-            for output in outputs { writer.remove(output) }
             logger.error("\(file.path): \(error)")
             return (record(.failed, reason: "\(error)"), [])
         }
-        let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
-        var processed = record(.processed, reason: note, bucket: bucket, outputs: outputs.sorted())
-        processed.images = qualityRecords
+        notes += written.notes
+        var processed = record(.processed, reason: notes.isEmpty ? nil : notes.joined(separator: "; "), bucket: plan.bucket,
+                               outputs: written.outputs)
+        processed.images = written.images
         return (processed, deidentified.mappings)
     }
 
@@ -391,11 +351,3 @@ public final class UnitProcessor: Sendable {
     }
 }
 
-extension DICOMFileError.Reason {
-    var text: String {
-        switch self {
-        case .unreadable(let why): "cannot be read: \(why)"
-        case .dicom(let error): error.description
-        }
-    }
-}
