@@ -1,0 +1,136 @@
+import Config
+import Foundation
+import Ledger
+import Logging
+@testable import Pipeline
+import Synchronization
+import Testing
+import Watcher
+
+/// Collects log messages, so that a test can count what the daemon said.
+final class CollectedLog: @unchecked Sendable {
+    let messages = Mutex<[String]>([])
+
+    var logger: Logger {
+        Logger(label: "test") { [self] _ in Handler(log: self) }
+    }
+
+    func count(containing text: String) -> Int { messages.withLock { $0.filter { $0.contains(text) }.count } }
+
+    struct Handler: LogHandler {
+        let log: CollectedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            log.messages.withLock { $0.append(message.description) }
+        }
+
+        func log(event: LogEvent) {
+            log.messages.withLock { $0.append(event.message.description) }
+        }
+    }
+}
+
+/// The scheduling loop without a process: real folders, a real ledger, events sent by hand
+/// as a change source would send them.
+@Suite struct SchedulerServiceTests {
+    private let root = FileManager.default.temporaryDirectory.appendingPathComponent("scheduler-\(UUID().uuidString)")
+
+    private func makeService(log: CollectedLog, pollSeconds: Double = 10) throws -> (SchedulerService, Ledger, LiveState) {
+        var configuration = WatchConfiguration(drop: root.appendingPathComponent("drop"), output: root.appendingPathComponent("out"),
+                                               database: root.appendingPathComponent("ledger.sqlite"),
+                                               deidentification: DeidentificationConfiguration(defaultsIn: root),
+                                               settleSeconds: 0.2, rescanSeconds: 3600, workers: 1)
+        configuration.pollSeconds = pollSeconds
+        try FileManager.default.createDirectory(at: configuration.drop, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: configuration.output, withIntermediateDirectories: true)
+        let ledger = try Ledger(path: configuration.database)
+        let processor = try UnitProcessor(configuration: configuration, ledger: ledger, logger: log.logger)
+        let live = LiveState()
+        let service = SchedulerService(processor: processor, index: DropIndex(tree: DropTree(root: configuration.drop)),
+                                       live: live, logger: log.logger, touchTrigger: .inotify)
+        return (service, ledger, live)
+    }
+
+    private func drop(_ text: String, at relative: String) throws {
+        let url = root.appendingPathComponent("drop/\(relative)")
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: url)
+    }
+
+    private func waitUntil(seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try condition()
+    }
+
+    /// Events were lost: the loop says so once, with the sysctl, and a full pass finds what
+    /// they would have said.
+    @Test func anOverflowIsLoggedOnceWithItsRemedyAndAFullPassFindsTheUnit() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let log = CollectedLog()
+        let (service, ledger, live) = try makeService(log: log)
+        let loop = Task { try await service.run() }
+        defer { loop.cancel() }
+        #expect(await waitUntil(seconds: 10) { log.count(containing: "pending at start-up") == 1 })
+        try drop("not an image", at: "lost-events/a.txt")
+        service.report(.overflow)
+        #expect(await waitUntil(seconds: 10) { (try? ledger.state(of: "lost-events")) == .done }, "\(log.messages.withLock { $0 })")
+        #expect(try ledger.runs(of: "lost-events").map(\.trigger) == [.rescan])
+        try drop("not an image either", at: "more-lost-events/b.txt")
+        service.report(.overflow)
+        #expect(await waitUntil(seconds: 10) { (try? ledger.state(of: "more-lost-events")) == .done })
+        #expect(log.count(containing: "sysctl fs.inotify.max_queued_events") == 1, "logged once")
+        #expect(live.snapshot.inotifyOverflows == 2)
+        #expect(live.snapshot.runs.done == 2)
+        #expect(live.snapshot.unitStates["more-lost-events"] == .done)
+    }
+
+    /// After the watch limit is hit, folders inotify cannot watch are found by polling.
+    @Test func afterTheWatchLimitIsReachedPollPassesFindNewFolders() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let log = CollectedLog()
+        let (service, ledger, _) = try makeService(log: log, pollSeconds: 0.3)
+        let loop = Task { try await service.run() }
+        defer { loop.cancel() }
+        #expect(await waitUntil(seconds: 10) { log.count(containing: "pending at start-up") == 1 })
+        service.report(.watchLimitReached(path: root.appendingPathComponent("drop/unwatched").path))
+        #expect(await waitUntil(seconds: 10) { log.count(containing: "sysctl fs.inotify.max_user_watches") == 1 })
+        // No event will ever come for this one.
+        try drop("dropped where no watch is", at: "unwatched/a.txt")
+        #expect(await waitUntil(seconds: 10) { (try? ledger.state(of: "unwatched")) == .done })
+        #expect(try ledger.runs(of: "unwatched").map(\.trigger) == [.poll])
+    }
+
+    /// Units on their way are in the ledger as waiting, then settling.
+    @Test func waitingAndSettlingReachTheLedger() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let log = CollectedLog()
+        let (service, ledger, _) = try makeService(log: log)
+        let loop = Task { try await service.run() }
+        defer { loop.cancel() }
+        #expect(await waitUntil(seconds: 10) { log.count(containing: "pending at start-up") == 1 })
+        try drop("x", at: "slow/a.txt")
+        var seen: [UnitState] = []
+        var touches = 0
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, seen.last != .done {
+            // Touches for 300 ms: the unit stays waiting until they stop.
+            if touches < 15 { service.report(.touched(unit: "slow")) }
+            touches += 1
+            if let state = try ledger.state(of: "slow"), state != seen.last { seen.append(state) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(seen.first == .waiting)
+        #expect(seen.contains(.settling))
+        #expect(seen.last == .done)
+    }
+}
