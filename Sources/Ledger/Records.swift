@@ -1,21 +1,8 @@
-/// A file's identity on disk without reading it: if all three are unchanged since the last
-/// look, its content hash is still valid (the rescan hashes nothing that did not change).
-///
-/// Not the device number (`st_dev`): a NAS remounted after a reboot, or an NFS client that
-/// numbers its devices itself, gets another one for the same files, and a multi-terabyte
-/// drop would be read and hashed again. Inode numbers come from the server (NFS fileid,
-/// SMB's serverino, FUSE passes them through) and survive a remount.
-public struct Fingerprint: Sendable, Hashable {
-    public var inode: UInt64
-    public var size: Int64
-    public var modifiedNanoseconds: Int64
+import Shared
 
-    public init(inode: UInt64, size: Int64, modifiedNanoseconds: Int64) {
-        self.inode = inode
-        self.size = size
-        self.modifiedNanoseconds = modifiedNanoseconds
-    }
-}
+/// A source's fingerprint in the ledger: the stamp (inode, size, mtime; not `st_dev`) the
+/// walk saw when its hash was taken. If it is unchanged, the hash is still valid.
+public typealias Fingerprint = FileStamp
 
 /// One file path under the drop directory and what it last held.
 public struct SourceRecord: Sendable, Equatable {

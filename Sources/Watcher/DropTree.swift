@@ -1,23 +1,8 @@
 @preconcurrency import Glibc
 import Foundation
+import Shared
 
-/// What a stat of a file says about its content without reading it: if all three are
-/// unchanged since the last look, its content is taken as unchanged.
-///
-/// Not the device number (`st_dev`): a NAS remounted after a reboot, or an NFS client that
-/// numbers its devices itself, gets another one for the same files. Inode numbers come from
-/// the server (NFS fileid, SMB's serverino; FUSE passes them through) and survive a remount.
-public struct FileStamp: Sendable, Hashable {
-    public var inode: UInt64
-    public var size: Int64
-    public var modifiedNanoseconds: Int64
-
-    public init(inode: UInt64, size: Int64, modifiedNanoseconds: Int64) {
-        self.inode = inode
-        self.size = size
-        self.modifiedNanoseconds = modifiedNanoseconds
-    }
-
+extension FileStamp {
     init(_ status: stat) {
         self.init(inode: UInt64(status.st_ino), size: Int64(status.st_size),
                   modifiedNanoseconds: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec))

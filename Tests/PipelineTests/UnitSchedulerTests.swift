@@ -1,5 +1,6 @@
 import Ledger
 @testable import Pipeline
+import Shared
 import Testing
 import Watcher
 
