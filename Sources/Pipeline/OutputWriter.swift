@@ -136,7 +136,14 @@ struct OutputWriter: Sendable {
     /// Flushes everything written so far to stable storage (one `syncfs` of the output
     /// filesystem). Call before recording outputs in the ledger.
     func makeDurable() throws(Failure) {
-        let descriptor = open(root.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        var descriptor = open(root.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor < 0 && errno == ENOENT {
+            // The output directory was removed while the daemon runs and this batch wrote no
+            // file that would have made it again (only non-DICOM files): make it, as a
+            // write would, rather than fail every run until a restart.
+            try? FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            descriptor = open(root.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
         guard descriptor >= 0 else { throw Failure(path: root.path, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         guard dd_syncfs(descriptor) == 0 else { throw Failure(path: root.path, reason: "syncfs: " + String(cString: strerror(errno))) }

@@ -48,7 +48,8 @@ final class CollectedLog: @unchecked Sendable {
                                                settleSeconds: 0.2, rescanSeconds: 3600, workers: 1)
         configuration.pollSeconds = pollSeconds
         try FileManager.default.createDirectory(at: configuration.drop, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: configuration.output, withIntermediateDirectories: true)
+        // No output directory yet: a batch of non-DICOM files writes none, and the commit
+        // must make the directory its syncfs needs rather than fail.
         let ledger = try Ledger(path: configuration.database)
         let processor = try UnitProcessor(configuration: configuration, ledger: ledger, logger: log.logger)
         let live = LiveState()
