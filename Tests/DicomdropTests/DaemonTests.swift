@@ -156,6 +156,39 @@ import Testing
         #expect(!harness.outputs().keys.contains { $0.contains(".dicomdrop-tmp-") })
     }
 
+    /// SIGTERM half-way through a unit: the files in hand finish, the run is recorded as
+    /// interrupted (never done), the unit waits, the process exits 0, and the next start
+    /// finishes the unit without redoing what was recorded.
+    @Test func sigtermMidUnitRecordsTheRunAsInterruptedAndTheNextStartFinishesIt() async throws {
+        let source = try #require(FileManager.default.contents(atPath: Corpus.path("pydicom/test_files/CT_small.dcm")))
+        let harness = try DaemonHarness(extraConfig: "workers: 1")
+        let folder = harness.drop.appendingPathComponent("big")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for index in 0..<300 {
+            var copy = source
+            copy[copy.count - 1] = UInt8(index % 256)
+            copy[copy.count - 2] = UInt8(index / 256)
+            try copy.write(to: folder.appendingPathComponent("\(index).dcm"))
+        }
+        try harness.start()
+        let ledger = try harness.ledger()
+        let started = await waitUntil(seconds: 30) { ((try? ledger.sources(inUnit: "big").count) ?? 0) >= 64 }
+        #expect(started, "\(harness.logText())")
+        #expect(await harness.stop(within: 30) == 0, "\(harness.logText())")
+        let recorded = try ledger.sources(inUnit: "big").count
+        #expect(recorded < 300, "the stop should land mid-unit")
+        #expect(try ledger.runs(of: "big").map(\.outcome) == [.interrupted], "\(harness.logText())")
+        #expect(try ledger.state(of: "big") == .waiting)
+
+        let rest = try harness.run(["--once"])
+        #expect(rest.status == 0, "\(rest.standardError)")
+        let runs = try ledger.runs(of: "big")
+        #expect(runs.map(\.outcome) == [.interrupted, .done])
+        #expect(runs.last?.counts.skipped == recorded)
+        #expect(runs.last?.counts.new == 300 - recorded)
+        #expect(try ledger.state(of: "big") == .done)
+    }
+
     @Test func processesStartingTogetherOnANewLedgerAllSucceed() async throws {
         // The daemon and a tool beside it (--reprocess, --once) may create the ledger and the
         // pseudonym map together: both see the migrations pending, the loser of the write
