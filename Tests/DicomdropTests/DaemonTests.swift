@@ -159,12 +159,16 @@ import Testing
     /// SIGTERM half-way through a unit: the files in hand finish, the run is recorded as
     /// interrupted (never done), the unit waits, the process exits 0, and the next start
     /// finishes the unit without redoing what was recorded.
+    /// Enough files (one worker, a debug build: 10-20 s of work) that a test process kept
+    /// waiting by busy suites still stops the daemon mid-unit.
+    static let sigtermFiles = 1000
+
     @Test func sigtermMidUnitRecordsTheRunAsInterruptedAndTheNextStartFinishesIt() async throws {
         let source = try #require(FileManager.default.contents(atPath: Corpus.path("pydicom/test_files/CT_small.dcm")))
         let harness = try DaemonHarness(extraConfig: "workers: 1")
         let folder = harness.drop.appendingPathComponent("big")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for index in 0..<300 {
+        for index in 0..<Self.sigtermFiles {
             var copy = source
             copy[copy.count - 1] = UInt8(index % 256)
             copy[copy.count - 2] = UInt8(index / 256)
@@ -176,7 +180,7 @@ import Testing
         #expect(started, "\(harness.logText())")
         #expect(await harness.stop(within: 30) == 0, "\(harness.logText())")
         let recorded = try ledger.sources(inUnit: "big").count
-        #expect(recorded < 300, "the stop should land mid-unit")
+        #expect(recorded < Self.sigtermFiles, "the stop should land mid-unit")
         #expect(try ledger.runs(of: "big").map(\.outcome) == [.interrupted], "\(harness.logText())")
         #expect(try ledger.state(of: "big") == .waiting)
 
@@ -185,7 +189,7 @@ import Testing
         let runs = try ledger.runs(of: "big")
         #expect(runs.map(\.outcome) == [.interrupted, .done])
         #expect(runs.last?.counts.skipped == recorded)
-        #expect(runs.last?.counts.new == 300 - recorded)
+        #expect(runs.last?.counts.new == Self.sigtermFiles - recorded)
         #expect(try ledger.state(of: "big") == .done)
     }
 

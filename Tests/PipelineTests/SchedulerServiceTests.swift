@@ -39,6 +39,11 @@ final class CollectedLog: @unchecked Sendable {
 /// The scheduling loop without a process: real folders, a real ledger, events sent by hand
 /// as a change source would send them.
 @Suite struct SchedulerServiceTests {
+    /// The loop runs in this test process, on the same cooperative pool as the CPU-bound
+    /// suites beside it: it can wait minutes for a thread. The waits end as soon as their
+    /// condition holds.
+    static let patience = 300.0
+
     private let root = FileManager.default.temporaryDirectory.appendingPathComponent("scheduler-\(UUID().uuidString)")
 
     private func makeService(log: CollectedLog, pollSeconds: Double = 10) throws -> (SchedulerService, Ledger, LiveState) {
@@ -81,14 +86,14 @@ final class CollectedLog: @unchecked Sendable {
         let (service, ledger, live) = try makeService(log: log)
         let loop = Task { try await service.run() }
         defer { loop.cancel() }
-        #expect(await waitUntil(seconds: 10) { log.count(containing: "pending at start-up") == 1 })
+        #expect(await waitUntil(seconds: Self.patience) { log.count(containing: "pending at start-up") == 1 })
         try drop("not an image", at: "lost-events/a.txt")
         service.report(.overflow)
-        #expect(await waitUntil(seconds: 10) { (try? ledger.state(of: "lost-events")) == .done }, "\(log.messages.withLock { $0 })")
+        #expect(await waitUntil(seconds: Self.patience) { (try? ledger.state(of: "lost-events")) == .done }, "\(log.messages.withLock { $0 })")
         #expect(try ledger.runs(of: "lost-events").map(\.trigger) == [.rescan])
         try drop("not an image either", at: "more-lost-events/b.txt")
         service.report(.overflow)
-        #expect(await waitUntil(seconds: 10) { (try? ledger.state(of: "more-lost-events")) == .done })
+        #expect(await waitUntil(seconds: Self.patience) { (try? ledger.state(of: "more-lost-events")) == .done })
         #expect(log.count(containing: "sysctl fs.inotify.max_queued_events") == 1, "logged once")
         #expect(live.snapshot.inotifyOverflows == 2)
         #expect(live.snapshot.runs.done == 2)
@@ -102,36 +107,60 @@ final class CollectedLog: @unchecked Sendable {
         let (service, ledger, _) = try makeService(log: log, pollSeconds: 0.3)
         let loop = Task { try await service.run() }
         defer { loop.cancel() }
-        #expect(await waitUntil(seconds: 10) { log.count(containing: "pending at start-up") == 1 })
+        #expect(await waitUntil(seconds: Self.patience) { log.count(containing: "pending at start-up") == 1 })
         service.report(.watchLimitReached(path: root.appendingPathComponent("drop/unwatched").path))
-        #expect(await waitUntil(seconds: 10) { log.count(containing: "sysctl fs.inotify.max_user_watches") == 1 })
+        #expect(await waitUntil(seconds: Self.patience) { log.count(containing: "sysctl fs.inotify.max_user_watches") == 1 })
         // No event will ever come for this one.
         try drop("dropped where no watch is", at: "unwatched/a.txt")
-        #expect(await waitUntil(seconds: 10) { (try? ledger.state(of: "unwatched")) == .done })
+        #expect(await waitUntil(seconds: Self.patience) { (try? ledger.state(of: "unwatched")) == .done })
         #expect(try ledger.runs(of: "unwatched").map(\.trigger) == [.poll])
     }
 
-    /// Units on their way are in the ledger as waiting, then settling.
+    /// Units on their way are in the ledger as waiting, then settling. Each state is held
+    /// on purpose while the test looks (touches keep a unit waiting; a file that grows
+    /// between stat passes keeps it settling), so that no sampling can miss one.
     @Test func waitingAndSettlingReachTheLedger() async throws {
         defer { try? FileManager.default.removeItem(at: root) }
         let log = CollectedLog()
         let (service, ledger, _) = try makeService(log: log)
         let loop = Task { try await service.run() }
         defer { loop.cancel() }
-        #expect(await waitUntil(seconds: 10) { log.count(containing: "pending at start-up") == 1 })
+        #expect(await waitUntil(seconds: Self.patience) { log.count(containing: "pending at start-up") == 1 })
         try drop("x", at: "slow/a.txt")
-        var seen: [UnitState] = []
-        var touches = 0
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline, seen.last != .done {
-            // Touches for 300 ms: the unit stays waiting until they stop.
-            if touches < 15 { service.report(.touched(unit: "slow")) }
-            touches += 1
-            if let state = try ledger.state(of: "slow"), state != seen.last { seen.append(state) }
-            try await Task.sleep(for: .milliseconds(20))
+        let path = root.appendingPathComponent("drop/slow/a.txt").path
+
+        let touching = Background { service.report(.touched(unit: "slow")) }
+        #expect(await waitUntil(seconds: Self.patience) { (try? ledger.state(of: "slow")) == .waiting })
+        touching.stop()
+
+        let growing = Background {
+            if let handle = FileHandle(forWritingAtPath: path) {
+                handle.seekToEndOfFile()
+                handle.write(Data("x".utf8))
+                try? handle.close()
+            }
         }
-        #expect(seen.first == .waiting)
-        #expect(seen.contains(.settling))
-        #expect(seen.last == .done)
+        #expect(await waitUntil(seconds: Self.patience) { (try? ledger.state(of: "slow")) == .settling })
+        growing.stop()
+        #expect(await waitUntil(seconds: Self.patience) { (try? ledger.state(of: "slow")) == .done })
+        #expect(try ledger.runs(of: "slow").count == 1)
     }
+}
+
+/// Runs `step` every 50 ms on a thread of its own until stopped: not a task, so that a busy
+/// cooperative pool (other suites run beside this one) cannot pause it.
+final class Background: @unchecked Sendable {
+    private let stopped = Mutex(false)
+
+    init(_ step: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            while !stopped.withLock({ $0 }) {
+                step()
+                usleep(50_000)
+            }
+        }
+        thread.start()
+    }
+
+    func stop() { stopped.withLock { $0 = true } }
 }
