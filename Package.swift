@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Shared", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),
         .testTarget(name: "DeidentifyTests", dependencies: ["Deidentify", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "Shared", "Watcher",

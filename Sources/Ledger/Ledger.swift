@@ -31,6 +31,13 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// The quality feature columns migration v2 created.
+    static let qualityColumnsOfV2 = [
+        "mean", "std", "foreground_mean", "foreground_std", "foreground_fraction", "p1", "p99",
+        "darkest_fraction", "brightest_fraction", "foreground_clipped", "laplacian_variance",
+        "sharpness", "log_sharpness", "uniform_fraction",
+    ]
+
     static func migrate(_ writer: some DatabaseWriter) throws {
         try migrator.migrateRetrying(writer)
     }
@@ -80,7 +87,10 @@ public final class Ledger: Sendable {
                 """)
         }
         migrator.registerMigration("v2: image_quality") { db in
-            let features = QualityFeatureNames.all.map { "\($0) REAL" }.joined(separator: ", ")
+            // Frozen: a migration is history and must create the same table on every
+            // machine. A feature added later needs a migration that adds its column
+            // (LedgerTests checks that every feature has one).
+            let features = Self.qualityColumnsOfV2.map { "\($0) REAL" }.joined(separator: ", ")
             try db.execute(sql: """
                 CREATE TABLE image_quality (
                     output TEXT PRIMARY KEY,        -- the PNG, relative to the output directory

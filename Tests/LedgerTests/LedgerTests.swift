@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Shared
 @testable import Ledger
 import Testing
 
@@ -54,6 +55,16 @@ import Testing
         #expect(runs[0].counts == RunCounts(seen: 5, new: 3, duplicate: 1, skipped: 0, failed: 1))
         #expect(runs[0].outcome == .done)
         #expect(runs[1].outcome == .failed && runs[1].error == "disk full")
+    }
+
+    /// Every quality feature Imaging computes has a column in a new ledger: a feature added
+    /// without a migration that adds its column would fail every insert.
+    @Test func everyQualityFeatureHasAColumnInANewLedger() throws {
+        let (_, path) = try temporaryLedger()
+        let columns = try DatabaseQueue(path: path.path).read { db in try db.columns(in: "image_quality").map(\.name) }
+        for feature in QualityFeatureNames.all {
+            #expect(columns.contains(feature), "no image_quality column for \(feature): add a migration")
+        }
     }
 
     /// A ledger written before fingerprints dropped st_dev keeps every source, and its
