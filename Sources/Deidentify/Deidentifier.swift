@@ -161,6 +161,11 @@ struct DeidentificationPass {
             return settings.options.contains(option) ? cleaned(element, in: dataSet) : dummy(element, in: dataSet)
         }
         guard let rule = ConfidentialityProfile.rule(for: tag) else {
+            // Not in the dictionary either (a vendor's misuse of a standard group, a tag
+            // number corrupted in transit, a group length that the removals have made
+            // wrong): nobody can say what it holds, so it goes, as private elements go.
+            // Kept, a mutated (0010,0010) became (0010,00AA) with the patient's name in it.
+            if StandardDictionary.entry(for: tag) == nil { return nil }
             // Not in the table: UIDs that name instances are remapped all the same (a source
             // SOP Instance UID finds the patient in the PACS); inside a "D" sequence, text and
             // dates are replaced too: a Person Identification Code Sequence's code value and

@@ -24,14 +24,12 @@ import TestSupport
         let deidentifier = Deidentifier(settings: DeidentificationSettings(options: [.retainLongitudinalModifiedDates]),
                                         pseudonyms: Pseudonymizer(key: SymmetricKey(data: Data(repeating: 3, count: 32))))
         // What the unmutated file identifies its patient and instance with: it may never come
-        // out under its own tag. (A mutated tag number can carry it into an element the
-        // dictionary does not know, which the profile retains: counted and printed, see
-        // docs/DEIDENTIFICATION.md; issue 12's bad-input work decides that case.)
+        // out, neither under its own tag nor under a tag number the mutation corrupted (an
+        // element the dictionary does not define is removed, like a private one).
         let clean = try DICOMFile(data: original).dataSet
         let identifying = [Tag(0x0010, 0x0010), Tag(0x0010, 0x0020)].compactMap { tag in clean.string(tag).map { (tag, $0) } }
             .filter { $0.1.count >= 4 }
         let originalUID = clean.string(.sopInstanceUID)
-        var survivedElsewhere = 0
         var deidentified = 0
         for _ in 0..<150 {
             var bytes = [UInt8](original)
@@ -43,7 +41,7 @@ import TestSupport
             let json = String(decoding: DICOMJSONEncoder().encodedData(result.dataSet), as: UTF8.self)
             for (tag, value) in identifying {
                 #expect(result.dataSet.string(tag) != value, "\(path): \(value) survived de-identification in \(tag)")
-                if json.contains(value) { survivedElsewhere += 1 }
+                #expect(!json.contains(value), "\(path): \(value) survived de-identification of a corrupted copy")
             }
             if let originalUID, let uid = result.dataSet.string(.sopInstanceUID) {
                 #expect(uid != originalUID, "\(path): the SOP Instance UID was not remapped")
@@ -53,8 +51,7 @@ import TestSupport
             _ = try? DICOMWriter.part10(result.dataSet, transferSyntax: syntax)
             deidentified += 1
         }
-        print("deidentify smoke \(path): \(deidentified) of 150 corrupted files read and de-identified; "
-              + "an original name or ID under a mutated, unknown tag in \(survivedElsewhere)")
+        print("deidentify smoke \(path): \(deidentified) of 150 corrupted files read and de-identified")
         // Most mutations leave the file readable (1 to 12 bytes changed in 150 copies; 20 to 146 seen): far
         // fewer means the mutations or the reader changed, and this test checks little.
         #expect(deidentified >= 15)
