@@ -65,11 +65,15 @@ public final class SchedulerService: Service {
         var overflowLogged = false, watchLimitLogged = false
         var lastPollAfterWatchLimit: Double?
 
+        /// What a pass found becomes touches of its units.
+        func apply(_ pass: DropIndex.Pass, as trigger: RunTrigger) {
+            live.record(pass)
+            for unit in pass.changedUnits { scheduler.touch(unit, reason: trigger, at: now()) }
+        }
+
         func fullPass(_ trigger: RunTrigger) async {
             do {
-                let pass = await index.pass(reseedingWith: try processor.ledger.recordedStamps())
-                live.record(pass)
-                for unit in pass.changedUnits { scheduler.touch(unit, reason: trigger, at: now()) }
+                apply(await index.pass(reseedingWith: try processor.ledger.recordedStamps()), as: trigger)
             } catch {
                 logger.error("rescan failed: \(error)")
             }
@@ -110,9 +114,7 @@ public final class SchedulerService: Service {
                 if !once && now() - lastRescan >= configuration.rescanSeconds { await fullPass(.rescan) }
                 if let last = lastPollAfterWatchLimit, now() - last >= pollSecondsAfterWatchLimit {
                     // Folders inotify could not watch are seen by polling from now on.
-                    let pass = await index.pass()
-                    live.record(pass)
-                    for unit in pass.changedUnits { scheduler.touch(unit, reason: .poll, at: now()) }
+                    apply(await index.pass(), as: .poll)
                     lastPollAfterWatchLimit = now()
                 }
                 await settleAndRun(&scheduler, now: now)
