@@ -71,8 +71,9 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Shared", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),
         .testTarget(name: "DeidentifyTests", dependencies: ["Deidentify", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "Shared", "Watcher",
-                                                         .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Config", "Ledger", "Imaging", "DICOM", "Deidentify", "Shared", "Watcher", "CLinux",
+                                                         .product(name: "GRDB", package: "GRDB.swift"),
+                                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
         .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging", "Deidentify", "DICOM",
                                                           .product(name: "Crypto", package: "swift-crypto")]),

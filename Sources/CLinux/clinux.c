@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -29,4 +31,15 @@ int dd_filesystem_type(const char *path, unsigned long *type) {
     if (statfs(path, &status) != 0) return -1;
     *type = (unsigned long)status.f_type;
     return 0;
+}
+
+int dd_name_this_thread(const char *name) {
+    char cut[16];
+    strncpy(cut, name, sizeof cut - 1);
+    cut[sizeof cut - 1] = 0;
+    return pthread_setname_np(pthread_self(), cut);
+}
+
+int dd_this_thread_name(char *name, size_t size) {
+    return pthread_getname_np(pthread_self(), name, size);
 }

@@ -2,22 +2,34 @@ import Logging
 import ServiceLifecycle
 import Watcher
 
-/// The daemon as a group of services (swift-service-lifecycle): the change source and the
-/// scheduler (a status server joins later). SIGTERM and SIGINT shut them down in reverse
-/// order: the scheduler finishes the files in hand and records its run as interrupted, then
-/// the change source stops. `--once` runs the scheduler alone, which ends the group when the
-/// catch-up is done.
+/// The daemon as a group of services (swift-service-lifecycle), in start-up order: the
+/// change source, the commit queue, the worker pool and the scheduler (a status server
+/// joins later). SIGTERM and SIGINT shut them down in reverse order: the scheduler stops
+/// starting files, waits for the ones in hand and records its run as interrupted; the
+/// worker pool then has nothing left and ends its threads; the commit queue has committed
+/// every batch of that run and stops; the change source stops last.
 public struct Daemon: Sendable {
+    /// What the group runs in place of the change source and the scheduler.
+    public enum Mode: Sendable, Equatable {
+        /// Watch the drop directory until stopped.
+        case watch
+        /// `--once`: the start-up catch-up (settling each unit), then exit.
+        case once
+        /// `--reprocess FOLDER`: replay one unit, then exit.
+        case reprocess(unit: String)
+    }
+
     public let processor: UnitProcessor
-    public let once: Bool
+    public let mode: Mode
     public let logger: Logger
     /// What the daemon is doing, for whoever wants to show it.
-    public let live = LiveState()
+    public let live: LiveState
 
-    public init(processor: UnitProcessor, once: Bool, logger: Logger) {
+    public init(processor: UnitProcessor, mode: Mode, logger: Logger) {
         self.processor = processor
-        self.once = once
+        self.mode = mode
         self.logger = logger
+        live = LiveState(workers: processor.workers, commits: processor.commitQueue)
     }
 
     public func run() async throws {
@@ -32,19 +44,28 @@ public struct Daemon: Sendable {
         let configuration = processor.configuration
         let index = DropIndex(tree: DropTree(root: configuration.drop))
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        let scheduler: SchedulerService
-        if once {
-            scheduler = SchedulerService(processor: processor, index: index, live: live, logger: logger, touchTrigger: .rescan, once: true)
-        } else {
+        let last: any Service
+        switch mode {
+        case .once:
+            last = SchedulerService(processor: processor, index: index, live: live, logger: logger, touchTrigger: .rescan, once: true)
+        case .reprocess(let unit):
+            last = ReprocessService(processor: processor, unit: unit, live: live)
+        case .watch:
             let (source, choice) = try changeSource(index: index)
             let description = choice.mode == .poll ? "poll every \(configuration.pollSeconds) s" : "inotify"
             logger.info("watcher: \(description), because \(choice.reason)")
             live.update { $0.watcher = "\(description): \(choice.reason)" }
-            scheduler = SchedulerService(processor: processor, index: index, live: live, logger: logger,
-                                         touchTrigger: choice.mode == .poll ? .poll : .inotify)
+            let scheduler = SchedulerService(processor: processor, index: index, live: live, logger: logger,
+                                             touchTrigger: choice.mode == .poll ? .poll : .inotify)
             services.append(.init(service: ChangeSourceService(source: source, report: scheduler.report), serviceName: "change source"))
+            last = scheduler
         }
-        services.append(.init(service: scheduler, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "scheduler"))
+        services.append(.init(service: processor.commitQueue, serviceName: "commit queue"))
+        services.append(.init(service: processor.workers, serviceName: "worker pool"))
+        // The scheduler (or the replay) ending by itself (--once, --reprocess) shuts the rest
+        // down in order.
+        services.append(.init(service: last, successTerminationBehavior: .gracefullyShutdownGroup,
+                              serviceName: mode == .watch || mode == .once ? "scheduler" : "reprocess"))
         return services
     }
 
@@ -61,5 +82,21 @@ public struct Daemon: Sendable {
         } catch where error.isWatchLimit {
             return (poller, WatcherChoice(mode: .poll, reason: "\(error)"))
         }
+    }
+}
+
+/// `--reprocess FOLDER` as a service: one run of one unit, then the group shuts down. A
+/// SIGTERM in the middle ends it like the scheduler's runs: the files in hand finish and the
+/// run is recorded as interrupted.
+struct ReprocessService: Service {
+    let processor: UnitProcessor
+    let unit: String
+    let live: LiveState
+
+    func run() async throws {
+        let summary = try await cancelWhenGracefulShutdown { [processor, unit] in
+            try await processor.process(unit: unit, trigger: .reprocess)
+        }
+        live.record(summary)
     }
 }

@@ -22,6 +22,11 @@ public final class LiveState: Sendable {
         /// The last poll pass or rescan.
         public var lastPass: Pass?
         public var inotifyOverflows = 0
+        /// The queues, as they are when the snapshot is taken: files being processed and
+        /// waiting for a worker, batches waiting to be committed.
+        public var filesInHand = 0
+        public var filesWaitingForAWorker = 0
+        public var batchesWaitingToCommit = 0
 
         public struct CurrentRun: Sendable, Equatable {
             public let unit: String
@@ -52,10 +57,20 @@ public final class LiveState: Sendable {
     }
 
     private let state = Mutex(Snapshot())
+    private let workers: WorkerPool?
+    private let commits: LedgerCommitQueue?
 
-    public init() {}
+    public init(workers: WorkerPool? = nil, commits: LedgerCommitQueue? = nil) {
+        self.workers = workers
+        self.commits = commits
+    }
 
-    public var snapshot: Snapshot { state.withLock { $0 } }
+    public var snapshot: Snapshot {
+        var snapshot = state.withLock { $0 }
+        if let workers { (snapshot.filesInHand, snapshot.filesWaitingForAWorker) = workers.depth }
+        snapshot.batchesWaitingToCommit = commits?.pendingBatches ?? 0
+        return snapshot
+    }
 
     func update(_ body: (inout Snapshot) -> Void) {
         state.withLock { body(&$0) }

@@ -12,7 +12,7 @@ import Watcher
 ///
 /// Concurrency: this loop runs on the cooperative pool and never blocks it: walks run on the
 /// drop index's queue, ledger commits on the commit queue's thread, file work on the
-/// pool's workers. Back-pressure: while a unit runs, events wait in the stream (touches of
+/// worker pool's threads. Back-pressure: while a unit runs, events wait in the stream (touches of
 /// one unit collapse in the scheduler), and the run itself waits when its commits fall
 /// behind. A graceful shutdown (SIGTERM, SIGINT) cancels the loop: the files in hand
 /// finish, the run is recorded as interrupted.

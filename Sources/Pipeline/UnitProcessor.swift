@@ -34,6 +34,10 @@ public final class UnitProcessor: Sendable {
 
     let deidentifier: Deidentifier
     let pseudonymMap: PseudonymMap
+    /// Where files are processed (`workers` threads) and where batches are committed: both
+    /// services of the daemon's group, shared by every run.
+    public let workers: WorkerPool
+    public let commitQueue = LedgerCommitQueue()
 
     public enum SetupError: Error, Sendable, CustomStringConvertible {
         case key(KeyFile.KeyError)
@@ -57,6 +61,7 @@ public final class UnitProcessor: Sendable {
         self.writeStage = WriteStage(writer: writer, writeDICOM: configuration.deidentification.writeDICOM)
         self.logger = logger
         self.digest = configuration.outputDigest
+        self.workers = WorkerPool(count: configuration.workers)
         let settings = configuration.deidentification
         let key: SymmetricKey
         do { key = try KeyFile.loadOrCreate(at: settings.keyFile) } catch { throw .key(error) }
@@ -144,7 +149,7 @@ public final class UnitProcessor: Sendable {
         // committed: a crash in between leaves files the ledger does not name (swept by
         // nothing, harmless), never ledger rows naming files that are gone.
         let context = RunContext(unit: unit, reprocess: reprocess)
-        let commits = LedgerCommitQueue { [self] (batch) throws(Ledger.LedgerError) in
+        let commits = commitQueue.session { [self] (batch) throws(Ledger.LedgerError) in
             // The map first: no output may exist whose pseudonyms are not on record.
             try pseudonymMap.record(Array(batch.pseudonyms))
             if !batch.contents.isEmpty { try makeOutputsDurable() }
@@ -157,6 +162,7 @@ public final class UnitProcessor: Sendable {
         var handled = 0
         var ledgerFailure: Ledger.LedgerError?
         await parallelForEach(changed, { file in self.handle(file, context: context) }) { file, outcome in
+            guard let outcome else { return }  // the pool had shut down: the file stays pending
             handled += 1
             switch outcome {
             case .unreadable(let failure):
@@ -326,20 +332,21 @@ public final class UnitProcessor: Sendable {
         return (processed, deidentified.mappings)
     }
 
-    /// Runs `transform` over `items` with at most `workers` at once, and hands each result
-    /// to `consume` on the caller's side, one at a time, as it arrives. Once the task is
-    /// cancelled (SIGTERM), what is in hand finishes and nothing new starts.
+    /// Runs `transform` over `items` on the worker pool, keeping every worker busy, and hands
+    /// each result to `consume` on the caller's side, one at a time, as it arrives (nil: the
+    /// pool had shut down). Once the task is cancelled (SIGTERM), what is in hand finishes and
+    /// nothing new starts.
     func parallelForEach<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) -> R,
-                                                   consume: (T, R) async -> Void) async {
+                                                   consume: (T, R?) async -> Void) async {
         guard !items.isEmpty else { return }
-        await withTaskGroup(of: (Int, R).self) { group in
+        await withTaskGroup(of: (Int, R?).self) { group in
             var next = 0
             func startNext() {
                 let index = next
-                group.addTask { (index, transform(items[index])) }
+                group.addTask { [workers] in (index, await workers.perform { transform(items[index]) }) }
                 next += 1
             }
-            for _ in 0..<min(configuration.workers, items.count) { startNext() }
+            for _ in 0..<min(workers.count, items.count) { startNext() }
             while let (index, result) = await group.next() {
                 // The next item starts before this result is consumed, so that the workers
                 // never wait for the bookkeeping (which waits only when the ledger's commits
@@ -350,4 +357,3 @@ public final class UnitProcessor: Sendable {
         }
     }
 }
-

@@ -82,12 +82,8 @@ struct Dicomdrop: AsyncParsableCommand {
         }
         if reprocess == nil { processor.reportOutputsOfOtherConfigurations() }
 
-        if let reprocess {
-            let unit = try unitName(reprocess, drop: configuration.drop)
-            _ = try await processor.process(unit: unit, trigger: .reprocess)
-            return
-        }
-        try await Daemon(processor: processor, once: once, logger: logger).run()
+        let mode: Daemon.Mode = if let reprocess { .reprocess(unit: try unitName(reprocess, drop: configuration.drop)) } else if once { .once } else { .watch }
+        try await Daemon(processor: processor, mode: mode, logger: logger).run()
     }
 
     /// FOLDER as given to --reprocess: absolute, or relative to the drop directory; it must

@@ -111,7 +111,7 @@ import Testing
         // The third batch fails as a full disk would; the commit of every batch is real. Each
         // commit notes its thread and whether it runs inside a task (a pool thread would).
         let committers = Mutex<[(thread: pthread_t, insideTask: Bool)]>([])
-        let commits = LedgerCommitQueue { (batch) throws(Ledger.LedgerError) in
+        let commits = LedgerCommitQueue().session { (batch) throws(Ledger.LedgerError) in
             let insideTask = withUnsafeCurrentTask { $0 != nil }
             committers.withLock { $0.append((pthread_self(), insideTask)) }
             if batch.sources.contains(where: { $0.path.hasPrefix("u/fail") }) { throw .database("disk full") }
@@ -146,7 +146,7 @@ import Testing
     @Test func aRunWaitsWhenTheLedgerCommitsFallBehind() async throws {
         let gate = DispatchSemaphore(value: 0)
         let committed = Mutex<[String]>([])
-        let commits = LedgerCommitQueue(maximumPending: 1) { batch in
+        let commits = LedgerCommitQueue().session(maximumPending: 1) { batch in
             gate.wait()  // the sync of a slow disk
             committed.withLock { $0 += batch.sources.map(\.path) }
         }

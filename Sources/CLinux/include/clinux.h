@@ -27,4 +27,11 @@ int dd_link_unnamed(int fd, const char *path);
 // Glibc module). Returns 0 and sets *type, or -1 with errno.
 int dd_filesystem_type(const char *path, unsigned long *type);
 
+// pthread_setname_np(3) for the calling thread: `name` is cut to 15 bytes (the kernel's limit)
+// so that the call cannot fail with ERANGE. Returns 0 or an error number.
+int dd_name_this_thread(const char *name);
+
+// pthread_getname_np(3) for the calling thread into `name` (at least 16 bytes).
+int dd_this_thread_name(char *name, size_t size);
+
 #endif

@@ -1,0 +1,133 @@
+import Foundation
+import CLinux
+import ServiceLifecycle
+import Synchronization
+
+/// The workers that process files, as a service: `count` threads of their own, each taking
+/// one job at a time from a queue. File work reads and writes with blocking system calls
+/// and runs for tens of milliseconds to seconds; on threads of its own it never holds one of
+/// the cooperative pool's threads (one per core), which stay free for the scheduling loop,
+/// the change source and, later, the status server.
+///
+/// `perform` suspends its caller (no thread held) until a worker has run the job. A graceful
+/// shutdown stops the pool taking jobs, lets the jobs already taken finish, then ends the
+/// threads; the scheduler, shut down before the pool, has by then stopped giving it any.
+/// Without a service group (a test that runs a unit directly), the threads end when the
+/// pool is released.
+public final class WorkerPool: Service, Sendable {
+    /// The threads' side, kept apart so that the threads do not keep the pool alive.
+    private final class Core: Sendable {
+        struct Queue {
+            var jobs: [@Sendable () -> Void] = []
+            var head = 0
+            var running = 0
+            var closed = false
+            var threadsLeft: Int
+            var whenIdle: [CheckedContinuation<Void, Never>] = []
+
+            var waiting: Int { jobs.count - head }
+        }
+        let queue: Mutex<Queue>
+        let wakeUp = DispatchSemaphore(value: 0)
+
+        init(threads: Int) { queue = Mutex(Queue(threadsLeft: threads)) }
+
+        /// One worker thread: takes jobs until the pool is closed and its queue empty.
+        func work() {
+            while true {
+                wakeUp.wait()
+                let job = queue.withLock { queue -> (@Sendable () -> Void)? in
+                    guard queue.head < queue.jobs.count else { return nil }
+                    let job = queue.jobs[queue.head]
+                    queue.head += 1
+                    if queue.head == queue.jobs.count { queue.jobs.removeAll(keepingCapacity: true); queue.head = 0 }
+                    queue.running += 1
+                    return job
+                }
+                guard let job else {
+                    // Woken with nothing to do: the pool closed.
+                    let resumed = queue.withLock { queue -> [CheckedContinuation<Void, Never>] in
+                        queue.threadsLeft -= 1
+                        guard queue.threadsLeft == 0 else { return [] }
+                        defer { queue.whenIdle.removeAll() }
+                        return queue.whenIdle
+                    }
+                    for continuation in resumed { continuation.resume() }
+                    return
+                }
+                job()
+                queue.withLock { $0.running -= 1 }
+            }
+        }
+
+        func close() {
+            let threads = queue.withLock { queue -> Int in
+                guard !queue.closed else { return 0 }
+                queue.closed = true
+                return queue.threadsLeft
+            }
+            // One wake-up per thread beyond the jobs still queued: each thread ends on an
+            // empty queue, after the queued jobs are taken.
+            for _ in 0..<threads { wakeUp.signal() }
+        }
+    }
+
+    private let core: Core
+    /// How many jobs run at once.
+    public let count: Int
+
+    /// `name`: the threads are named `name-1`, `name-2` ... (as `top -H` and `perf` show
+    /// them; Linux keeps 15 bytes).
+    public init(count: Int, name: String = "worker") {
+        self.count = max(1, count)
+        core = Core(threads: self.count)
+        for number in 1...self.count {
+            let thread = Thread { [core] in
+                _ = dd_name_this_thread("\(name)-\(number)")
+                core.work()
+            }
+            thread.start()
+        }
+    }
+
+    deinit { core.close() }
+
+    /// False once a shutdown has begun.
+    public var isAcceptingJobs: Bool { core.queue.withLock { !$0.closed } }
+
+    /// Jobs being run and jobs waiting for a worker.
+    public var depth: (running: Int, waiting: Int) { core.queue.withLock { ($0.running, $0.waiting) } }
+
+    /// Runs `job` on a worker and returns its result; nil when the pool has shut down and
+    /// took the job no more.
+    public func perform<R: Sendable>(_ job: @escaping @Sendable () -> R) async -> R? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<R?, Never>) in
+            let accepted = core.queue.withLock { queue -> Bool in
+                guard !queue.closed else { return false }
+                queue.jobs.append { continuation.resume(returning: job()) }
+                return true
+            }
+            if accepted { core.wakeUp.signal() } else { continuation.resume(returning: nil) }
+        }
+    }
+
+    /// Until a graceful shutdown; then takes no new job, finishes the ones taken, and
+    /// returns once every thread has ended.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutDown()
+    }
+
+    /// Takes no new job and waits until the jobs taken are done and the threads ended.
+    public func shutDown() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let finished = core.queue.withLock { queue -> Bool in
+                if queue.threadsLeft == 0 { return true }
+                queue.whenIdle.append(done)
+                return false
+            }
+            if finished { done.resume() }
+            core.close()
+        }
+    }
+}

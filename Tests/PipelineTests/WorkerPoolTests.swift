@@ -1,0 +1,103 @@
+import CLinux
+import Dispatch
+import Foundation
+import Ledger
+import Logging
+@testable import Pipeline
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// The worker pool and the commit queue as services: where their work runs, how much at
+/// once, and what a graceful shutdown does to work in hand.
+func currentThreadName() -> String {
+    var name = [CChar](repeating: 0, count: 16)
+    _ = dd_this_thread_name(&name, name.count)
+    return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+struct WorkerPoolTests {
+    final class Tally: Sendable {
+        struct Seen { var running = 0, most = 0, insideTask = 0, names: Set<String> = [] }
+        let state = Mutex(Seen())
+    }
+
+    /// Jobs run on the pool's own threads (never inside a task, so never on a cooperative
+    /// pool thread), at most `count` at once, and each caller gets its own job's result.
+    @Test func jobsRunOnThePoolsOwnThreadsAtMostCountAtOnce() async throws {
+        let pool = WorkerPool(count: 2, name: "test-worker")
+        let seen = Tally()
+        let results = await withTaskGroup(of: Int?.self) { group in
+            for number in 0..<12 {
+                group.addTask {
+                    await pool.perform {
+                        let insideTask = withUnsafeCurrentTask { $0 != nil }
+                        seen.state.withLock {
+                            $0.running += 1
+                            $0.most = max($0.most, $0.running)
+                            if insideTask { $0.insideTask += 1 }
+                            $0.names.insert(currentThreadName())
+                        }
+                        usleep(20_000)  // long enough for the other jobs to pile up
+                        seen.state.withLock { $0.running -= 1 }
+                        return number * number
+                    }
+                }
+            }
+            var results: [Int?] = []
+            for await result in group { results.append(result) }
+            return results
+        }
+        #expect(results.compactMap { $0 }.sorted() == (0..<12).map { $0 * $0 })
+        let final = seen.state.withLock { $0 }
+        #expect(final.most == 2, "at most two at once, and the pile-up reached two")
+        #expect(final.insideTask == 0)
+        #expect(final.names.allSatisfy { $0.hasPrefix("test-worker-") } && !final.names.isEmpty, "\(final.names)")
+        #expect(pool.depth == (running: 0, waiting: 0))
+    }
+
+    /// A graceful shutdown of a group holding the commit queue and the pool, in the daemon's
+    /// order: the pool refuses new jobs at once, but the job it holds finishes and its
+    /// caller gets the result; meanwhile the commit queue, shut down after the pool, still
+    /// commits; once the group has ended, the queue refuses a run's batches.
+    @Test func aGracefulShutdownFinishesTheJobInHandAndStopsThePoolBeforeTheCommitQueue() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("dicomdrop-pool-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let ledger = try Ledger(path: root.appendingPathComponent("ledger.sqlite"))
+        let pool = WorkerPool(count: 1)
+        let commits = LedgerCommitQueue()
+        let gate = DispatchSemaphore(value: 0)
+        let inHand = Task { await pool.perform { gate.wait(); return 42 } }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while pool.depth.running == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(pool.depth.running == 1)
+
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: commits), .init(service: pool)], logger: Logger(label: "test")))
+        let running = Task { try await group.run() }
+        await group.triggerGracefulShutdown()
+        while pool.isAcceptingJobs && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(await pool.perform { 7 } == nil, "a shutting-down pool takes no new job")
+
+        // The pool is still draining (its job waits on the gate): the commit queue commits.
+        func batch(_ path: String) -> LedgerBatch {
+            LedgerBatch(sources: [SourceRecord(path: path, unit: "u", fingerprint: Fingerprint(inode: 1, size: 1, modifiedNanoseconds: 0),
+                                               sha256: String(repeating: "c", count: 64))])
+        }
+        let during = commits.session { (batch) throws(Ledger.LedgerError) in try ledger.record(contents: [], sources: batch.sources) }
+        during.submit(batch("u/during"))
+        try await during.finish()
+        #expect(try ledger.sources().keys.sorted() == ["u/during"])
+
+        gate.signal()
+        #expect(await inHand.value == 42, "the job in hand finished and its caller got the result")
+        try await running.value
+        #expect(pool.depth == (running: 0, waiting: 0))
+
+        let after = commits.session { (batch) throws(Ledger.LedgerError) in try ledger.record(contents: [], sources: batch.sources) }
+        after.submit(batch("u/after"))
+        await #expect(throws: Ledger.LedgerError.self) { try await after.finish() }
+        #expect(try ledger.sources().keys.sorted() == ["u/during"])
+    }
+}
