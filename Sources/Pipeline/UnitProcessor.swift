@@ -7,6 +7,7 @@ import Imaging
 import Ledger
 import Logging
 import Shared
+import Synchronization
 import Watcher
 
 /// What one run of one unit did.
@@ -332,28 +333,45 @@ public final class UnitProcessor: Sendable {
         return (processed, deidentified.mappings)
     }
 
-    /// Runs `transform` over `items` on the worker pool, keeping every worker busy, and hands
-    /// each result to `consume` on the caller's side, one at a time, as it arrives (nil: the
-    /// pool had shut down). Once the task is cancelled (SIGTERM), what is in hand finishes and
-    /// nothing new starts.
+    /// Runs `transform` over `items` on the worker pool and hands each result to `consume`
+    /// on the caller's side, one at a time, as it arrives (nil: not run, because the pool
+    /// had shut down or the task was cancelled before a worker took it up).
+    ///
+    /// Twice as many files as workers are handed over, so that a worker finishing a file
+    /// finds the next one queued instead of waiting for this side to wake up and hand it one:
+    /// with exactly one per worker, those wake-ups cost 5% of a 2,000-file run on two cores.
+    /// A queued file costs nothing until a worker takes it (it is read then). Once the task is
+    /// cancelled (SIGTERM), what a worker holds finishes, the queued files are given back
+    /// unread, and nothing new starts.
     func parallelForEach<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) -> R,
                                                    consume: (T, R?) async -> Void) async {
         guard !items.isEmpty else { return }
-        await withTaskGroup(of: (Int, R?).self) { group in
-            var next = 0
-            func startNext() {
-                let index = next
-                group.addTask { [workers] in (index, await workers.perform { transform(items[index]) }) }
-                next += 1
+        let stopping = StopFlag()
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: (Int, R?).self) { group in
+                var next = 0
+                func startNext() {
+                    let index = next
+                    group.addTask { [workers] in
+                        (index, await workers.perform { stopping.isSet ? nil : transform(items[index]) } ?? nil)
+                    }
+                    next += 1
+                }
+                for _ in 0..<min(2 * workers.count, items.count) { startNext() }
+                while let (index, result) = await group.next() {
+                    if next < items.count && !Task.isCancelled { startNext() }
+                    await consume(items[index], result)
+                }
             }
-            for _ in 0..<min(workers.count, items.count) { startNext() }
-            while let (index, result) = await group.next() {
-                // The next item starts before this result is consumed, so that the workers
-                // never wait for the bookkeeping (which waits only when the ledger's commits
-                // fall behind).
-                if next < items.count && !Task.isCancelled { startNext() }
-                await consume(items[index], result)
-            }
+        } onCancel: {
+            stopping.set()
         }
     }
+}
+
+/// Set once, read from any thread.
+final class StopFlag: Sendable {
+    private let state = Mutex(false)
+    var isSet: Bool { state.withLock { $0 } }
+    func set() { state.withLock { $0 = true } }
 }
