@@ -26,6 +26,19 @@ public enum DICOMError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+extension DICOMError {
+    /// The same error with its offset moved by `distance`: for a part of a file parsed on
+    /// its own, so that the message names the offset in the file.
+    func shifted(by distance: Int) -> DICOMError {
+        switch self {
+        case .truncated(let offset, let tag, let needed, let available):
+            .truncated(offset: offset + distance, tag: tag, needed: needed, available: available)
+        case .malformed(let offset, let tag, let reason): .malformed(offset: offset + distance, tag: tag, reason: reason)
+        case .notDICOM, .inflateFailed: self
+        }
+    }
+}
+
 /// A DICOM error together with the file it came from, as the command line reports it.
 public struct DICOMFileError: Error, Sendable, CustomStringConvertible {
     public let path: String

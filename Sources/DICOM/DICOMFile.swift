@@ -4,9 +4,14 @@ import Foundation
 public struct ReadOptions: Sendable {
     /// Stop at the first top-level Pixel Data element (7FE0,0008/0009/0010): metadata only.
     public var stopBeforePixelData: Bool
+    /// Leave the top-level Pixel Data (7FE0,0010) in the file (`DataElement.Value.inFile`):
+    /// everything else is read as usual, and frames are read by offset when used. For files
+    /// too large to hold; a deflated dataset is read whole (its offsets are not the file's).
+    public var pixelDataInFile: Bool
 
-    public init(stopBeforePixelData: Bool = false) {
+    public init(stopBeforePixelData: Bool = false, pixelDataInFile: Bool = false) {
         self.stopBeforePixelData = stopBeforePixelData
+        self.pixelDataInFile = pixelDataInFile
     }
 }
 
@@ -40,6 +45,17 @@ public struct DICOMFile: Sendable {
     /// element before Pixel Data is read (16 KiB first, four times more while it falls
     /// short), so that metadata of a 500 MB file costs kilobytes of I/O.
     public static func read(path: String, options: ReadOptions = ReadOptions()) throws(DICOMFileError) -> DICOMFile {
+        if options.pixelDataInFile && !options.stopBeforePixelData {
+            var metadataOnly = options
+            metadataOnly.stopBeforePixelData = true
+            let head = try read(path: path, options: metadataOnly)
+            guard let headerOffset = head.pixelDataOffset, !head.transferSyntax.isDeflated,
+                  try tag(at: headerOffset, of: path, order: head.transferSyntax.byteOrder) == .pixelData else {
+                // No Pixel Data, float pixel data, or a deflated dataset: read as usual.
+                return try read(path: path, options: ReadOptions())
+            }
+            return try withPixelDataInFile(head, path: path, headerOffset: headerOffset)
+        }
         let file = try FileBytes(path: path)
         var length = options.stopBeforePixelData ? min(file.size, 16 << 10) : file.size
         while true {
@@ -56,6 +72,49 @@ public struct DICOMFile: Sendable {
             }
             length = min(file.size, length * 4)
         }
+    }
+
+    /// The tag of the element whose header starts at `offset`.
+    private static func tag(at offset: Int, of path: String, order: ByteOrder) throws(DICOMFileError) -> Tag? {
+        let bytes = [UInt8](try FileBytes(path: path).range(offset, count: 4))
+        guard bytes.count == 4 else { return nil }
+        let group = UInt16(bytes[0]) | UInt16(bytes[1]) << 8, element = UInt16(bytes[2]) | UInt16(bytes[3]) << 8
+        return order == .littleEndian ? Tag(group, element) : Tag(group.byteSwapped, element.byteSwapped)
+    }
+
+    /// `head` (read up to Pixel Data) with Pixel Data left in the file, and the elements
+    /// that follow it (trailing padding, signatures) read as usual.
+    private static func withPixelDataInFile(_ head: DICOMFile, path: String, headerOffset: Int) throws(DICOMFileError) -> DICOMFile {
+        var file = head
+        let syntax = head.transferSyntax
+        let (pixelData, end) = try PixelDataInFile.locate(path: path, headerOffset: headerOffset, syntax: syntax)
+        let vr: VR
+        if pixelData.items != nil {
+            vr = .OB
+        } else if syntax.isExplicitVR {
+            let bytes = [UInt8](try FileBytes(path: path).range(headerOffset + 4, count: 2))
+            vr = VR(rawValue: String(decoding: bytes, as: UTF8.self)) ?? .OW
+        } else {
+            vr = .OW  // implicit VR Little Endian encodes "OB or OW" as OW (PS3.5 A.1)
+        }
+        file.dataSet.set(DataElement(tag: .pixelData, vr: vr, value: .inFile(pixelData), hadUndefinedLength: pixelData.items != nil))
+        if end < pixelData.fileSize {
+            let tail = try FileBytes(path: path).range(end, count: pixelData.fileSize - end)
+            let parsed = tail.withUnsafeBytes { raw -> Result<(DataSet, [String]), DICOMError> in
+                var parser = DataSetParser(data: tail, bytes: raw, explicitVR: syntax.isExplicitVR, byteOrder: syntax.byteOrder,
+                                           stopBeforePixelData: false)
+                return Result { () throws(DICOMError) in (try parser.parseTopLevel(from: 0), parser.warnings) }
+            }
+            do {
+                let (elements, warnings) = try parsed.get()
+                for element in elements.elements { file.dataSet.set(element) }
+                file.warnings += warnings
+            } catch {
+                throw DICOMFileError(path: path, reason: .dicom(error.shifted(by: end)))
+            }
+        }
+        file.pixelDataOffset = nil
+        return file
     }
 
     /// Parses a complete file held in memory.

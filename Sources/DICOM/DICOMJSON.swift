@@ -59,6 +59,10 @@ public struct DICOMJSONEncoder: Sendable {
         case .encapsulated(let pixelData):
             output.key("InlineBinary")
             output.string(pixelData.encodedItems.base64EncodedString())
+        case .inFile(let pixelData):
+            // Too large to inline: where the value is (PS3.18 F.2.7), as a file URI.
+            output.key("BulkDataURI")
+            output.string(URL(fileURLWithPath: pixelData.path).absoluteString)
         case .bytes(let bytes):
             writeValue(of: element, bytes: bytes, dataSet: dataSet, into: &output)
         }
@@ -179,7 +183,7 @@ extension String {
 
 extension Data {
     /// The bytes with every `wordSize`-byte word reversed: big endian to little endian.
-    func byteSwapped(wordSize: Int) -> Data {
+    public func byteSwapped(wordSize: Int) -> Data {
         var swapped = Data(self)
         swapped.withUnsafeMutableBytes { raw in
             var start = 0

@@ -11,6 +11,8 @@ public enum DICOMWriter {
         case unsupportedTransferSyntax(String)
         case missingAttribute(Tag)
         case encapsulatedPixelDataUnderNativeSyntax
+        /// Pixel Data left in its file is written by `part10Pieces`, which streams it.
+        case pixelDataInFile
 
         public var description: String {
             switch self {
@@ -20,6 +22,8 @@ public enum DICOMWriter {
                 "cannot write a Part 10 file without \(tag) \(StandardDictionary.entry(for: tag)?.keyword ?? "")"
             case .encapsulatedPixelDataUnderNativeSyntax:
                 "encapsulated Pixel Data needs its compressed transfer syntax, not a native one"
+            case .pixelDataInFile:
+                "Pixel Data left in its file must be streamed (part10Pieces), not encoded in memory"
             }
         }
     }
@@ -28,11 +32,40 @@ public enum DICOMWriter {
     /// native pixel data, or the source's encapsulated syntax when fragments are copied.
     public static func part10(_ dataSet: DataSet, transferSyntax: TransferSyntax = .explicitVRLittleEndian,
                               sourceFileMeta: DataSet = DataSet()) throws(WriteError) -> Data {
+        let (bytes, split) = try encode(dataSet, transferSyntax: transferSyntax, sourceFileMeta: sourceFileMeta)
+        guard split == nil else { throw .pixelDataInFile }
+        return bytes
+    }
+
+    /// A Part 10 file whose Pixel Data is left in its source file, in the pieces a writer
+    /// streams: `head` (up to and including the Pixel Data element's header), then the
+    /// value (native: the samples, `pixelData.length` bytes, padded to even; encapsulated:
+    /// the items), then `tail` (the sequence delimiter of encapsulated data, and the
+    /// elements after Pixel Data).
+    public struct Part10Pieces: Sendable {
+        public let head: Data
+        public let pixelData: PixelDataInFile
+        public let tail: Data
+    }
+
+    public static func part10Pieces(_ dataSet: DataSet, transferSyntax: TransferSyntax,
+                                    sourceFileMeta: DataSet = DataSet()) throws(WriteError) -> Part10Pieces? {
+        guard case .inFile(let pixelData)? = dataSet[.pixelData]?.value else { return nil }
+        let (bytes, split) = try encode(dataSet, transferSyntax: transferSyntax, sourceFileMeta: sourceFileMeta)
+        guard let split else { return nil }
+        return Part10Pieces(head: bytes.prefix(split), pixelData: pixelData, tail: bytes.suffix(from: split))
+    }
+
+    private static func encode(_ dataSet: DataSet, transferSyntax: TransferSyntax,
+                               sourceFileMeta: DataSet) throws(WriteError) -> (Data, split: Int?) {
         guard transferSyntax.isExplicitVR, transferSyntax.byteOrder == .littleEndian, !transferSyntax.isDeflated else {
             throw .unsupportedTransferSyntax(transferSyntax.uid)
         }
-        if !transferSyntax.isEncapsulated, case .encapsulated? = dataSet[.pixelData]?.value {
-            throw .encapsulatedPixelDataUnderNativeSyntax
+        switch dataSet[.pixelData]?.value {
+        case .encapsulated?: if !transferSyntax.isEncapsulated { throw .encapsulatedPixelDataUnderNativeSyntax }
+        case .inFile(let pixelData)?:
+            if pixelData.items != nil && !transferSyntax.isEncapsulated { throw .encapsulatedPixelDataUnderNativeSyntax }
+        default: break
         }
         let sopClass = dataSet[.sopClassUID]?.bytes ?? sourceFileMeta[.mediaStorageSOPClassUID]?.bytes
         let sopInstance = dataSet[.sopInstanceUID]?.bytes ?? sourceFileMeta[.mediaStorageSOPInstanceUID]?.bytes
@@ -57,14 +90,18 @@ public enum DICOMWriter {
 
         var body = ElementEncoder()
         body.append(dataSet)
+        let split = body.pixelValueOffset.map { output.count + $0 }
         output.append(body.bytes)
-        return output
+        return (output, split)
     }
 }
 
 /// Encodes elements as Explicit VR Little Endian, converting values read in big endian.
 struct ElementEncoder {
     private(set) var bytes = Data()
+    /// Where the value of Pixel Data left in its file belongs (its header is written, its
+    /// value is not): the writer streams it there.
+    private(set) var pixelValueOffset: Int?
 
     mutating func append(_ dataSet: DataSet) {
         for element in dataSet.elements where !element.tag.isGroupLength && element.tag.group != 0x0002 {
@@ -86,6 +123,15 @@ struct ElementEncoder {
             header(element.tag, .OB, length: 0xFFFF_FFFF)
             bytes.append(pixelData.encodedItems)
             itemHeader(.sequenceDelimitationItem, length: 0)
+        case .inFile(let pixelData):
+            if pixelData.items != nil {
+                header(element.tag, .OB, length: 0xFFFF_FFFF)
+                pixelValueOffset = bytes.count
+                itemHeader(.sequenceDelimitationItem, length: 0)
+            } else {
+                header(element.tag, element.vr, length: UInt32(clamping: pixelData.length + pixelData.length % 2))
+                pixelValueOffset = bytes.count
+            }
         case .bytes(var value):
             if byteOrder == .bigEndian, element.vr.wordSize > 1, element.vr != .UN {
                 value = value.byteSwapped(wordSize: element.vr.wordSize)

@@ -18,6 +18,9 @@ public struct DataElement: Sendable {
         case bytes(Data)
         case sequence([DataSet])
         case encapsulated(EncapsulatedPixelData)
+        /// Top-level Pixel Data of a file too large to hold, left in the file (read with
+        /// `ReadOptions.pixelDataInFile`).
+        case inFile(PixelDataInFile)
     }
 
     public init(tag: Tag, vr: VR, value: Value, hadUndefinedLength: Bool = false) {

@@ -82,68 +82,78 @@ public struct EncapsulatedPixelData: Sendable {
     /// opens with a JPEG SOI or JPEG 2000 SOC marker starts a new frame.
     public func frameFragments(count numberOfFrames: Int, extendedOffsets: [UInt64]? = nil,
                                extendedLengths: [UInt64]? = nil) throws(FrameError) -> [[Data]] {
+        try Self.pickFragments(frames: numberOfFrames, basicOffsetTable: basicOffsetTable, fragmentOffsets: fragmentOffsets,
+                               extendedOffsets: extendedOffsets, extendedLengths: extendedLengths,
+                               startsFrame: { Self.startsFrame(fragments[$0]) })
+            .map { frame in
+                frame.map { pick in
+                    let fragment = fragments[pick.index]
+                    guard let length = pick.length, length < fragment.count else { return fragment }
+                    return fragment.prefix(length)
+                }
+            }
+    }
+
+    /// One fragment of a frame: its index, and the most of its payload the frame takes (the
+    /// Extended Offset Table's length), nil for all of it.
+    public struct FragmentPick: Sendable, Equatable {
+        public let index: Int
+        public let length: Int?
+    }
+
+    /// Which fragments make each frame, from the tables and the fragments' offsets alone, so
+    /// that fragments in memory and fragments left in their file are split alike.
+    /// `startsFrame(i)` says whether fragment `i` opens with a start marker; it is asked only
+    /// when neither table nor the fragment count decides.
+    public static func pickFragments(frames numberOfFrames: Int, basicOffsetTable: [UInt32], fragmentOffsets: [UInt64],
+                                     extendedOffsets: [UInt64]?, extendedLengths: [UInt64]?,
+                                     startsFrame: (Int) -> Bool) throws(FrameError) -> [[FragmentPick]] {
         let frames = max(numberOfFrames, 1)
+        let count = fragmentOffsets.count
         if let offsets = extendedOffsets, !offsets.isEmpty {
-            return try framesFromExtendedTable(offsets: offsets, lengths: extendedLengths, frames: frames)
+            // The extended table addresses the concatenated item stream directly: a frame is
+            // the payload of the fragment at its offset (PS3.3 C.7.6.3.1.8 allows one
+            // fragment per frame).
+            guard offsets.count == frames else { throw .offsetTableMismatch(entries: offsets.count, frames: frames) }
+            var result: [[FragmentPick]] = []
+            for (frame, start) in offsets.enumerated() {
+                guard let index = fragmentOffsets.firstIndex(of: start) else { throw .offsetOutOfRange(frame: frame, offset: start) }
+                let length = extendedLengths.flatMap { frame < $0.count ? Int(clamping: $0[frame]) : nil }
+                result.append([FragmentPick(index: index, length: length)])
+            }
+            return result
         }
         if !basicOffsetTable.isEmpty {
-            return try framesFromOffsets(basicOffsetTable.map(UInt64.init), frames: frames)
-        }
-        if frames == 1 { return [fragments] }
-        if fragments.count == frames { return fragments.map { [$0] } }
-        return try framesFromMarkers(frames: frames)
-    }
-
-    private func framesFromOffsets(_ offsets: [UInt64], frames: Int) throws(FrameError) -> [[Data]] {
-        guard offsets.count == frames else {
-            throw .offsetTableMismatch(entries: offsets.count, frames: frames)
-        }
-        var result: [[Data]] = []
-        result.reserveCapacity(frames)
-        for (frame, start) in offsets.enumerated() {
-            let end = frame + 1 < offsets.count ? offsets[frame + 1] : UInt64.max
-            guard let first = fragmentOffsets.firstIndex(of: start) else {
-                throw .offsetOutOfRange(frame: frame, offset: start)
+            let offsets = basicOffsetTable.map(UInt64.init)
+            guard offsets.count == frames else { throw .offsetTableMismatch(entries: offsets.count, frames: frames) }
+            var result: [[FragmentPick]] = []
+            result.reserveCapacity(frames)
+            for (frame, start) in offsets.enumerated() {
+                let end = frame + 1 < offsets.count ? offsets[frame + 1] : UInt64.max
+                guard let first = fragmentOffsets.firstIndex(of: start) else { throw .offsetOutOfRange(frame: frame, offset: start) }
+                var last = first
+                while last + 1 < count, fragmentOffsets[last + 1] < end { last += 1 }
+                result.append((first...last).map { FragmentPick(index: $0, length: nil) })
             }
-            var last = first
-            while last + 1 < fragmentOffsets.count, fragmentOffsets[last + 1] < end { last += 1 }
-            result.append(Array(fragments[first...last]))
+            return result
         }
-        return result
-    }
-
-    private func framesFromExtendedTable(offsets: [UInt64], lengths: [UInt64]?, frames: Int) throws(FrameError) -> [[Data]] {
-        guard offsets.count == frames else {
-            throw .offsetTableMismatch(entries: offsets.count, frames: frames)
-        }
-        // The extended table addresses the concatenated item stream directly: a frame is the
-        // payload of the fragment at its offset (PS3.3 C.7.6.3.1.8 allows one fragment per frame).
-        var result: [[Data]] = []
-        for (frame, start) in offsets.enumerated() {
-            guard let index = fragmentOffsets.firstIndex(of: start) else {
-                throw .offsetOutOfRange(frame: frame, offset: start)
-            }
-            var payload = fragments[index]
-            if let lengths, frame < lengths.count, Int(clamping: lengths[frame]) < payload.count {
-                payload = payload.prefix(Int(clamping: lengths[frame]))
-            }
-            result.append([payload])
-        }
-        return result
-    }
-
-    private func framesFromMarkers(frames: Int) throws(FrameError) -> [[Data]] {
+        if frames == 1 { return [(0..<count).map { FragmentPick(index: $0, length: nil) }] }
+        if count == frames { return (0..<count).map { [FragmentPick(index: $0, length: nil)] } }
         var starts: [Int] = []
-        for (index, fragment) in fragments.enumerated() where index == 0 || fragment.startsFrame {
-            starts.append(index)
-        }
-        guard starts.count == frames else {
-            throw .cannotSplit(fragments: fragments.count, frames: frames)
-        }
+        for index in 0..<count where index == 0 || startsFrame(index) { starts.append(index) }
+        guard starts.count == frames else { throw .cannotSplit(fragments: count, frames: frames) }
         return starts.enumerated().map { position, start in
-            let end = position + 1 < starts.count ? starts[position + 1] : fragments.count
-            return Array(fragments[start..<end])
+            let end = position + 1 < starts.count ? starts[position + 1] : count
+            return (start..<end).map { FragmentPick(index: $0, length: nil) }
         }
+    }
+
+    /// A JPEG SOI, JPEG 2000 codestream SOC or JP2 signature box opens a frame.
+    public static func startsFrame(_ fragment: Data) -> Bool {
+        guard fragment.count >= 4 else { return false }
+        let b0 = fragment[fragment.startIndex], b1 = fragment[fragment.startIndex + 1]
+        if b0 == 0xFF && (b1 == 0xD8 || b1 == 0x4F) { return true }
+        return fragment[fragment.startIndex + 2] == 0x00 && fragment[fragment.startIndex + 3] == 0x0C && b0 == 0x00 && b1 == 0x00
     }
 
     /// One frame's fragments as one buffer: the fragment itself when it is alone (no copy).
@@ -152,16 +162,6 @@ public struct EncapsulatedPixelData: Sendable {
         var joined = Data(capacity: parts.reduce(0) { $0 + $1.count })
         for part in parts { joined.append(part) }
         return joined
-    }
-}
-
-extension Data {
-    /// A JPEG SOI, JPEG 2000 codestream SOC or JP2 signature box opens a frame.
-    fileprivate var startsFrame: Bool {
-        guard count >= 4 else { return false }
-        let b0 = self[startIndex], b1 = self[startIndex + 1]
-        if b0 == 0xFF && (b1 == 0xD8 || b1 == 0x4F) { return true }
-        return self[startIndex + 2] == 0x00 && self[startIndex + 3] == 0x0C && b0 == 0x00 && b1 == 0x00
     }
 }
 
@@ -176,9 +176,13 @@ extension DataSet {
     /// copies); nil when Pixel Data is native or absent.
     public func encapsulatedFrameFragments() throws(EncapsulatedPixelData.FrameError) -> [[Data]]? {
         guard case .encapsulated(let pixelData)? = self[.pixelData]?.value else { return nil }
-        let frames = integer(.numberOfFrames) ?? 1
-        let offsets = self[.extendedOffsetTable]?.bytes.map { readBinary($0, size: 8) { $0 }.compactMap { $0 } }
-        let lengths = self[.extendedOffsetTableLengths]?.bytes.map { readBinary($0, size: 8) { $0 }.compactMap { $0 } }
-        return try pixelData.frameFragments(count: frames, extendedOffsets: offsets, extendedLengths: lengths)
+        let (offsets, lengths) = extendedOffsetTable()
+        return try pixelData.frameFragments(count: integer(.numberOfFrames) ?? 1, extendedOffsets: offsets, extendedLengths: lengths)
+    }
+
+    /// The Extended Offset Table (7FE0,0001) and its lengths (7FE0,0002), when present.
+    func extendedOffsetTable() -> (offsets: [UInt64]?, lengths: [UInt64]?) {
+        (self[.extendedOffsetTable]?.bytes.map { readBinary($0, size: 8) { $0 }.compactMap { $0 } },
+         self[.extendedOffsetTableLengths]?.bytes.map { readBinary($0, size: 8) { $0 }.compactMap { $0 } })
     }
 }

@@ -31,11 +31,16 @@ struct FileBytes: ~Copyable {
     /// Up to `count` bytes from the start of the file (fewer if the file is shorter).
     /// The buffer is not zero-filled first: that memset was a tenth of a metadata read.
     func prefix(_ count: Int) throws(DICOMFileError) -> Data {
+        try range(0, count: count)
+    }
+
+    /// Up to `count` bytes from `offset` (fewer if the file ends first).
+    func range(_ offset: Int, count: Int) throws(DICOMFileError) -> Data {
         guard count > 0 else { return Data() }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16)
         var filled = 0
         while filled < count {
-            let got = pread(descriptor, buffer + filled, count - filled, off_t(filled))
+            let got = pread(descriptor, buffer + filled, count - filled, off_t(offset + filled))
             if got < 0 && errno == EINTR { continue }
             if got < 0 {
                 let error = Self.failure(path)

@@ -23,20 +23,13 @@ public enum CompressedTextRemover {
         }
         var removed = 0, unchecked = 0
         let cleanedFrames = frames.map { frame -> Data in
-            let result: (bytes: Data, removed: Int, complete: Bool)?
-            switch codec {
-            case .jpegBaseline, .jpegExtended, .jpegLossless: result = jpeg(frame, jpegLS: false).map { ($0, $1, true) }
-            case .jpegLS: result = jpeg(frame, jpegLS: true).map { ($0, $1, true) }
-            case .jpeg2000, .htj2k: result = jpeg2000(frame)
-            default: return frame
-            }
-            guard let result else { unchecked += 1; return frame }
-            if !result.complete { unchecked += 1 }
+            let result = cleanedFrame(frame, codec: codec)
+            if !result.checked { unchecked += 1 }
             removed += result.removed
             return result.bytes
         }
         // A fragment's length is 32 bits: a frame that no longer fits one stays as it was.
-        guard removed > 0, cleanedFrames.allSatisfy({ $0.count < Int(UInt32.max) - 8 }) else {
+        guard removed > 0, cleanedFrames.allSatisfy(fitsOneFragment) else {
             return Outcome(dataSet: dataSet, segmentsRemoved: 0, framesUnchecked: unchecked)
         }
         var result = dataSet
@@ -45,6 +38,24 @@ public enum CompressedTextRemover {
         _ = result.remove(.extendedOffsetTable)
         _ = result.remove(.extendedOffsetTableLengths)
         return Outcome(dataSet: result, segmentsRemoved: removed, framesUnchecked: unchecked)
+    }
+
+    /// A frame of less than 4 GiB fits one fragment (a 32-bit length).
+    public static func fitsOneFragment(_ frame: Data) -> Bool { frame.count < Int(UInt32.max) - 8 }
+
+    /// One compressed frame without its text segments: the bytes, how many segments went,
+    /// and whether its layout could be followed to the end (when not, what could not be
+    /// followed is kept, unchecked). Frames of other codecs come back as they are, checked.
+    public static func cleanedFrame(_ frame: Data, codec: TransferSyntax.Codec) -> (bytes: Data, removed: Int, checked: Bool) {
+        let result: (bytes: Data, removed: Int, complete: Bool)?
+        switch codec {
+        case .jpegBaseline, .jpegExtended, .jpegLossless: result = jpeg(frame, jpegLS: false).map { ($0, $1, true) }
+        case .jpegLS: result = jpeg(frame, jpegLS: true).map { ($0, $1, true) }
+        case .jpeg2000, .htj2k: result = jpeg2000(frame)
+        default: return (frame, 0, true)
+        }
+        guard let result else { return (frame, 0, false) }
+        return (result.bytes, result.removed, result.complete)
     }
 
     /// A JPEG or JPEG-LS frame without its COM and APPn segments, found by the one walk the

@@ -10,6 +10,8 @@ public enum RenderError: Error, Sendable, Equatable, CustomStringConvertible {
     case corruptFrame(String)
     case unsupported(String)
     case inconsistent(String)
+    /// A frame of Pixel Data left in its file could not be read: the file and the reason.
+    case unreadableFrame(String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum RenderError: Error, Sendable, Equatable, CustomStringConvertible {
         case .corruptFrame(let reason): "undecodable frame: \(reason)"
         case .unsupported(let what): "unsupported image: \(what)"
         case .inconsistent(let what): "inconsistent image attributes: \(what)"
+        case .unreadableFrame(let reason): "frame not read: \(reason)"
         }
     }
 }

@@ -39,26 +39,33 @@ public struct PixelDecoder: Sendable {
         case native(Data)
         /// Each frame's fragments (slices of Pixel Data), joined only when it is decoded.
         case encapsulated([[Data]], CompressedFrameDecoder)
+        /// Native Pixel Data left in its file: each frame read by offset; `swapPairs` as for
+        /// `.native`.
+        case nativeInFile(PixelDataInFile, swapPairs: Bool)
+        /// Encapsulated Pixel Data left in its file: each frame's fragments read when it is
+        /// decoded.
+        case encapsulatedInFile([[PixelDataInFile.Span]], PixelDataInFile, CompressedFrameDecoder)
     }
 
     public init(dataSet: DataSet, transferSyntax: TransferSyntax) throws(RenderError) {
         layout = try ImageLayout(of: dataSet)
         byteOrder = dataSet.byteOrder
+        // OW is a run of 16-bit words: big-endian files swap each pair of 8-bit samples.
+        let swapPairs = byteOrder == .bigEndian && layout.bitsAllocated <= 8 && dataSet[layout.pixelTag]?.vr == .OW
         switch dataSet[layout.pixelTag]?.value {
         case .bytes(let bytes)?:
-            // YBR_RCT and YBR_ICT name JPEG 2000's transforms: native samples so labelled are
-            // not something the renderer can read (it would apply YBR_FULL's 8-bit matrix).
-            guard !["YBR_RCT", "YBR_ICT"].contains(layout.photometric) else {
-                throw .inconsistent("\(layout.photometric) is for JPEG 2000 frames, not native pixel data")
+            try Self.checkNative(layout, holding: bytes.count)
+            source = .native(swapPairs ? Self.swappingPairs(bytes) : bytes)
+        case .inFile(let pixelData)? where pixelData.items == nil:
+            try Self.checkNative(layout, holding: pixelData.length)
+            source = .nativeInFile(pixelData, swapPairs: swapPairs)
+        case .inFile(let pixelData)?:
+            let decoder = try CompressedFrameDecoder(transferSyntax: transferSyntax)
+            do {
+                source = .encapsulatedInFile(try dataSet.frameSpansInFile() ?? [], pixelData, decoder)
+            } catch {
+                throw .inconsistent("encapsulated frames: \(error)")
             }
-            let (bits, overflow) = layout.nativeFrameBits.multipliedReportingOverflow(by: layout.frames)
-            let needed = overflow ? Int.max : (bits + 7) / 8
-            guard bytes.count >= needed else {
-                throw .inconsistent("Pixel Data holds \(bytes.count) bytes, \(layout.frames) frame(s) of \(layout.rows)x\(layout.columns)x\(layout.samplesPerPixel) at \(layout.bitsAllocated) bits need \(needed)")
-            }
-            // OW is a run of 16-bit words: big-endian files swap each pair of 8-bit samples.
-            let swapped = byteOrder == .bigEndian && layout.bitsAllocated <= 8 && dataSet[layout.pixelTag]?.vr == .OW
-            source = .native(swapped ? Self.swappingPairs(bytes) : bytes)
         case .encapsulated?:
             let decoder = try CompressedFrameDecoder(transferSyntax: transferSyntax)
             do {
@@ -73,6 +80,20 @@ public struct PixelDecoder: Sendable {
 
     public var frameCount: Int { layout.frames }
 
+    /// Native Pixel Data of `count` bytes must hold every frame the layout says.
+    private static func checkNative(_ layout: ImageLayout, holding count: Int) throws(RenderError) {
+        // YBR_RCT and YBR_ICT name JPEG 2000's transforms: native samples so labelled are
+        // not something the renderer can read (it would apply YBR_FULL's 8-bit matrix).
+        guard !["YBR_RCT", "YBR_ICT"].contains(layout.photometric) else {
+            throw .inconsistent("\(layout.photometric) is for JPEG 2000 frames, not native pixel data")
+        }
+        let (bits, overflow) = layout.nativeFrameBits.multipliedReportingOverflow(by: layout.frames)
+        let needed = overflow ? Int.max : (bits + 7) / 8
+        guard count >= needed else {
+            throw .inconsistent("Pixel Data holds \(count) bytes, \(layout.frames) frame(s) of \(layout.rows)x\(layout.columns)x\(layout.samplesPerPixel) at \(layout.bitsAllocated) bits need \(needed)")
+        }
+    }
+
     static func swappingPairs(_ bytes: Data) -> Data {
         var swapped = Data(bytes)
         swapped.withUnsafeMutableBytes { raw in
@@ -86,30 +107,55 @@ public struct PixelDecoder: Sendable {
         guard (0..<layout.frames).contains(index) else {
             throw .inconsistent("frame \(index + 1) of \(layout.frames)")
         }
+        let compressed: Data, decoder: CompressedFrameDecoder
         switch source {
         case .native(let data):
-            return nativeFrame(index, of: data)
-        case .encapsulated(let frames, let decoder):
+            return nativeFrame(firstBit: index * layout.nativeFrameBits, of: data)
+        case .nativeInFile(let pixelData, let swapPairs):
+            // The bytes holding the frame's bits; with swapped pairs, from an even offset.
+            let firstBit = index * layout.nativeFrameBits
+            var start = firstBit / 8, end = (firstBit + layout.nativeFrameBits + 7) / 8
+            if swapPairs { start &= ~1; end = min(pixelData.length, (end + 1) & ~1) }
+            var bytes: Data
+            do {
+                bytes = try pixelData.read(PixelDataInFile.Span(offset: pixelData.valueOffset + start, length: end - start))
+            } catch {
+                throw .unreadableFrame("\(error)")
+            }
+            if swapPairs { bytes = Self.swappingPairs(bytes) }
+            return nativeFrame(firstBit: firstBit - start * 8, of: bytes)
+        case .encapsulated(let frames, let frameDecoder):
             guard index < frames.count else {
                 throw .inconsistent("the encapsulated Pixel Data holds \(frames.count) frames, Number of Frames is \(layout.frames)")
             }
-            let compressed = EncapsulatedPixelData.joined(frames[index])
-            let nativeFrameBytes = (layout.nativeFrameBits + 7) / 8
-            switch decoder.method {
-            case .rle:
-                let bytes = try RLEDecoder.decode(frame: compressed, layout: layout)
-                return NativeFrame(bytes: Data(bytes), bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
-                                   highBit: layout.highBit, byteOrder: .littleEndian, photometric: layout.photometric)
-            case .deflated:
-                return nativeFrame(0, of: try DeflatedFrameDecoder.inflate(compressed, expected: nativeFrameBytes), byteOrder: .littleEndian)
-            case .uncompressed:
-                guard compressed.count >= nativeFrameBytes else {
-                    throw .corruptFrame("an uncompressed fragment of \(compressed.count) bytes, a frame needs \(nativeFrameBytes)")
-                }
-                return nativeFrame(0, of: compressed, byteOrder: .littleEndian)
-            case .jpeg, .jpegLS, .jpeg2000:
-                return try nativeFrame(from: try decoder.decode(compressed, layout: layout), index: index)
+            compressed = EncapsulatedPixelData.joined(frames[index])
+            decoder = frameDecoder
+        case .encapsulatedInFile(let frames, let pixelData, let frameDecoder):
+            guard index < frames.count else {
+                throw .inconsistent("the encapsulated Pixel Data holds \(frames.count) frames, Number of Frames is \(layout.frames)")
             }
+            do {
+                compressed = EncapsulatedPixelData.joined(try frames[index].map { (span) throws(DICOMFileError) in try pixelData.read(span) })
+            } catch {
+                throw .unreadableFrame("\(error)")
+            }
+            decoder = frameDecoder
+        }
+        let nativeFrameBytes = (layout.nativeFrameBits + 7) / 8
+        switch decoder.method {
+        case .rle:
+            let bytes = try RLEDecoder.decode(frame: compressed, layout: layout)
+            return NativeFrame(bytes: Data(bytes), bitsAllocated: layout.bitsAllocated, bitsStored: layout.bitsStored,
+                               highBit: layout.highBit, byteOrder: .littleEndian, photometric: layout.photometric)
+        case .deflated:
+            return nativeFrame(firstBit: 0, of: try DeflatedFrameDecoder.inflate(compressed, expected: nativeFrameBytes), byteOrder: .littleEndian)
+        case .uncompressed:
+            guard compressed.count >= nativeFrameBytes else {
+                throw .corruptFrame("an uncompressed fragment of \(compressed.count) bytes, a frame needs \(nativeFrameBytes)")
+            }
+            return nativeFrame(firstBit: 0, of: compressed, byteOrder: .littleEndian)
+        case .jpeg, .jpegLS, .jpeg2000:
+            return try nativeFrame(from: try decoder.decode(compressed, layout: layout), index: index)
         }
     }
 
@@ -159,13 +205,13 @@ public struct PixelDecoder: Sendable {
         photometric.hasPrefix("YBR_FULL") ? "YBR_FULL" : "RGB"
     }
 
-    private func nativeFrame(_ index: Int, of data: Data, byteOrder: ByteOrder? = nil) -> NativeFrame {
+    /// The frame whose first bit is bit `firstBit` of `data` (byte-aligned unless 1-bit).
+    private func nativeFrame(firstBit: Int, of data: Data, byteOrder: ByteOrder? = nil) -> NativeFrame {
         let byteOrder = byteOrder ?? self.byteOrder
         let pixels = layout.pixelsPerFrame
         if layout.bitsAllocated == 1 {
             // Bit i of the pixel stream is bit (i % 8) of byte i / 8, least significant
             // first (PS3.5 D.2); frames follow each other with no byte alignment.
-            let firstBit = index * pixels * layout.samplesPerPixel
             let unpacked = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [UInt8] in
                 [UInt8](unsafeUninitializedCapacity: pixels) { output, initialized in
                     for pixel in 0..<pixels {
@@ -179,7 +225,7 @@ public struct PixelDecoder: Sendable {
                                photometric: layout.photometric)
         }
         let frameBytes = layout.nativeFrameBits / 8
-        let start = data.startIndex + index * frameBytes
+        let start = data.startIndex + firstBit / 8
         var bytes = data[start..<start + frameBytes]
         var photometric = layout.photometric
         if layout.photometric == "YBR_FULL_422" {

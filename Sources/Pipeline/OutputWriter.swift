@@ -34,6 +34,13 @@ struct OutputWriter: Sendable {
 
     /// Writes `data` to `relative` (under the output root) atomically.
     func write(_ data: Data, to relative: String) throws(Failure) {
+        try write(to: relative) { descriptor in Self.writeAll(data, to: descriptor) }
+    }
+
+    /// Writes to `relative` (under the output root) atomically what `contents` writes to the
+    /// descriptor it is given (in pieces: a file too large to hold); `contents` returns nil,
+    /// or why it failed. The descriptor is at offset 0 and may be written with `pwrite`.
+    func write(to relative: String, contents: (Int32) -> String?) throws(Failure) {
         let destination = root.path + "/" + relative
         let slash = destination.lastIndex(of: "/")!
         let folder = String(destination[..<slash])
@@ -46,7 +53,7 @@ struct OutputWriter: Sendable {
             }
             madeFolders.insert(folder)
         }
-        if unnamedFiles.available, try writeUnnamed(data, folder: folder, destination: destination, name: name) { return }
+        if unnamedFiles.available, try writeUnnamed(contents, folder: folder, destination: destination, name: name) { return }
         let temporary = folder + "/" + Self.temporaryMarker + UUID().uuidString + "-" + name
         var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if descriptor < 0 && errno == ENOENT {
@@ -55,7 +62,7 @@ struct OutputWriter: Sendable {
             descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         }
         guard descriptor >= 0 else { throw Failure(path: temporary, reason: String(cString: strerror(errno))) }
-        var failure = Self.writeAll(data, to: descriptor)
+        var failure = contents(descriptor)
         if close(descriptor) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
         if let failure {
             unlink(temporary)
@@ -68,7 +75,7 @@ struct OutputWriter: Sendable {
     /// the folder's lock (the link), where a named temporary takes two (create, rename), and
     /// a crash leaves nothing to sweep. False when the named-temporary way must be taken: no
     /// O_TMPFILE on this filesystem, no /proc to link through, or the folder gone meanwhile.
-    private func writeUnnamed(_ data: Data, folder: String, destination: String, name: Substring) throws(Failure) -> Bool {
+    private func writeUnnamed(_ contents: (Int32) -> String?, folder: String, destination: String, name: Substring) throws(Failure) -> Bool {
         let descriptor = dd_open_unnamed(folder, 0o644)
         guard descriptor >= 0 else {
             let error = errno
@@ -81,7 +88,7 @@ struct OutputWriter: Sendable {
         }
         var isOpen = true
         defer { if isOpen { close(descriptor) } }
-        if let failure = Self.writeAll(data, to: descriptor) { throw Failure(path: destination, reason: failure) }
+        if let failure = contents(descriptor) { throw Failure(path: destination, reason: failure) }
         if dd_link_unnamed(descriptor, destination) != 0 {
             let error = errno
             guard error == EEXIST else {
@@ -106,7 +113,7 @@ struct OutputWriter: Sendable {
     }
 
     /// Writes every byte, or says why not.
-    private static func writeAll(_ data: Data, to descriptor: Int32) -> String? {
+    static func writeAll(_ data: Data, to descriptor: Int32) -> String? {
         data.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {

@@ -51,9 +51,19 @@ public final class UnitProcessor: Sendable {
         }
     }
 
+    /// Files up to this size are read whole; larger ones are hashed in chunks and parsed
+    /// with their Pixel Data left in the file (frames read by offset).
+    let inMemoryLimit: Int
+
     /// Opens (or creates) the de-identification key and the pseudonym map named by the
     /// configuration.
-    public init(configuration: WatchConfiguration, ledger: Ledger, logger: Logger) throws(SetupError) {
+    public convenience init(configuration: WatchConfiguration, ledger: Ledger, logger: Logger) throws(SetupError) {
+        try self.init(configuration: configuration, ledger: ledger, logger: logger, inMemoryLimit: ContentHasher.inMemoryLimit)
+    }
+
+    /// `inMemoryLimit`: tests lower it to send small files down the large files' path.
+    init(configuration: WatchConfiguration, ledger: Ledger, logger: Logger, inMemoryLimit: Int) throws(SetupError) {
+        self.inMemoryLimit = inMemoryLimit
         self.configuration = configuration
         self.ledger = ledger
         self.tree = DropTree(root: configuration.drop)
@@ -251,7 +261,7 @@ public final class UnitProcessor: Sendable {
         let path = tree.root.path + "/" + file.path
         let sha: String, bytes: Data?
         do {
-            (sha, bytes) = try ContentHasher.hashAndRead(fileAt: path)
+            (sha, bytes) = try ContentHasher.hashAndRead(fileAt: path, keepingUpTo: inMemoryLimit)
         } catch {
             return .unreadable(error)
         }

@@ -55,8 +55,7 @@ public final class WorkerPool: Service, Sendable {
                     for continuation in resumed { continuation.resume() }
                     return
                 }
-                job()
-                queue.withLock { $0.running -= 1 }
+                job()  // counts itself out of `running` before it hands its result over
             }
         }
 
@@ -104,7 +103,13 @@ public final class WorkerPool: Service, Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<R?, Never>) in
             let accepted = core.queue.withLock { queue -> Bool in
                 guard !queue.closed else { return false }
-                queue.jobs.append { continuation.resume(returning: job()) }
+                queue.jobs.append { [core] in
+                    let result = job()
+                    // Out of `running` before the caller hears of it, so that a caller who
+                    // has every result sees an idle pool.
+                    core.queue.withLock { $0.running -= 1 }
+                    continuation.resume(returning: result)
+                }
                 return true
             }
             if accepted { core.wakeUp.signal() } else { continuation.resume(returning: nil) }

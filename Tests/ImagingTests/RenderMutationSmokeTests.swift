@@ -86,7 +86,7 @@ import TestSupport
                 // The mutations keep Pixel Data and the transfer syntax: a refusal must be
                 // about the attributes or the bytes, never that there are no pixels or no codec.
                 switch error {
-                case .noPixelData, .unsupportedTransferSyntax: misnamedRefusals.append("\(error)")
+                case .noPixelData, .unsupportedTransferSyntax, .unreadableFrame: misnamedRefusals.append("\(error)")
                 case .corruptFrame, .unsupported, .inconsistent: break
                 }
                 outcomes.refused += 1

@@ -18,7 +18,7 @@ func currentThreadName() -> String {
 
 struct WorkerPoolTests {
     final class Tally: Sendable {
-        struct Seen { var running = 0, most = 0, insideTask = 0, names: Set<String> = [] }
+        struct Seen { var running = 0, started = 0, most = 0, insideTask = 0, names: Set<String> = [] }
         let state = Mutex(Seen())
     }
 
@@ -34,11 +34,20 @@ struct WorkerPoolTests {
                         let insideTask = withUnsafeCurrentTask { $0 != nil }
                         seen.state.withLock {
                             $0.running += 1
+                            $0.started += 1
                             $0.most = max($0.most, $0.running)
                             if insideTask { $0.insideTask += 1 }
                             $0.names.insert(currentThreadName())
                         }
-                        usleep(20_000)  // long enough for the other jobs to pile up
+                        // Each job waits for a second one to run beside it (jobs come in
+                        // pairs: twelve of them), so that two at once is certain to be
+                        // reached and a third would be seen; minutes of patience for a
+                        // test process whose tasks wait behind other suites.
+                        let deadline = ContinuousClock.now + .seconds(300)
+                        while seen.state.withLock({ $0.running < 2 && $0.started < 12 }) && ContinuousClock.now < deadline {
+                            usleep(1_000)
+                        }
+                        usleep(5_000)
                         seen.state.withLock { $0.running -= 1 }
                         return number * number
                     }
@@ -50,7 +59,7 @@ struct WorkerPoolTests {
         }
         #expect(results.compactMap { $0 }.sorted() == (0..<12).map { $0 * $0 })
         let final = seen.state.withLock { $0 }
-        #expect(final.most == 2, "at most two at once, and the pile-up reached two")
+        #expect(final.most == 2, "two at once, never more")
         #expect(final.insideTask == 0)
         #expect(final.names.allSatisfy { $0.hasPrefix("test-worker-") } && !final.names.isEmpty, "\(final.names)")
         #expect(pool.depth == (running: 0, waiting: 0))
@@ -69,15 +78,20 @@ struct WorkerPoolTests {
         let commits = LedgerCommitQueue()
         let gate = DispatchSemaphore(value: 0)
         let inHand = Task { await pool.perform { gate.wait(); return 42 } }
-        let deadline = ContinuousClock.now + .seconds(60)
+        // Minutes of patience: when other suites hold the cooperative pool's threads with
+        // long synchronous tests, this test's tasks wait their turn; each wait ends as soon
+        // as its condition holds.
+        let deadline = ContinuousClock.now + .seconds(300)
         while pool.depth.running == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(pool.depth.running == 1)
+        try #require(pool.depth.running == 1)
 
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: commits), .init(service: pool)], logger: Logger(label: "test")))
         let running = Task { try await group.run() }
         await group.triggerGracefulShutdown()
         while pool.isAcceptingJobs && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        // A job handed to a pool still open would queue behind the one on the gate for ever.
+        try #require(!pool.isAcceptingJobs, "the group's graceful shutdown reached the pool")
         #expect(await pool.perform { 7 } == nil, "a shutting-down pool takes no new job")
 
         // The pool is still draining (its job waits on the gate): the commit queue commits.

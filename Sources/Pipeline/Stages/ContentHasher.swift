@@ -37,15 +37,15 @@ extension ContentHasher {
     /// memory at `workers` times this size while sparing typical DICOM files a second read.
     static let inMemoryLimit = 64 << 20
 
-    /// The file's SHA-256 and, when it is no larger than `inMemoryLimit`, its bytes.
-    static func hashAndRead(fileAt path: String) throws(Failure) -> (sha256: String, bytes: Data?) {
+    /// The file's SHA-256 and, when it is no larger than `limit`, its bytes.
+    static func hashAndRead(fileAt path: String, keepingUpTo limit: Int = inMemoryLimit) throws(Failure) -> (sha256: String, bytes: Data?) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
         let size = Int(status.st_size)
-        guard size <= inMemoryLimit else { return (try sha256(ofFileAt: path), nil) }
+        guard size <= limit else { return (try sha256(ofFileAt: path), nil) }
         // One byte more than the size, so that a file that grew since the stat is read whole.
         let capacity = size + 1
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)

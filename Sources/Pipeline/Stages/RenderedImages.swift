@@ -5,16 +5,24 @@ import Imaging
 
 /// The PNGs of one dataset: every frame rendered, measured, judged and encoded before its
 /// bucket is known (suboptimal is decided before size), written once it is.
+///
+/// Pixel Data left in its file (a file too large to hold) keeps no PNG: its thousands of
+/// frames' PNGs would take the memory the file was left on disk to save. Each frame is
+/// rendered again when written (`png(of:)`), one at a time: twice the decoding for those
+/// files, in exchange for memory of one frame.
 struct RenderedImages {
     struct Frame {
         /// Which frame of the image (from 0): a frame that did not decode leaves a gap.
         let index: Int
-        let png: Data
+        /// Nil when the frame is rendered again to be written.
+        let png: Data?
         let features: QualityFeatures
         let verdict: QualityVerdict
     }
 
     let frames: [Frame]
+    private let renderer: ImageRenderer
+    private let settings: PNGConfiguration
     /// Frames of the image (a multi-frame image's PNGs carry -f0001 ... even with `frames: first`).
     let frameCount: Int
     /// What the ledger should know: frames that did not decode (the others are still
@@ -30,9 +38,17 @@ struct RenderedImages {
         return frames.count == 1 ? reason : "\(frames.filter(\.verdict.suboptimal).count) of \(frames.count) frames, e.g. \(reason)"
     }
 
+    /// A frame's PNG: the one kept, or the frame rendered and encoded again.
+    func png(of frame: Frame) throws -> Data {
+        if let png = frame.png { return png }
+        return try PNGCodec.encode(try renderer.render(frame: frame.index, bitDepth: settings.bitDepth), compressionLevel: settings.level)
+    }
+
     static func render(_ dataSet: DataSet, transferSyntax: TransferSyntax, settings: PNGConfiguration,
                        judge: QualityJudge) throws -> RenderedImages {
         let renderer = try ImageRenderer(dataSet: dataSet, transferSyntax: transferSyntax)
+        var keepPNGs = true
+        if case .inFile? = dataSet[renderer.layout.pixelTag]?.value { keepPNGs = false }
         let count = settings.frames == .first ? 1 : renderer.frameCount
         var frames: [Frame] = []
         var notes: [String] = [], failures: [(index: Int, error: RenderError)] = []
@@ -49,7 +65,7 @@ struct RenderedImages {
                 continue
             }
             let features = QualityFeatures.measure(raster)
-            frames.append(Frame(index: index, png: try PNGCodec.encode(raster, compressionLevel: settings.level),
+            frames.append(Frame(index: index, png: keepPNGs ? try PNGCodec.encode(raster, compressionLevel: settings.level) : nil,
                                 features: features, verdict: judge.judge(features)))
         }
         // A frame that does not decode costs its own PNG only; when none decodes, the image
@@ -59,7 +75,7 @@ struct RenderedImages {
             let which = failures.prefix(5).map { "frame \($0.index + 1): \($0.error)" }.joined(separator: "; ")
             notes.insert("\(failures.count) of \(count) frames not decoded (\(which)\(failures.count > 5 ? "; ..." : ""))", at: 0)
         }
-        return RenderedImages(frames: frames, frameCount: renderer.frameCount, notes: notes)
+        return RenderedImages(frames: frames, renderer: renderer, settings: settings, frameCount: renderer.frameCount, notes: notes)
     }
 
     /// The quality verdict as a private block for the JSON sidecar (PS3.5 7.8: a creator

@@ -20,11 +20,19 @@ struct WriteStage: Sendable {
         /// The de-identified dataset could not be encoded as Part 10 (a value too long for
         /// its VR): the PNGs and JSON are not written either, so that the outputs agree.
         case dicomCopy(DICOMWriter.WriteError)
+        /// A frame of a file too large to hold, rendered again to be written, failed this
+        /// time (the file changed or became unreadable since it was hashed).
+        case rerender(frame: Int, reason: String)
+        /// The source file's Pixel Data, left in the file, could not be read again to be
+        /// copied (the file changed or became unreadable since it was hashed).
+        case sourceUnreadable(String)
 
         var description: String {
             switch self {
             case .output(let failure): "\(failure)"
             case .dicomCopy(let error): "cannot encode the de-identified DICOM copy: \(error)"
+            case .rerender(let frame, let reason): "frame \(frame + 1) could not be rendered again to be written: \(reason)"
+            case .sourceUnreadable(let reason): "the de-identified DICOM copy could not read the source's Pixel Data: \(reason)"
             }
         }
     }
@@ -47,8 +55,11 @@ struct WriteStage: Sendable {
                 written.outputs.append(path)
             }
             for frame in images?.frames ?? [] {
-                let path = OutputNaming.imagePath(bucket: bucket, name: name, frame: frame.index, of: images?.frameCount ?? 1)
-                try write(frame.png, to: path)
+                guard let images else { break }
+                let path = OutputNaming.imagePath(bucket: bucket, name: name, frame: frame.index, of: images.frameCount)
+                let png: Data
+                do { png = try images.png(of: frame) } catch { throw .rerender(frame: frame.index, reason: "\(error)") }
+                try write(png, to: path)
                 written.images.append(ImageQualityRecord(
                     output: path, frame: frame.index + 1, features: frame.features.named,
                     modelScore: frame.verdict.modelScore, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason))
@@ -61,6 +72,13 @@ struct WriteStage: Sendable {
                 // copied unchanged under its own syntax (as labelled, even when the source's
                 // dataset was mislabelled implicit VR).
                 let syntax = sourceSyntax.isEncapsulated ? sourceSyntax.asLabelled : .explicitVRLittleEndian
+                if case .inFile? = dataSet[.pixelData]?.value {
+                    // A file too large to hold: streamed from the source, a chunk at a time.
+                    written.notes += try StreamedDICOMCopy.write(dataSet, syntax: syntax, writer: writer, to: "\(bucket)/\(name).dcm")
+                    written.outputs.append("\(bucket)/\(name).dcm")
+                    written.outputs.sort()
+                    return written
+                }
                 // Compressed frames lose their comment and application segments (EXIF ...);
                 // native ones the bits outside Bits Stored.
                 let stripped = CompressedTextRemover.cleaned(dataSet, transferSyntax: syntax)
