@@ -17,7 +17,7 @@ NUMPY        := numpy
 PYLIBJPEG    := pylibjpeg==2.1.0 pylibjpeg-libjpeg==2.5.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory bench-decode clean
+.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory bench-decode bench-large clean
 
 run: deps
 	$(SWIFT) build -c release --product dicomdrop
@@ -79,6 +79,9 @@ bench-render: deps test-deps
 
 bench-memory: deps test-deps
 	scripts/bench-memory
+
+bench-large: deps test-deps
+	scripts/bench-large
 
 bench-decode: deps test-deps
 	scripts/bench-decode

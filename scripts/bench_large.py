@@ -44,15 +44,19 @@ def header(frames: int, syntax) -> bytes:
     return buffer.getvalue()
 
 
-def write_native(path: pathlib.Path, frames: int) -> None:
+def write_native(path: pathlib.Path, size: int) -> int:
+    """About `size` bytes of frames; returns how many."""
+    frames = max(2, size // FRAME_BYTES)
     with open(path, "wb") as out:
         out.write(header(frames, ExplicitVRLittleEndian))
         out.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, frames * FRAME_BYTES))
         for index in range(frames):
             out.write(frame(index).tobytes())
+    return frames
 
 
-def write_rle(path: pathlib.Path, frames: int) -> None:
+def write_rle(path: pathlib.Path, size: int) -> int:
+    """About `size` bytes of RLE frames; returns how many."""
     # Eight distinct encoded frames repeat (encoding thousands in Python would take longer
     # than the benchmark); frame i holds frame(i % 8).
     encoded = []
@@ -65,6 +69,7 @@ def write_rle(path: pathlib.Path, frames: int) -> None:
         ds.PixelData = frame(index).tobytes()
         ds.compress(RLELossless, encoding_plugin="pydicom")
         encoded.append(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    frames = max(2, size * 8 // sum(len(fragment) + 8 for fragment in encoded))
     with open(path, "wb") as out:
         out.write(header(frames, RLELossless))
         out.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF))
@@ -78,6 +83,7 @@ def write_rle(path: pathlib.Path, frames: int) -> None:
             fragment = encoded[index % 8]
             out.write(struct.pack("<HHI", 0xFFFE, 0xE000, len(fragment)) + fragment)
         out.write(struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
+    return frames
 
 
 def run(root: pathlib.Path, name: str, frames: int, expected_frame) -> None:
@@ -108,11 +114,10 @@ def run(root: pathlib.Path, name: str, frames: int, expected_frame) -> None:
 
 def main() -> int:
     work, size_mb = pathlib.Path(sys.argv[1]), int(sys.argv[2])
-    frames = max(2, size_mb * 2**20 // FRAME_BYTES)
     for name, write, expected in (("native", write_native, frame), ("rle", write_rle, lambda i: frame(i % 8))):
         root = work / name
         (root / "drop" / "cine").mkdir(parents=True)
-        write(root / "drop" / "cine" / "large.dcm", frames)
+        frames = write(root / "drop" / "cine" / "large.dcm", size_mb * 2**20)
         os.sync()
         run(root, name, frames, expected)
         subprocess.run(["rm", "-rf", str(root)], check=True)
