@@ -17,7 +17,7 @@ NUMPY        := numpy
 PYLIBJPEG    := pylibjpeg==2.1.0 pylibjpeg-libjpeg==2.5.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory bench-decode bench-large clean
+.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory bench-decode bench-large chaos-kill clean
 
 run: deps
 	$(SWIFT) build -c release --product dicomdrop
@@ -88,3 +88,6 @@ bench-decode: deps test-deps
 
 clean:
 	rm -rf .build corpus
+
+chaos-kill: deps test-deps
+	scripts/chaos-kill

@@ -1,0 +1,171 @@
+"""scripts/chaos-kill: see that script."""
+import hashlib
+import os
+import pathlib
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import warnings
+
+import pydicom
+from pydicom.uid import UncompressedTransferSyntaxes, generate_uid
+
+CORPUS = pathlib.Path("corpus/files")
+DICOMDROP = os.environ["DICOMDROP"]
+warnings.simplefilter("ignore")
+
+
+def templates():
+    """Uncompressed single-frame CT and MR images of the corpus."""
+    found = []
+    for path in sorted(CORPUS.rglob("*.dcm")):
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception:
+            continue
+        if (ds.get("Modality") in ("CT", "MR") and ds.file_meta.TransferSyntaxUID in UncompressedTransferSyntaxes
+                and int(ds.get("NumberOfFrames", 1) or 1) == 1 and "PixelData" in ds):
+            found.append(ds)
+    return found
+
+
+def make_drop(drop: pathlib.Path, count: int, rng: random.Random) -> int:
+    """`count` files in ten folders: mostly distinct images, and about 2% each of copies
+    (same bytes, another name), truncated images and files that are not DICOM."""
+    sources = templates()
+    written = []
+    for index in range(count):
+        folder = drop / f"study{index % 10:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{index:06d}.dcm"
+        kind = rng.random()
+        if kind < 0.02 and written:
+            shutil.copyfile(rng.choice(written), target)
+        elif kind < 0.04:
+            target.write_text(f"not DICOM {index}\n")
+        else:
+            ds = sources[index % len(sources)]
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[str(index)])
+            ds.save_as(target, enforce_file_format=True)
+            if kind < 0.06:
+                data = target.read_bytes()
+                target.write_bytes(data[: len(data) * 2 // 3])  # truncated inside Pixel Data
+            else:
+                written.append(target)
+    return count
+
+
+def config(root: pathlib.Path, drop: pathlib.Path, key: pathlib.Path) -> pathlib.Path:
+    path = root / "watch.yaml"
+    path.write_text(f"drop: {drop}\noutput: out\ndatabase: ledger.sqlite\nsettle_seconds: 0\nworkers: 2\n"
+                    f"deidentify:\n  key_file: {key}\n  map_database: pseudonyms.sqlite\n")
+    return path
+
+
+def once(configuration: pathlib.Path) -> None:
+    result = subprocess.run([DICOMDROP, "--config", str(configuration), "--once"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"dicomdrop --once failed ({result.returncode}):\n{result.stderr[-3000:]}")
+
+
+def outputs(root: pathlib.Path) -> dict:
+    return {str(p.relative_to(root / "out")): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (root / "out").rglob("*") if p.is_file()}
+
+
+def ledger(root: pathlib.Path) -> dict:
+    """The rows that must not depend on how often the work was interrupted. Left out: runs
+    and timestamps, and `contents.unit`, the unit whose run met a content first, which
+    follows the order units were run in, not the crashes."""
+    with sqlite3.connect(root / "ledger.sqlite") as db:
+        return {
+            "sources": sorted(db.execute("SELECT path, unit, sha256 FROM sources")),
+            "contents": sorted(db.execute("SELECT sha256, outcome, reason, bucket FROM contents")),
+            "outputs": sorted(db.execute("SELECT path, sha256 FROM outputs")),
+            "image_quality": sorted(db.execute("SELECT output, sha256, frame, suboptimal, reason FROM image_quality")),
+            "units": sorted(db.execute("SELECT name, state FROM units")),
+        }
+
+
+def main() -> int:
+    work, count, kills, seed = pathlib.Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    rng = random.Random(seed)
+    drop = work / "drop"
+    make_drop(drop, count, rng)
+    os.sync()
+    key = work / "deidentify.key"
+
+    reference = work / "reference"
+    reference.mkdir()
+    start = time.perf_counter()
+    once(config(reference, drop, key))
+    uninterrupted = time.perf_counter() - start
+
+    chaos = work / "chaos"
+    chaos.mkdir()
+    configuration = config(chaos, drop, key)
+    landed = 0  # kills that found the process still running
+    progress = []  # sources recorded after each kill
+    for _ in range(kills):
+        process = subprocess.Popen([DICOMDROP, "--config", str(configuration), "--once"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 0.4))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            landed += 1
+        process.wait()
+        if (chaos / "ledger.sqlite").exists():
+            with sqlite3.connect(chaos / "ledger.sqlite") as db:
+                progress.append(db.execute("SELECT count(*) FROM sources").fetchone()[0])
+    once(configuration)
+    with sqlite3.connect(chaos / "ledger.sqlite") as db:
+        interrupted = db.execute("SELECT count(*) FROM runs WHERE outcome = 'interrupted'").fetchone()[0]
+    # Killed runs that had recorded some work of their own: the crash test means something
+    # only if many kills land in the middle of the work, not before it starts.
+    mid_work = sum(1 for before, after in zip([0] + progress, progress) if after > before)
+
+    problems = []
+    temporaries = [str(p) for p in (chaos / "out").rglob("*") if ".dicomdrop-tmp-" in p.name]
+    if temporaries:
+        problems.append(f"{len(temporaries)} temporary output(s) left, e.g. {temporaries[:3]}")
+    expected, actual = outputs(reference), outputs(chaos)
+    if expected != actual:
+        missing = sorted(set(expected) - set(actual))
+        extra = sorted(set(actual) - set(expected))
+        changed = sorted(p for p in set(expected) & set(actual) if expected[p] != actual[p])
+        problems.append(f"outputs differ: {len(missing)} missing {missing[:3]}, {len(extra)} extra {extra[:3]}, "
+                        f"{len(changed)} changed {changed[:3]}")
+    expected_ledger, actual_ledger = ledger(reference), ledger(chaos)
+    for table in expected_ledger:
+        if expected_ledger[table] != actual_ledger[table]:
+            difference = sorted(set(expected_ledger[table]) ^ set(actual_ledger[table]))
+            problems.append(f"ledger table {table} differs: {len(difference)} row(s), e.g. {difference[:3]}")
+    files = sum(1 for p in drop.rglob("*") if p.is_file())
+    recorded = actual_ledger["sources"]
+    known = {row[0] for row in actual_ledger["contents"]}
+    if len(recorded) != files or any(sha not in known for _, _, sha in recorded):
+        problems.append(f"{files} files in the drop, {len(recorded)} sources recorded, "
+                        f"{sum(sha not in known for _, _, sha in recorded)} without an outcome")
+    outcomes = {}
+    for row in actual_ledger["contents"]:
+        outcomes[row[1]] = outcomes.get(row[1], 0) + 1
+    print(f"chaos-kill: {count} files, {kills} SIGKILLs ({landed} while running), seed {seed}; "
+          f"uninterrupted run {uninterrupted:.1f} s; outcomes {dict(sorted(outcomes.items()))}; "
+          f"{len(actual)} outputs")
+    print(f"chaos-kill: {mid_work} of the killed runs had recorded files of their own before the kill; "
+          f"{interrupted} runs found open at a restart and closed as interrupted; files recorded before the "
+          f"last run: {progress[-1] if progress else 0} of {files}")
+    for problem in problems:
+        print(f"  DIFFERS: {problem}")
+    if problems:
+        return 1
+    print("chaos-kill: outputs and ledger equal the uninterrupted run's; no temporary left; one outcome per file")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
