@@ -66,9 +66,20 @@ struct Dicomdrop: AsyncParsableCommand {
             print("\(config): ok (drop \(configuration.drop.path), output \(configuration.output.path), database \(configuration.database.path))")
             return
         }
-        try FileManager.default.createDirectory(at: configuration.drop, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: configuration.output, withIntermediateDirectories: true)
-        let ledger = try Ledger(path: configuration.database)
+        // A path the daemon cannot use stops start-up with one line naming it and why.
+        for (what, folder) in [("drop directory", configuration.drop), ("output directory", configuration.output)] {
+            if let reason = Self.cannotMakeFolder(folder) {
+                FileHandle.standardError.write(Data("dicomdrop: cannot create the \(what) \(folder.path): \(reason)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+        let ledger: Ledger
+        do {
+            ledger = try Ledger(path: configuration.database)
+        } catch {
+            FileHandle.standardError.write(Data("dicomdrop: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         let processor: UnitProcessor
         do {
             processor = try UnitProcessor(configuration: configuration, ledger: ledger, logger: logger)
@@ -84,6 +95,22 @@ struct Dicomdrop: AsyncParsableCommand {
 
         let mode: Daemon.Mode = if let reprocess { .reprocess(unit: try unitName(reprocess, drop: configuration.drop)) } else if once { .once } else { .watch }
         try await Daemon(processor: processor, mode: mode, logger: logger).run()
+    }
+
+    /// Why `folder` cannot be made (with its parents), or nil once it exists: the system's
+    /// reason (`mkdir`'s errno), which Foundation's errors do not always carry.
+    private static func cannotMakeFolder(_ folder: URL) -> String? {
+        let path = folder.standardizedFileURL.path
+        var status = stat()
+        if stat(path, &status) == 0 {
+            return status.st_mode & S_IFMT == S_IFDIR ? nil : "a file of that name is in the way"
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if parent != path, !parent.isEmpty, let reason = cannotMakeFolder(URL(fileURLWithPath: parent)) {
+            return reason.hasPrefix("/") ? reason : "\(parent): \(reason)"
+        }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { return String(cString: strerror(errno)) }
+        return nil
     }
 
     /// FOLDER as given to --reprocess: absolute, or relative to the drop directory; it must

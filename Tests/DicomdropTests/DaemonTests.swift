@@ -218,4 +218,41 @@ import Testing
         #expect(result.status == 2)
         #expect(result.standardError.contains("watch.yaml:6:1: workerz: unknown key"))
     }
+
+    /// Paths the daemon cannot use stop start-up with one line that names the path and
+    /// the reason, exit status 2, and nothing processed (issue 12, fault 5). Made with
+    /// files in the way rather than permissions, which root (CI) ignores.
+    @Test func unusablePathsStopStartUpNamingThePathAndTheReason() async throws {
+        let harness = try DaemonHarness()
+        try Data("not a folder".utf8).write(to: harness.output)
+        var result = try harness.run(["--once"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("dicomdrop: cannot create the output directory \(harness.output.path): a file of that name is in the way"),
+                "\(result.standardError)")
+        try FileManager.default.removeItem(at: harness.output)
+        try Data("not a folder".utf8).write(to: harness.root.appendingPathComponent("parent"))
+        try """
+            drop: drop
+            output: parent/out
+            database: ledger.sqlite
+            """.write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        result = try harness.run(["--once"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("cannot create the output directory \(harness.root.path)/parent/out: \(harness.root.path)/parent: a file of that name is in the way"),
+                "\(result.standardError)")
+
+        // A ledger that is not a database: named, with SQLite's reason.
+        try """
+            drop: drop
+            output: out
+            database: ledger.sqlite
+            """.write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        try Data(repeating: 0x41, count: 4096).write(to: harness.database)
+        result = try harness.run(["--once"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("dicomdrop: cannot open the ledger \(harness.database.path)"), "\(result.standardError)")
+        #expect(result.standardError.contains("file is not a database"), "\(result.standardError)")
+        let written = (try? FileManager.default.contentsOfDirectory(atPath: harness.output.path)) ?? []
+        #expect(written.isEmpty, "nothing processed: \(written)")
+    }
 }
