@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Foundation
+import Shared
 
 /// Reads a file's bytes with plain `pread`, never `mmap`: a mapped file that another host
 /// truncates on a network mount raises SIGBUS, which would take the daemon down.
@@ -11,7 +12,7 @@ struct FileBytes: ~Copyable {
 
     init(path: String) throws(DICOMFileError) {
         self.path = path
-        descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        descriptor = RawPath.withSystemPath(path) { open($0, O_RDONLY | O_CLOEXEC) }
         guard descriptor >= 0 else { throw Self.failure(path) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {

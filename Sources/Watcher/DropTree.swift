@@ -41,8 +41,19 @@ public struct DropTree: Sendable {
 
     /// The top-level units present now, sorted.
     public func units() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
-        return names.filter { !Self.isTemporaryName($0) }.sorted()
+        Self.names(in: root.path).filter { !Self.isTemporaryName($0) }.sorted()
+    }
+
+    /// The entries of a directory (not `.` and `..`), names not valid UTF-8 kept by `RawPath`.
+    private static func names(in directoryPath: String) -> [String] {
+        guard let directory = RawPath.withSystemPath(directoryPath, { opendir($0) }) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in RawPath.string(fromBytes: raw.prefix { $0 != 0 }) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     /// Every regular file of a unit with its fingerprint, sorted by path. A unit that
@@ -62,18 +73,12 @@ public struct DropTree: Sendable {
     private func walk(relative: String, unit: String, into result: inout [DroppedFile]) {
         let absolute = root.path + "/" + relative
         var status = stat()
-        guard lstat(absolute, &status) == 0 else { return }
+        guard RawPath.withSystemPath(absolute, { lstat($0, &status) }) == 0 else { return }
         switch status.st_mode & S_IFMT {
         case S_IFREG:
             result.append(DroppedFile(path: relative, unit: unit, stamp: FileStamp(status)))
         case S_IFDIR:
-            guard let directory = opendir(absolute) else { return }
-            defer { closedir(directory) }
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name == "." || name == ".." || Self.isTemporaryName(name) { continue }
+            for name in Self.names(in: absolute) where !Self.isTemporaryName(name) {
                 walk(relative: relative + "/" + name, unit: unit, into: &result)
             }
         default:
@@ -84,7 +89,8 @@ public struct DropTree: Sendable {
     /// A fresh stat of one file, or nil if it is gone or no longer a regular file.
     public func stamp(of path: String) -> FileStamp? {
         var status = stat()
-        guard lstat(root.path + "/" + path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        guard RawPath.withSystemPath(root.path + "/" + path, { lstat($0, &status) }) == 0,
+              status.st_mode & S_IFMT == S_IFREG else { return nil }
         return FileStamp(status)
     }
 }

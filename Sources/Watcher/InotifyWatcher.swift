@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import CInotifyTools
 import Foundation
+import Shared
 
 /// Something happened under the drop directory.
 public enum WatchEvent: Sendable, Equatable {
@@ -119,11 +120,15 @@ public final class InotifyWatcher: ChangeSource {
                 continuation.yield(.overflow)
                 continue
             }
-            guard let directory = inotifytools_filename_from_wd(event.pointee.wd).map({ String(cString: $0) }) else { continue }
+            guard let directory = inotifytools_filename_from_wd(event.pointee.wd).map({ RawPath.string(fromBytes: UnsafeRawBufferPointer(start: $0, count: strlen($0))) }) else { continue }
             // The name is a flexible array member right after the struct, in libinotifytools' buffer.
-            let name = event.pointee.len > 0
-                ? String(cString: UnsafeRawPointer(event).advanced(by: MemoryLayout<inotify_event>.size).assumingMemoryBound(to: CChar.self))
-                : ""
+            let name: String
+            if event.pointee.len > 0 {
+                let start = UnsafeRawPointer(event).advanced(by: MemoryLayout<inotify_event>.size).assumingMemoryBound(to: CChar.self)
+                name = RawPath.string(fromBytes: UnsafeRawBufferPointer(start: start, count: strlen(start)))
+            } else {
+                name = ""
+            }
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             if mask & bits(IN_ISDIR) != 0 && mask & (bits(IN_CREATE) | bits(IN_MOVED_TO)) != 0 {
                 // inotify does not follow new folders by itself; files that land before this

@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import Foundation
+import Shared
 import Imaging
 import Ledger
 import Testing
@@ -254,5 +255,48 @@ import Testing
         #expect(result.standardError.contains("file is not a database"), "\(result.standardError)")
         let written = (try? FileManager.default.contentsOfDirectory(atPath: harness.output.path)) ?? []
         #expect(written.isEmpty, "nothing processed: \(written)")
+    }
+
+    /// Names are bytes: a folder and files whose names are not valid UTF-8 (a Latin-1
+    /// client), a name with a newline, beside a FIFO and a symlink loop (issue 12, fault 3,
+    /// in part). Before, the invalid names were decoded with U+FFFD, named no file, and
+    /// their DICOM files were never seen, with nothing logged; the FIFO must not block a
+    /// worker and the links must not be followed.
+    @Test func oddNamesAreProcessedAndSpecialFilesLeftAlone() async throws {
+        let harness = try DaemonHarness()
+        try harness.start()
+        func bytes(_ path: String) -> [UInt8] { Array(path.utf8) }
+        let unit = bytes(harness.drop.path + "/") + [0x53, 0x74, 0xFC, 0x64, 0x79]  // "St\xFCdy": Latin-1
+        let staging = harness.root.appendingPathComponent("staging")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        // Made beside the drop, then moved in whole, so that the unit appears at once.
+        let staged = bytes(staging.path + "/unit")
+        #expect(mkdir(staged.map { CChar(bitPattern: $0) } + [0], 0o755) == 0)
+        func copy(_ corpus: String, to name: [UInt8]) throws {
+            let data = try Data(contentsOf: URL(fileURLWithPath: Corpus.path(corpus)))
+            let descriptor = open((staged + [0x2F] + name).map { CChar(bitPattern: $0) } + [0], O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            #expect(descriptor >= 0)
+            _ = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            close(descriptor)
+        }
+        try copy("pydicom/test_files/CT_small.dcm", to: [0x43, 0x54, 0xE9, 0x2E, 0x64, 0x63, 0x6D])  // "CT\xE9.dcm"
+        try copy("pydicom/test_files/MR_small.dcm", to: bytes("MR\nsmall.dcm"))
+        try copy("pydicom-data/MR2_UNCR.dcm", to: bytes("plain.dcm"))
+        let stagedPath = String(decoding: staged, as: UTF8.self)
+        #expect(mkfifo(stagedPath + "/fifo.dcm", 0o644) == 0)
+        #expect(symlink("loop-b", stagedPath + "/loop-a") == 0 && symlink("loop-a", stagedPath + "/loop-b") == 0)
+        #expect(symlink("..", stagedPath + "/up") == 0)
+        #expect(rename(staged.map { CChar(bitPattern: $0) } + [0], unit.map { CChar(bitPattern: $0) } + [0]) == 0)
+
+        // Three images: a PNG and a JSON each.
+        #expect(await waitUntil(seconds: 60) { harness.outputs().count == 6 }, "\(harness.logText())")
+        let unitName = RawPath.string(fromBytes: [0x53, 0x74, 0xFC, 0x64, 0x79])
+        let ledger = try harness.ledger()
+        #expect(await waitUntil(seconds: 20) { (try? ledger.state(of: unitName)) == .done }, "\(harness.logText())")
+        let recorded = try ledger.sources(inUnit: unitName).keys.sorted()
+        #expect(recorded == [unitName + "/" + RawPath.string(fromBytes: [0x43, 0x54, 0xE9, 0x2E, 0x64, 0x63, 0x6D]),
+                             unitName + "/MR\nsmall.dcm", unitName + "/plain.dcm"].sorted())
+        #expect(RawPath.bytes(of: unitName) == [0x53, 0x74, 0xFC, 0x64, 0x79])
+        #expect(await harness.stop() == 0, "the daemon was still running and stopped cleanly")
     }
 }

@@ -2,6 +2,7 @@ import CLinux
 import Dispatch
 import Foundation
 import Ledger
+import Shared
 import Logging
 @testable import Pipeline
 import ServiceLifecycle
@@ -113,5 +114,22 @@ struct WorkerPoolTests {
         after.submit(batch("u/after"))
         await #expect(throws: Ledger.LedgerError.self) { try await after.finish() }
         #expect(try ledger.sources().keys.sorted() == ["u/during"])
+    }
+}
+
+/// File names that are not valid UTF-8 survive the round trip to a String and back.
+struct RawPathTests {
+    @Test func namesThatAreNotUTF8RoundTripAndValidNamesAreUntouched() {
+        let latin1: [UInt8] = [0x53, 0x74, 0xFC, 0x64, 0x79]                       // "Stüdy" in Latin-1
+        let mixed: [UInt8] = [0xC3, 0xA9, 0xFF, 0x2F, 0xE2, 0x82, 0xAC, 0xE2, 0x82]  // é, a stray byte, /, €, a cut €
+        for bytes in [latin1, mixed, Array("plain/é€😀\nname".utf8), []] {
+            let name = RawPath.string(fromBytes: bytes)
+            #expect(RawPath.bytes(of: name) == bytes)
+        }
+        #expect(RawPath.string(fromBytes: Array("plain/é€😀".utf8)) == "plain/é€😀")
+        #expect(RawPath.display(RawPath.string(fromBytes: latin1)) == "St\\xFCdy")
+        #expect(RawPath.string(fromBytes: mixed).hasPrefix("é"), "the valid sequences stay what they are")
+        let opened = RawPath.withSystemPath(RawPath.string(fromBytes: latin1)) { strlen($0) }
+        #expect(opened == latin1.count)
     }
 }

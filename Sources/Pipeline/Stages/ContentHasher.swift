@@ -8,13 +8,13 @@ enum ContentHasher {
     struct Failure: Error, CustomStringConvertible {
         let path: String
         let reason: String
-        var description: String { "\(path): cannot be read: \(reason)" }
+        var description: String { "\(RawPath.display(path)): cannot be read: \(reason)" }
     }
 
     static let chunkSize = 1 << 20
 
     static func sha256(ofFileAt path: String) throws(Failure) -> String {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = RawPath.withSystemPath(path) { open($0, O_RDONLY | O_CLOEXEC) }
         guard descriptor >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         var hasher = SHA256()
@@ -39,7 +39,7 @@ extension ContentHasher {
 
     /// The file's SHA-256 and, when it is no larger than `limit`, its bytes.
     static func hashAndRead(fileAt path: String, keepingUpTo limit: Int = inMemoryLimit) throws(Failure) -> (sha256: String, bytes: Data?) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = RawPath.withSystemPath(path) { open($0, O_RDONLY | O_CLOEXEC) }
         guard descriptor >= 0 else { throw Failure(path: path, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         var status = stat()
