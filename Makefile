@@ -17,7 +17,7 @@ NUMPY        := numpy
 PYLIBJPEG    := pylibjpeg==2.1.0 pylibjpeg-libjpeg==2.5.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory bench-decode bench-large chaos-kill clean
+.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory bench-decode bench-large chaos-kill event-storm clean
 
 run: deps
 	$(SWIFT) build -c release --product dicomdrop
@@ -91,3 +91,6 @@ clean:
 
 chaos-kill: deps test-deps
 	scripts/chaos-kill
+
+event-storm: deps
+	scripts/event-storm
