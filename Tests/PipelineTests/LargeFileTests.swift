@@ -8,7 +8,7 @@ import Testing
 
 /// Files too large to hold take another path: hashed in chunks, parsed with Pixel Data left
 /// in the file, each frame read by offset, PNGs rendered again when written, the DICOM copy
-/// streamed from the source. The whole corpus goes down both paths (the in-memory limit
+/// streamed from the source. The corpus goes down both paths (the in-memory limit
 /// lowered to 0 bytes for the second) and must come out the same, file for file and byte
 /// for byte, with the same ledger records. scripts/bench-large measures memory on 2 GB.
 @Suite struct LargeFileTests {
@@ -40,8 +40,15 @@ import Testing
     @Test func theLargeFilePathWritesWhatTheInMemoryPathWrites() async throws {
         defer { try? FileManager.default.removeItem(at: root) }
         // `make test` fetches the corpus; without it this fails rather than proving nothing.
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("drop"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: Self.corpus, to: root.appendingPathComponent("drop/corpus"))
+        // Every corpus file under 512 KiB: all the odd encodings (big endian, 1-bit, odd
+        // lengths, implicit VR, every offset-table layout and codec, truncated files) and
+        // none of the 22 large plain images, which take 80% of the time and add no case.
+        let drop = root.appendingPathComponent("drop/corpus")
+        for (relative, bytes) in try files(under: Self.corpus) where bytes.count < 512 << 10 {
+            let target = drop.appendingPathComponent(relative)
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try bytes.write(to: target)
+        }
 
         var summaries: [RunSummary] = []
         var ledgers: [Ledger] = []
@@ -53,12 +60,12 @@ import Testing
             ledgers.append(ledger)
         }
         #expect(summaries[0].counts == summaries[1].counts)
-        #expect(summaries[0].counts.new > 300, "the corpus is there and was processed")
+        #expect(summaries[0].counts.new > 280, "the corpus is there and was processed")
 
         let inMemory = try files(under: configuration("memory").output), inFile = try files(under: configuration("file").output)
         #expect(inMemory.keys.sorted() == inFile.keys.sorted())
-        #expect(inMemory.keys.filter { $0.hasSuffix(".png") }.count > 300)
-        #expect(inMemory.keys.filter { $0.hasSuffix(".dcm") }.count > 200)
+        #expect(inMemory.keys.filter { $0.hasSuffix(".png") }.count > 250)
+        #expect(inMemory.keys.filter { $0.hasSuffix(".dcm") }.count > 150)
         for (path, bytes) in inMemory where inFile[path] != bytes {
             Issue.record("\(path) differs between the in-memory and the in-file path")
         }
