@@ -317,6 +317,14 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// Every output the ledger names (relative to the output directory), with the content
+    /// that made it, by path.
+    public func outputs() throws(LedgerError) -> [(path: String, sha256: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT path, sha256 FROM outputs ORDER BY path").map { (path: $0["path"], sha256: $0["sha256"]) }
+        }
+    }
+
     /// The hash whose outputs include this path, if any.
     public func owner(ofOutput path: String) throws(LedgerError) -> String? {
         try readOneStatement { db in try String.fetchOne(db.cachedStatement(sql: "SELECT sha256 FROM outputs WHERE path = ?"), arguments: [path]) }

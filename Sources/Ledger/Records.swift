@@ -89,6 +89,10 @@ public enum RunOutcome: String, Sendable {
     /// The ledger could not record the results (or the outputs could not be made durable):
     /// the unit is `failed` and its unrecorded files are tried again by the next rescan.
     case failed
+    /// The output filesystem stopped taking writes (full, over quota, read-only): the files
+    /// not recorded wait, the unit is `waiting`, and the daemon runs it again once the
+    /// filesystem takes writes (nothing is recorded as failed for it).
+    case paused
 }
 
 /// What started a run of a unit.

@@ -22,6 +22,9 @@ public final class LiveState: Sendable {
         /// The last poll pass or rescan.
         public var lastPass: Pass?
         public var inotifyOverflows = 0
+        /// Why processing is paused (the output filesystem refuses writes) and since when;
+        /// nil while it runs.
+        public var paused: Pause?
         /// The queues, as they are when the snapshot is taken: files being processed and
         /// waiting for a worker, batches waiting to be committed.
         public var filesInHand = 0
@@ -32,6 +35,11 @@ public final class LiveState: Sendable {
             public let unit: String
             public let trigger: RunTrigger
             public let started: Date
+        }
+
+        public struct Pause: Sendable, Equatable {
+            public let reason: String
+            public let since: Date
         }
 
         public struct Pass: Sendable, Equatable {
@@ -45,13 +53,14 @@ public final class LiveState: Sendable {
 
     /// Runs ended since start, by outcome.
     public struct RunCountsByOutcome: Sendable, Equatable {
-        public var done = 0, interrupted = 0, failed = 0
+        public var done = 0, interrupted = 0, failed = 0, paused = 0
 
         mutating func add(_ outcome: RunOutcome) {
             switch outcome {
             case .done: done += 1
             case .interrupted: interrupted += 1
             case .failed: failed += 1
+            case .paused: paused += 1
             }
         }
     }

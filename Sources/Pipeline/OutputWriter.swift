@@ -26,10 +26,45 @@ struct OutputWriter: Sendable {
         self.unnamedFiles = UnnamedFileSupport(available: useUnnamedFiles)
     }
 
-    struct Failure: Error, CustomStringConvertible {
+    struct Failure: Error, Equatable, CustomStringConvertible {
         let path: String
         let reason: String
+        /// The system's error number when a system call on the output refused (ENOSPC ...);
+        /// nil when the bytes to write could not be made.
+        var code: Int32? = nil
         var description: String { "cannot write \(path): \(reason)" }
+
+        init(path: String, reason: String, code: Int32? = nil) {
+            self.path = path
+            self.reason = reason
+            self.code = code
+        }
+
+        init(path: String, refusal: Refusal) {
+            self.init(path: path, reason: refusal.reason, code: refusal.code)
+        }
+
+        /// The system refused with `code` (errno).
+        init(path: String, code: Int32) {
+            self.init(path: path, refusal: .system(code))
+        }
+
+        /// The output filesystem takes no more writes (no space, over quota, read-only):
+        /// not the file's fault, so the file is not recorded as failed; processing pauses
+        /// until the filesystem takes writes again (`OutputPause`).
+        var outputFilesystemRefuses: Bool { code.map(Self.refusingCodes.contains) ?? false }
+        static let refusingCodes: Set<Int32> = [ENOSPC, EDQUOT, EROFS]
+    }
+
+    /// Why bytes did not reach an output file.
+    struct Refusal: Error {
+        let reason: String
+        /// As in `Failure.code`.
+        let code: Int32?
+
+        static func system(_ code: Int32) -> Refusal { Refusal(reason: String(cString: strerror(code)), code: code) }
+        /// The bytes could not be made (the source could not be read again ...).
+        static func other(_ reason: String) -> Refusal { Refusal(reason: reason, code: nil) }
     }
 
     /// Writes `data` to `relative` (under the output root) atomically.
@@ -40,17 +75,13 @@ struct OutputWriter: Sendable {
     /// Writes to `relative` (under the output root) atomically what `contents` writes to the
     /// descriptor it is given (in pieces: a file too large to hold); `contents` returns nil,
     /// or why it failed. The descriptor is at offset 0 and may be written with `pwrite`.
-    func write(to relative: String, contents: (Int32) -> String?) throws(Failure) {
+    func write(to relative: String, contents: (Int32) -> Refusal?) throws(Failure) {
         let destination = root.path + "/" + relative
         let slash = destination.lastIndex(of: "/")!
         let folder = String(destination[..<slash])
         let name = destination[destination.index(after: slash)...]
         if !madeFolders.contains(folder) {
-            do {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            } catch {
-                throw Failure(path: folder, reason: "\(error)")
-            }
+            if let failure = Self.makeFolder(folder) { throw failure }
             madeFolders.insert(folder)
         }
         if unnamedFiles.available, try writeUnnamed(contents, folder: folder, destination: destination, name: name) { return }
@@ -58,15 +89,15 @@ struct OutputWriter: Sendable {
         var descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if descriptor < 0 && errno == ENOENT {
             // Someone removed the folder while we run: make it again.
-            try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            _ = Self.makeFolder(folder)
             descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         }
-        guard descriptor >= 0 else { throw Failure(path: temporary, reason: String(cString: strerror(errno))) }
+        guard descriptor >= 0 else { throw Failure(path: temporary, code: errno) }
         var failure = contents(descriptor)
-        if close(descriptor) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
+        if close(descriptor) != 0 && failure == nil { failure = .system(errno) }
         if let failure {
             unlink(temporary)
-            throw Failure(path: temporary, reason: failure)
+            throw Failure(path: temporary, refusal: failure)
         }
         try Self.rename(temporary, to: destination)
     }
@@ -75,20 +106,20 @@ struct OutputWriter: Sendable {
     /// the folder's lock (the link), where a named temporary takes two (create, rename), and
     /// a crash leaves nothing to sweep. False when the named-temporary way must be taken: no
     /// O_TMPFILE on this filesystem, no /proc to link through, or the folder gone meanwhile.
-    private func writeUnnamed(_ contents: (Int32) -> String?, folder: String, destination: String, name: Substring) throws(Failure) -> Bool {
+    private func writeUnnamed(_ contents: (Int32) -> Refusal?, folder: String, destination: String, name: Substring) throws(Failure) -> Bool {
         let descriptor = dd_open_unnamed(folder, 0o644)
         guard descriptor >= 0 else {
             let error = errno
             if error == EOPNOTSUPP || error == EISDIR || error == EINVAL {
                 unnamedFiles.available = false  // some network mounts, old kernels
             } else if error != ENOENT {
-                throw Failure(path: folder, reason: String(cString: strerror(error)))
+                throw Failure(path: folder, code: error)
             }
             return false
         }
         var isOpen = true
         defer { if isOpen { close(descriptor) } }
-        if let failure = contents(descriptor) { throw Failure(path: destination, reason: failure) }
+        if let failure = contents(descriptor) { throw Failure(path: destination, refusal: failure) }
         if dd_link_unnamed(descriptor, destination) != 0 {
             let error = errno
             guard error == EEXIST else {
@@ -105,22 +136,36 @@ struct OutputWriter: Sendable {
         // Filesystems with O_TMPFILE report write errors at write(2); still, a failed close
         // takes back the output it would have left.
         guard close(descriptor) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let error = errno
             unlink(destination)
-            throw Failure(path: destination, reason: reason)
+            throw Failure(path: destination, code: error)
         }
         return true
     }
 
+    /// Makes `folder` and its missing parents; nil, or why not with the system's error number
+    /// (ENOSPC on a full filesystem: a folder needs a block too).
+    static func makeFolder(_ folder: String) -> Failure? {
+        if mkdir(folder, 0o755) == 0 { return nil }
+        let error = errno
+        if error == EEXIST { return nil }
+        guard error == ENOENT, let slash = folder.lastIndex(of: "/"), slash != folder.startIndex else {
+            return Failure(path: folder, code: error)
+        }
+        if let parent = makeFolder(String(folder[..<slash])) { return parent }
+        guard mkdir(folder, 0o755) == 0 || errno == EEXIST else { return Failure(path: folder, code: errno) }
+        return nil
+    }
+
     /// Writes every byte, or says why not.
-    static func writeAll(_ data: Data, to descriptor: Int32) -> String? {
+    static func writeAll(_ data: Data, to descriptor: Int32) -> Refusal? {
         data.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    return String(cString: strerror(errno))
+                    return .system(errno)
                 }
                 offset += written
             }
@@ -130,9 +175,9 @@ struct OutputWriter: Sendable {
 
     private static func rename(_ temporary: String, to destination: String) throws(Failure) {
         guard Glibc.rename(temporary, destination) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let error = errno
             unlink(temporary)
-            throw Failure(path: destination, reason: reason)
+            throw Failure(path: destination, code: error)
         }
     }
 
@@ -151,9 +196,20 @@ struct OutputWriter: Sendable {
             try? FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             descriptor = open(root.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         }
-        guard descriptor >= 0 else { throw Failure(path: root.path, reason: String(cString: strerror(errno))) }
+        guard descriptor >= 0 else { throw Failure(path: root.path, code: errno) }
         defer { close(descriptor) }
-        guard dd_syncfs(descriptor) == 0 else { throw Failure(path: root.path, reason: "syncfs: " + String(cString: strerror(errno))) }
+        guard dd_syncfs(descriptor) == 0 else {
+            let error = errno
+            throw Failure(path: root.path, reason: "syncfs: " + String(cString: strerror(error)), code: error)
+        }
+    }
+
+    /// Bytes free on the output filesystem for writers without privilege; nil when it
+    /// cannot say.
+    var freeBytes: UInt64? {
+        var status = statvfs()
+        guard statvfs(root.path, &status) == 0 else { return nil }
+        return UInt64(status.f_bavail) * UInt64(status.f_frsize)
     }
 
     /// Deletes temporaries a crash left behind; returns how many.

@@ -61,6 +61,7 @@ public final class SchedulerService: Service {
         let start = clock.now
         func now() -> Double { (clock.now - start).inSeconds }
         var scheduler = UnitScheduler(settleSeconds: configuration.settleSeconds)
+        var pause = OutputPause()
         var lastRescan = now()
         var overflowLogged = false, watchLimitLogged = false
         var lastPollAfterWatchLimit: Double?
@@ -82,8 +83,8 @@ public final class SchedulerService: Service {
 
         await fullPass(.startup)
         logger.info("\(once ? "catching up with" : "watching") \(configuration.drop.path): \(scheduler.pendingCount) unit(s) pending at start-up")
-        await settleAndRun(&scheduler, now: now)
-        if once && scheduler.isIdle { return }
+        await settleAndRun(&scheduler, &pause, now: now)
+        if once && scheduler.isIdle && !pause.isPaused { return }
         let ticker = Task { [continuation] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(100))
@@ -117,14 +118,18 @@ public final class SchedulerService: Service {
                     apply(await index.pass(), as: .poll)
                     lastPollAfterWatchLimit = now()
                 }
-                await settleAndRun(&scheduler, now: now)
-                if once && scheduler.isIdle { return }
+                if let (unit, trigger) = pause.retry(free: processor.writer.freeBytes, at: now()) {
+                    scheduler.touch(unit, reason: trigger, at: now())
+                }
+                await settleAndRun(&scheduler, &pause, now: now)
+                if once && scheduler.isIdle && !pause.isPaused { return }
             }
         }
     }
 
-    /// Stat passes of the units that are due, then every ready unit, one at a time.
-    private func settleAndRun(_ scheduler: inout UnitScheduler, now: () -> Double) async {
+    /// Stat passes of the units that are due, then every ready unit, one at a time (none
+    /// while the output filesystem refuses writes).
+    private func settleAndRun(_ scheduler: inout UnitScheduler, _ pause: inout OutputPause, now: () -> Double) async {
         for unit in scheduler.unitsToCheck(at: now()) {
             let files = index.tree.files(inUnit: unit)
             let recorded = !files.isEmpty || !((try? processor.ledger.sources(inUnit: unit).isEmpty) ?? true)
@@ -133,7 +138,7 @@ public final class SchedulerService: Service {
             }
         }
         writeStates(&scheduler)
-        while !Task.isCancelled, let (unit, trigger) = scheduler.next() {
+        while !Task.isCancelled, !pause.isHolding, let (unit, trigger) = scheduler.next() {
             live.update {
                 $0.currentRun = LiveState.Snapshot.CurrentRun(unit: unit, trigger: trigger, started: Date())
                 $0.unitStates = scheduler.states
@@ -142,6 +147,7 @@ public final class SchedulerService: Service {
                 let summary = try await processor.process(unit: unit, trigger: trigger)
                 live.record(summary)
                 scheduler.finished(unit, outcome: summary.outcome, at: now())
+                note(summary, in: &pause, at: now())
             } catch {
                 // The ledger could not even open or close the run.
                 logger.error("unit \(unit): \(error)")
@@ -149,6 +155,20 @@ public final class SchedulerService: Service {
                 scheduler.finished(unit, outcome: .failed, at: now())
             }
             writeStates(&scheduler)
+        }
+    }
+
+    /// A run that paused holds processing (said once per pause); the retried unit's run
+    /// that does not pause ends the pause.
+    private func note(_ summary: RunSummary, in pause: inout OutputPause, at now: Double) {
+        if let refusal = summary.pausedBy {
+            if pause.paused(unit: summary.unit, trigger: summary.trigger, free: processor.writer.freeBytes, at: now) {
+                logger.error("processing paused, the output filesystem refuses writes: \(refusal). Nothing is recorded as failed; processing resumes by itself once it takes writes again (free space checked every 0.1 s, a retry at least every \(Int(OutputPause.retrySeconds)) s)")
+                live.update { $0.paused = LiveState.Snapshot.Pause(reason: "\(refusal)", since: Date()) }
+            }
+        } else if let seconds = pause.ranThrough(summary.unit, at: now) {
+            logger.info("the output filesystem takes writes again: processing resumed after \(Int(seconds.rounded())) s")
+            live.update { $0.paused = nil }
         }
     }
 

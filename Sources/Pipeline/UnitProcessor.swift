@@ -17,6 +17,8 @@ public struct RunSummary: Sendable, Equatable {
     public let counts: RunCounts
     public let outcome: RunOutcome
     public let seconds: Double
+    /// Why a `.paused` run paused: the output filesystem's refusal.
+    let pausedBy: OutputWriter.Failure?
 }
 
 /// Processes the units of the drop directory: stat, hash what changed, skip what the ledger
@@ -111,33 +113,53 @@ public final class UnitProcessor: Sendable {
         let run = try ledger.beginRun(of: unit, trigger: trigger)
         var counts = RunCounts()
         var failure: Ledger.LedgerError?
-        var interrupted = false
+        var ending = Ending.complete
         do {
-            interrupted = try await handleFiles(of: unit, reprocess: trigger == .reprocess, counts: &counts)
+            ending = try await handleFiles(of: unit, reprocess: trigger == .reprocess, counts: &counts)
         } catch {
             failure = error
         }
-        let outcome: RunOutcome = failure != nil ? .failed : interrupted ? .interrupted : .done
+        var pausedBy: OutputWriter.Failure?
+        let outcome: RunOutcome
+        switch (failure, ending) {
+        case (.some, _): outcome = .failed
+        case (nil, .interrupted): outcome = .interrupted
+        case (nil, .paused(let refusal)): outcome = .paused; pausedBy = refusal
+        case (nil, .complete): outcome = .done
+        }
         let state: UnitState = switch outcome {
         case .done: .done
         case .failed: .failed
-        case .interrupted: .waiting  // its files not yet recorded are still pending
+        case .interrupted, .paused: .waiting  // its files not yet recorded are still pending
         }
-        try ledger.finishRun(run, of: unit, counts: counts, outcome: outcome, error: failure.map { "\($0)" }, state: state)
+        let error = failure.map { "\($0)" } ?? pausedBy.map { "\($0)" }
+        try ledger.finishRun(run, of: unit, counts: counts, outcome: outcome, error: error, state: state)
         let seconds = (ContinuousClock.now - start).inSeconds
-        let summary = RunSummary(unit: unit, trigger: trigger, counts: counts, outcome: outcome, seconds: seconds)
+        let summary = RunSummary(unit: unit, trigger: trigger, counts: counts, outcome: outcome, seconds: seconds, pausedBy: pausedBy)
         let line = "run \(outcome.rawValue): unit=\(unit) trigger=\(trigger.rawValue) seen=\(counts.seen) new=\(counts.new) duplicate=\(counts.duplicate) skipped=\(counts.skipped) failed=\(counts.failed) seconds=\(String(format: "%.3f", seconds))"
         switch outcome {
         case .done: logger.info("\(line)")
         case .interrupted: logger.warning("\(line); the files not handled are picked up at the next start")
         case .failed: logger.error("\(line): \(failure.map { "\($0)" } ?? ""); the unit's unrecorded files are tried again at the next rescan")
+        // The scheduler says once why processing paused (OutputPause); every retry that
+        // pauses again would repeat it.
+        case .paused: logger.info("\(line): \(error ?? "")")
         }
         return summary
     }
 
-    /// Hashes, processes and records the changed files of a unit. Returns whether the run was
-    /// cancelled before every changed file was handled.
-    private func handleFiles(of unit: String, reprocess: Bool, counts: inout RunCounts) async throws(Ledger.LedgerError) -> Bool {
+    /// How the handling of a unit's changed files ended.
+    private enum Ending {
+        /// Every changed file was handled.
+        case complete
+        /// Cancelled (SIGTERM) before every changed file was handled.
+        case interrupted
+        /// The output filesystem refused a write: no further file was started.
+        case paused(OutputWriter.Failure)
+    }
+
+    /// Hashes, processes and records the changed files of a unit.
+    private func handleFiles(of unit: String, reprocess: Bool, counts: inout RunCounts) async throws(Ledger.LedgerError) -> Ending {
         let files = tree.files(inUnit: unit)
         let known = try ledger.sources(inUnit: unit)
         counts.seen = files.count
@@ -172,10 +194,23 @@ public final class UnitProcessor: Sendable {
         var pending = LedgerBatch()
         var handled = 0
         var ledgerFailure: Ledger.LedgerError?
-        await parallelForEach(changed, { file in self.handle(file, context: context) }) { file, outcome in
-            guard let outcome else { return }  // the pool had shut down: the file stays pending
+        var refusal: OutputWriter.Failure?
+        var refusedHashes: Set<String> = []
+        let stop = StopFlag()
+        await parallelForEach(changed, stop: stop, { file in self.handle(file, context: context) }) { file, outcome in
+            guard let outcome else { return }  // not started (shutdown or pause): the file stays pending
             handled += 1
             switch outcome {
+            case .outputRefused(let failure, let sha):
+                // Not the file's fault: it stays unrecorded (pending), and no further file is
+                // started; the files in hand finish, and those written are recorded. Its
+                // copies in this run stay pending too: a source row must not name a content
+                // the ledger does not have.
+                if refusal == nil { refusal = failure }
+                refusedHashes.insert(sha)
+                pending.sources.removeAll { $0.sha256 == sha }
+                stop.set()
+                return
             case .unreadable(let failure):
                 counts.failed += 1
                 logger.error("\(failure)")
@@ -185,6 +220,7 @@ public final class UnitProcessor: Sendable {
                 if ledgerFailure == nil { ledgerFailure = error }
                 return
             case .copy(let sha):
+                if refusedHashes.contains(sha) { return }
                 counts.duplicate += 1
                 pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: sha))
             case .processed(let content, let previous, let pseudonyms):
@@ -207,7 +243,8 @@ public final class UnitProcessor: Sendable {
         // 3. Paths that disappeared from the unit are forgotten (their content stays known).
         let present = Set(files.map(\.path))
         try ledger.removeSources(known.keys.filter { !present.contains($0) })
-        return handled < changed.count
+        if let refusal { return .paused(refusal) }
+        return handled < changed.count ? .interrupted : .complete
     }
 
     /// Outputs reach the disk before the ledger rows that name them. When they cannot
@@ -233,6 +270,9 @@ public final class UnitProcessor: Sendable {
     /// What a worker did with one changed file.
     enum FileOutcome: Sendable {
         case unreadable(ContentHasher.Failure)
+        /// The output filesystem refused a write (full, over quota, read-only): nothing was
+        /// decided about the file, whose partial outputs are removed.
+        case outputRefused(OutputWriter.Failure, sha256: String)
         /// The ledger could not say whether the content is known: nothing was decided.
         case ledgerUnavailable(Ledger.LedgerError)
         /// Content the ledger or this run already has: recorded as another path of it.
@@ -276,16 +316,21 @@ public final class UnitProcessor: Sendable {
         } catch {
             return .ledgerUnavailable(error)
         }
-        let (content, pseudonyms) = processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames,
-                                                parsed: ParseStage.parse(bytes: bytes, path: path))
-        return .processed(content, previous: previous, pseudonyms: pseudonyms)
+        do {
+            let (content, pseudonyms) = try processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames,
+                                                        parsed: ParseStage.parse(bytes: bytes, path: path))
+            return .processed(content, previous: previous, pseudonyms: pseudonyms)
+        } catch {
+            return .outputRefused(error, sha256: sha)
+        }
     }
 
     /// Runs the stages after read-and-hash on one file: parse → de-identify → render
-    /// (decode, measure, judge, encode) → plan → write. Never throws: every failure becomes
-    /// a record with its reason, and the rest of the unit goes on.
+    /// (decode, measure, judge, encode) → plan → write. Every failure of the file becomes a
+    /// record with its reason, and the rest of the unit goes on; throws only when the output
+    /// filesystem refuses writes, which is no fault of the file.
     func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimSet<String>,
-                     parsed: Result<DICOMFile, ParseStage.Failure>) -> (ContentRecord, Set<PseudonymMapping>) {
+                     parsed: Result<DICOMFile, ParseStage.Failure>) throws(OutputWriter.Failure) -> (ContentRecord, Set<PseudonymMapping>) {
         func record(_ outcome: ContentRecord.Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = []) -> ContentRecord {
             ContentRecord(sha256: sha, outcome: outcome, reason: reason, bucket: bucket, outputs: outputs,
                           configurationDigest: digest, unit: unit)
@@ -333,6 +378,7 @@ public final class UnitProcessor: Sendable {
         do {
             written = try writeStage.write(dataSet, images: images, sourceSyntax: dicom.transferSyntax, bucket: plan.bucket, name: name)
         } catch {
+            if let refusal = error.outputFilesystemRefusal { throw refusal }
             logger.error("\(file.path): \(error)")
             return (record(.failed, reason: "\(error)"), [])
         }
@@ -353,10 +399,12 @@ public final class UnitProcessor: Sendable {
     /// A queued file costs nothing until a worker takes it (it is read then). Once the task is
     /// cancelled (SIGTERM), what a worker holds finishes, the queued files are given back
     /// unread, and nothing new starts.
-    func parallelForEach<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) -> R,
+    ///
+    /// Setting `stop` does the same as cancelling, without cancelling the caller.
+    func parallelForEach<T: Sendable, R: Sendable>(_ items: [T], stop stopping: StopFlag = StopFlag(),
+                                                   _ transform: @escaping @Sendable (T) -> R,
                                                    consume: (T, R?) async -> Void) async {
         guard !items.isEmpty else { return }
-        let stopping = StopFlag()
         await withTaskCancellationHandler {
             await withTaskGroup(of: (Int, R?).self) { group in
                 var next = 0
@@ -369,7 +417,7 @@ public final class UnitProcessor: Sendable {
                 }
                 for _ in 0..<min(2 * workers.count, items.count) { startNext() }
                 while let (index, result) = await group.next() {
-                    if next < items.count && !Task.isCancelled { startNext() }
+                    if next < items.count && !Task.isCancelled && !stopping.isSet { startNext() }
                     await consume(items[index], result)
                 }
             }

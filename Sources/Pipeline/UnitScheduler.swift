@@ -82,12 +82,13 @@ public struct UnitScheduler: Sendable {
     }
 
     /// A run ended. A unit touched meanwhile waits again; an interrupted one goes back to
-    /// waiting at the next start (its run wrote that).
+    /// waiting at the next start (its run wrote that), a paused one until its caller
+    /// touches it again.
     public mutating func finished(_ unit: String, outcome: RunOutcome, at now: Double) {
         states[unit] = switch outcome {
         case .done: .done
         case .failed: .failed
-        case .interrupted: .waiting
+        case .interrupted, .paused: .waiting
         }
         if let reason = touchedWhileProcessing.removeValue(forKey: unit) {
             touch(unit, reason: reason, at: now)

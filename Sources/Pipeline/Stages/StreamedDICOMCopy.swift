@@ -67,13 +67,13 @@ enum StreamedDICOMCopy {
         var readFailure: WriteStage.Failure?
         do {
             try writer.write(to: path) { descriptor in
-                func put(_ data: Data) -> String? { OutputWriter.writeAll(data, to: descriptor) }
+                func put(_ data: Data) -> OutputWriter.Refusal? { OutputWriter.writeAll(data, to: descriptor) }
                 if let failure = put(pieces.head) { return failure }
                 do throws(WriteStage.Failure) {
                     if let failure = try body.write(pixelData, through: put) { return failure }
                 } catch {
                     readFailure = error
-                    return "\(error)"
+                    return .other("\(error)")
                 }
                 return put(pieces.tail)
             }
@@ -90,7 +90,7 @@ enum StreamedDICOMCopy {
         case reencapsulated([[PixelDataInFile.Span]], TransferSyntax.Codec, table: [UInt32])
 
         /// Nil, or why the output refused the bytes; throws when the source cannot be read.
-        func write(_ pixelData: PixelDataInFile, through put: (Data) -> String?) throws(WriteStage.Failure) -> String? {
+        func write(_ pixelData: PixelDataInFile, through put: (Data) -> OutputWriter.Refusal?) throws(WriteStage.Failure) -> OutputWriter.Refusal? {
             switch self {
             case .native(let mask, let byteOrder, let swapWords):
                 var offset = 0

@@ -27,6 +27,11 @@ struct WriteStage: Sendable {
         /// copied (the file changed or became unreadable since it was hashed).
         case sourceUnreadable(String)
 
+        /// The output filesystem refused (no space, over quota, read-only), not the file.
+        var outputFilesystemRefusal: OutputWriter.Failure? {
+            if case .output(let failure) = self, failure.outputFilesystemRefuses { failure } else { nil }
+        }
+
         var description: String {
             switch self {
             case .output(let failure): "\(failure)"

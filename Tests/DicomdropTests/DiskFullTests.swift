@@ -1,0 +1,93 @@
+@preconcurrency import Glibc
+import Foundation
+import Ledger
+import Testing
+
+/// Fault 4 of issue 12: the output directory on a small tmpfs that fills. Mounting needs
+/// root, which the tests have on this project's machines (and CI).
+@Suite(.serialized, .enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+struct DiskFullTests {
+    static let files = 40
+
+    @Test func aFullOutputPausesProcessingOnceAndItResumesByItselfWhenSpaceIsFreed() async throws {
+        let harness = try DaemonHarness()
+        try FileManager.default.createDirectory(at: harness.output, withIntermediateDirectories: true)
+        let mount = try TmpfsMount(at: harness.output.path, bytes: 2 << 20)
+        defer { mount.unmount() }
+        // Most of the filesystem taken by something else: room for about a third of the outputs.
+        let filler = harness.output.appendingPathComponent("filler")
+        try Data(repeating: 7, count: 1_700_000).write(to: filler)
+        try DistinctImages.write(Self.files, into: harness.drop.appendingPathComponent("study"))
+
+        try harness.start()
+        let ledger = try harness.ledger()
+        #expect(await waitUntil(seconds: 60) { harness.logText().contains("processing paused") }, "\(harness.logText())")
+        // Paused: what is recorded is whole and on disk, nothing else is, nothing failed.
+        let recorded = try ledger.sources(inUnit: "study").count
+        #expect(recorded > 0 && recorded < Self.files, "the filesystem should fill mid-unit: \(recorded) recorded")
+        var onDisk = Set(harness.outputs().keys)
+        onDisk.remove("filler")
+        #expect(onDisk == Set(try ledger.outputs().map(\.path)), "outputs on disk and in the ledger differ while paused")
+        #expect(!onDisk.contains { $0.contains(".dicomdrop-tmp-") })
+        #expect(try ledger.runs(of: "study").allSatisfy { $0.counts.failed == 0 })
+        #expect(try ledger.runs(of: "study").first?.outcome == .paused)
+        #expect(try ledger.state(of: "study") == .waiting)
+        let log = harness.logText()
+        #expect(log.contains("No space left on device"), "\(log)")
+
+        try FileManager.default.removeItem(at: filler)
+        let finished = await waitUntil(seconds: 60) {
+            (try? ledger.state(of: "study")) == .done && ((try? ledger.sources(inUnit: "study").count) ?? 0) == Self.files
+        }
+        #expect(finished, "\(harness.logText())")
+        #expect(harness.outputs().count == 2 * Self.files)   // a PNG and a JSON each
+        let runs = try ledger.runs(of: "study")
+        #expect(runs.last?.outcome == .done)
+        #expect(runs.dropLast().allSatisfy { $0.outcome == .paused })
+        // Each file processed once: what a paused run recorded was skipped by its fingerprint
+        // afterwards, never read or hashed again.
+        #expect(runs.reduce(0) { $0 + $1.counts.new } == Self.files)
+        #expect(runs.last?.counts.skipped ?? 0 >= recorded)
+        let text = harness.logText()
+        #expect(text.components(separatedBy: "processing paused").count == 2, "said once: \(text)")
+        #expect(text.components(separatedBy: "processing resumed").count == 2, "\(text)")
+        #expect(await harness.stop() == 0)
+    }
+}
+
+/// A tmpfs of `bytes` mounted at `path` for the length of a test.
+final class TmpfsMount: Sendable {
+    let path: String
+
+    init(at path: String, bytes: Int) throws {
+        self.path = path
+        let result = try CommandLine.runTool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path])
+        guard result.status == 0 else { throw MountError(reason: result.standardError) }
+    }
+
+    struct MountError: Error { let reason: String }
+
+    func unmount() {
+        _ = try? CommandLine.runTool("/usr/bin/umount", ["-l", path])
+    }
+}
+
+/// Copies of CT_small with distinct SOP Instance UIDs (rewritten in place), so that each is
+/// new content with outputs of its own.
+enum DistinctImages {
+    static func write(_ count: Int, into folder: URL) throws {
+        let source = try #require(FileManager.default.contents(atPath: Corpus.path("pydicom/test_files/CT_small.dcm")))
+        let uid = Data("20040119072730.12322".utf8)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for index in 0..<count {
+            var copy = source
+            let replacement = Data(String(format: "20040119072730.%05d", index).utf8)
+            var searchStart = copy.startIndex
+            while let range = copy.range(of: uid, in: searchStart..<copy.endIndex) {
+                copy.replaceSubrange(range, with: replacement)
+                searchStart = range.upperBound
+            }
+            try copy.write(to: folder.appendingPathComponent("\(index).dcm"))
+        }
+    }
+}
