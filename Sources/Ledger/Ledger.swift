@@ -325,6 +325,28 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// Forgets these contents (their outputs and quality rows with them) and every path that
+    /// held them: the next full pass finds those files new and processes them again. What
+    /// `dicomdrop check --repair` does to content whose outputs went missing.
+    public func requeue(contents hashes: [String]) throws(LedgerError) {
+        try write { db in
+            for sha256 in hashes {
+                try db.execute(sql: "DELETE FROM sources WHERE sha256 = ?", arguments: [sha256])
+                try db.execute(sql: "DELETE FROM image_quality WHERE sha256 = ?", arguments: [sha256])
+                try db.execute(sql: "DELETE FROM outputs WHERE sha256 = ?", arguments: [sha256])
+                try db.execute(sql: "DELETE FROM contents WHERE sha256 = ?", arguments: [sha256])
+            }
+        }
+    }
+
+    /// SQLite's `quick_check`: the damage it finds in the file's pages and indexes (at most
+    /// `limit` lines), empty when there is none. Reads every page once.
+    public func damage(limit: Int = 10) throws(LedgerError) -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "PRAGMA quick_check(\(limit))").filter { $0 != "ok" }
+        }
+    }
+
     /// The hash whose outputs include this path, if any.
     public func owner(ofOutput path: String) throws(LedgerError) -> String? {
         try readOneStatement { db in try String.fetchOne(db.cachedStatement(sql: "SELECT sha256 FROM outputs WHERE path = ?"), arguments: [path]) }

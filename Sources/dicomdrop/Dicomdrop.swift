@@ -17,7 +17,7 @@ struct Dicomdrop: AsyncParsableCommand {
             directory is ever modified; what was done is kept in the SQLite ledger.
             """,
         version: DicomdropVersion.current,
-        subcommands: [Dump.self, Quality.self]
+        subcommands: [Dump.self, Quality.self, Check.self]
     )
 
     @Option(help: "The configuration file.")
@@ -74,10 +74,28 @@ struct Dicomdrop: AsyncParsableCommand {
             }
         }
         let ledger: Ledger
+        let lock: LedgerLock
         do {
             ledger = try Ledger(path: configuration.database)
+            // Held for the process's life: `dicomdrop check --repair` waits for no one.
+            lock = try LedgerLock(beside: configuration.database, mode: .shared)
         } catch {
             FileHandle.standardError.write(Data("dicomdrop: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        defer { withExtendedLifetime(lock) {} }
+        // Damage inside the file (a page, an index) would otherwise surface as a failed run
+        // per unit, hours later; quick_check reads every page once (a
+        // 27 MB ledger of 50,000 files: 0.045 s from the page cache, 1.6 s cold).
+        let damage: [String]
+        do { damage = try ledger.damage() } catch { damage = ["\(error)"] }
+        if let first = damage.first {
+            let path = configuration.database.path
+            FileHandle.standardError.write(Data("""
+                dicomdrop: the ledger \(path) is damaged (SQLite quick_check: \(first)\(damage.count > 1 ? "; and \(damage.count - 1) more" : "")): \
+                recover it with `sqlite3 \(path) .recover | sqlite3 NEW` and point database: at NEW, or move it aside to start a new ledger (every file is then processed again)
+
+                """.utf8))
             throw ExitCode(2)
         }
         let processor: UnitProcessor

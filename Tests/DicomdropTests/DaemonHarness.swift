@@ -79,6 +79,11 @@ final class DaemonHarness: @unchecked Sendable {
         try CommandLine.run(["--config", configPath] + arguments)
     }
 
+    /// `dicomdrop check` on this installation.
+    func check(_ arguments: [String] = []) throws -> CommandLine.Result {
+        try CommandLine.run(["check", "--config", configPath] + arguments)
+    }
+
     /// Copies corpus files into a new unit folder of the drop directory.
     func drop(_ corpusFiles: [String], into unit: String) throws {
         let folder = drop.appendingPathComponent(unit)
