@@ -114,6 +114,22 @@ public final class Ledger: Sendable {
                 UPDATE runs SET outcome = 'done' WHERE finished_at IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v4: unreadable files") { db in
+            // A file that cannot be read has no hash, hence no sources row: without this
+            // table it left no trace but a log line.
+            try db.execute(sql: """
+                CREATE TABLE unreadable (
+                    path TEXT PRIMARY KEY,          -- relative to the drop directory
+                    unit TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,      -- reads tried by the last run that met it
+                    runs INTEGER NOT NULL,          -- runs that met it
+                    first_failed_at TEXT NOT NULL,
+                    last_failed_at TEXT NOT NULL
+                );
+                CREATE INDEX unreadable_by_unit ON unreadable(unit);
+                """)
+        }
         return migrator
     }
 
@@ -280,6 +296,29 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// The unit's files that could not be read, by path: what each last failed with, and
+    /// how many runs met it.
+    public func unreadable(inUnit unit: String) throws(LedgerError) -> [String: (reason: String, attempts: Int, runs: Int)] {
+        try read { db in
+            var result: [String: (reason: String, attempts: Int, runs: Int)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM unreadable WHERE unit = ?", arguments: [unit]) {
+                result[row["path"]] = (row["reason"], row["attempts"], row["runs"])
+            }
+            return result
+        }
+    }
+
+    /// Forgets the unreadable rows of `unit` whose paths are not in `present` (deleted, or
+    /// no longer regular files).
+    public func forgetUnreadable(inUnit unit: String, except present: Set<String>) throws(LedgerError) {
+        try write { db in
+            let paths = try String.fetchAll(db, sql: "SELECT path FROM unreadable WHERE unit = ?", arguments: [unit])
+            for path in paths where !present.contains(path) {
+                try db.execute(sql: "DELETE FROM unreadable WHERE path = ?", arguments: [path])
+            }
+        }
+    }
+
     // MARK: Contents and outputs
 
     public func content(_ sha256: String) throws(LedgerError) -> ContentRecord? {
@@ -355,7 +394,7 @@ public final class Ledger: Sendable {
     /// One batch of results in one transaction: contents (replacing earlier records of the
     /// same hashes, outputs included) and sources. Committed after the outputs were renamed
     /// into place, so the ledger never points at a file that is not there.
-    public func record(contents: [ContentRecord], sources: [SourceRecord]) throws(LedgerError) {
+    public func record(contents: [ContentRecord], sources: [SourceRecord], unreadable: [UnreadableRecord] = []) throws(LedgerError) {
         let now = Self.now()
         let columns = QualityFeatureNames.all
         try write { db in
@@ -402,9 +441,20 @@ public final class Ledger: Sendable {
             for unit in Set(sources.map(\.unit)) {
                 try insertUnit.execute(arguments: [unit, now])
             }
+            let forgetUnreadable = try db.cachedStatement(sql: "DELETE FROM unreadable WHERE path = ?")
             for source in sources {
                 try upsertSource.execute(arguments: [source.path, source.unit, Int64(bitPattern: source.fingerprint.inode), source.fingerprint.size,
                                                      source.fingerprint.modifiedNanoseconds, source.sha256, now, now])
+                try forgetUnreadable.execute(arguments: [source.path])
+            }
+            let upsertUnreadable = try db.cachedStatement(sql: """
+                INSERT INTO unreadable (path, unit, reason, attempts, runs, first_failed_at, last_failed_at)
+                VALUES (?, ?, ?, ?, 1, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET unit = excluded.unit, reason = excluded.reason, attempts = excluded.attempts,
+                    runs = runs + 1, last_failed_at = excluded.last_failed_at
+                """)
+            for file in unreadable {
+                try upsertUnreadable.execute(arguments: [file.path, file.unit, file.reason, file.attempts, now, now])
             }
         }
     }

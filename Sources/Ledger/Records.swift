@@ -20,6 +20,25 @@ public struct SourceRecord: Sendable, Equatable {
     }
 }
 
+/// A file of the drop directory that could not be read (table `unreadable`): it has no
+/// hash, so no `sources` row; the row goes when the path is recorded or gone.
+public struct UnreadableRecord: Sendable, Equatable {
+    /// Relative to the drop directory.
+    public var path: String
+    public var unit: String
+    /// The system's reason (and the attempts made).
+    public var reason: String
+    /// How many reads were tried in the run that recorded it.
+    public var attempts: Int
+
+    public init(path: String, unit: String, reason: String, attempts: Int) {
+        self.path = path
+        self.unit = unit
+        self.reason = reason
+        self.attempts = attempts
+    }
+}
+
 /// What processing one content hash gave.
 public struct ContentRecord: Sendable, Equatable {
     public enum Outcome: String, Sendable {

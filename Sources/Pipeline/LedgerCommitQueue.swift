@@ -9,11 +9,13 @@ struct LedgerBatch: Sendable {
     var pseudonyms: Set<PseudonymMapping> = []
     var contents: [ContentRecord] = []
     var sources: [SourceRecord] = []
+    /// Files that could not be read (after retries).
+    var unreadable: [UnreadableRecord] = []
     /// Outputs the batch's contents had before a reprocess and no longer have: removed once
     /// the batch is committed, never before.
     var staleOutputs: [String] = []
 
-    var isEmpty: Bool { pseudonyms.isEmpty && contents.isEmpty && sources.isEmpty && staleOutputs.isEmpty }
+    var isEmpty: Bool { pseudonyms.isEmpty && contents.isEmpty && sources.isEmpty && unreadable.isEmpty && staleOutputs.isEmpty }
 }
 
 /// The ledger's commits as a service: one thread of its own on which every batch is made

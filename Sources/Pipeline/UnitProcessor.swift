@@ -186,7 +186,7 @@ public final class UnitProcessor: Sendable {
             // The map first: no output may exist whose pseudonyms are not on record.
             try pseudonymMap.record(Array(batch.pseudonyms))
             if !batch.contents.isEmpty { try makeOutputsDurable() }
-            try ledger.record(contents: batch.contents, sources: batch.sources)
+            try ledger.record(contents: batch.contents, sources: batch.sources, unreadable: batch.unreadable)
             for stale in batch.staleOutputs where (try? ledger.owner(ofOutput: stale)) == .some(nil) {
                 writer.remove(stale)
             }
@@ -211,10 +211,17 @@ public final class UnitProcessor: Sendable {
                 pending.sources.removeAll { $0.sha256 == sha }
                 stop.set()
                 return
+            case .unreadable(let failure) where failure.fileIsGone:
+                // Deleted after the walk saw it (a folder deleted mid-run): nothing to record;
+                // its path is forgotten below if the ledger knew it.
+                logger.info("\(RawPath.display(file.path)): gone before it was read")
+                return
             case .unreadable(let failure):
+                // Recorded with its reason; no sources row (there is no hash), so the next
+                // full pass finds the file unrecorded and tries it again.
                 counts.failed += 1
                 logger.error("\(failure)")
-                return
+                pending.unreadable.append(UnreadableRecord(path: file.path, unit: unit, reason: "\(failure.reason)", attempts: failure.attempts))
             case .ledgerUnavailable(let error):
                 // Not the file's fault: it stays unrecorded (pending) and the run fails.
                 if ledgerFailure == nil { ledgerFailure = error }
@@ -230,7 +237,7 @@ public final class UnitProcessor: Sendable {
                 pending.contents.append(content)
                 pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: content.sha256))
             }
-            if pending.sources.count >= Self.batchSize && !commits.hasFailed {
+            if pending.sources.count + pending.unreadable.count >= Self.batchSize && !commits.hasFailed {
                 await commits.waitForRoom()
                 commits.submit(pending)
                 pending = LedgerBatch()
@@ -243,6 +250,7 @@ public final class UnitProcessor: Sendable {
         // 3. Paths that disappeared from the unit are forgotten (their content stays known).
         let present = Set(files.map(\.path))
         try ledger.removeSources(known.keys.filter { !present.contains($0) })
+        try ledger.forgetUnreadable(inUnit: unit, except: present)
         if let refusal { return .paused(refusal) }
         return handled < changed.count ? .interrupted : .complete
     }
@@ -301,7 +309,7 @@ public final class UnitProcessor: Sendable {
         let path = tree.root.path + "/" + file.path
         let sha: String, bytes: Data?
         do {
-            (sha, bytes) = try ContentHasher.hashAndRead(fileAt: path, keepingUpTo: inMemoryLimit)
+            (sha, bytes) = try ContentHasher.hashAndReadRetrying(fileAt: path, keepingUpTo: inMemoryLimit)
         } catch {
             return .unreadable(error)
         }

@@ -14,15 +14,19 @@ enum CommandLine {
         return directory.appendingPathComponent("dicomdrop")
     }
 
-    static func run(_ arguments: [String]) throws -> Result {
-        try runTool(executable.path, arguments)
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        try runTool(executable.path, arguments, environment: environment)
     }
 
-    /// Runs any program (the scripts a test drives) the same way.
-    static func runTool(_ path: String, _ arguments: [String]) throws -> Result {
+    /// Runs any program (the scripts a test drives) the same way; `environment` is added to
+    /// this process's.
+    static func runTool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let output = Pipe()
         let error = Pipe()
         process.standardOutput = output

@@ -75,8 +75,8 @@ final class DaemonHarness: @unchecked Sendable {
         self.daemon = nil
     }
 
-    func run(_ arguments: [String]) throws -> CommandLine.Result {
-        try CommandLine.run(["--config", configPath] + arguments)
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandLine.Result {
+        try CommandLine.run(["--config", configPath] + arguments, environment: environment)
     }
 
     /// `dicomdrop check` on this installation.
