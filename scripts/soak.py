@@ -191,7 +191,7 @@ def main() -> int:
         if last[3] > settled[3] + 2:
             problems.append(f"threads grew from {settled[3]} to {last[3]}")
     files = sum(1 for p in drop.rglob("*") if p.is_file())
-    print(f"soak: {seconds / 60:.0f} min, a folder every {interval:g} s: {drops} folders dropped, {len(deleted)} deleted, "
+    print(f"soak: {seconds:.0f} s, a folder every {interval:g} s: {drops} folders dropped, {len(deleted)} deleted, "
           f"{reprocessed} reprocessed beside the daemon; {files} files survive; runs {runs}; {errors} error log lines "
           f"(truncated images)")
     for problem in problems:
