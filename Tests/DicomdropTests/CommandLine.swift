@@ -1,3 +1,4 @@
+@preconcurrency import Glibc
 import Foundation
 
 /// Runs the `dicomdrop` executable built beside the test bundle and captures its output.
@@ -19,8 +20,10 @@ enum CommandLine {
     }
 
     /// Runs any program (the scripts a test drives) the same way; `environment` is added to
-    /// this process's.
-    static func runTool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    /// this process's. A program still running after `seconds` is killed (its status is
+    /// then SIGKILL's): no test waits forever on a child.
+    static func runTool(_ path: String, _ arguments: [String], environment: [String: String] = [:],
+                        seconds: Double = 600) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -32,6 +35,8 @@ enum CommandLine {
         process.standardOutput = output
         process.standardError = error
         try process.run()
+        let deadline = ChildDeadline(process, seconds: seconds)
+        defer { deadline.cancel() }
         // Read before waiting: a full pipe would block the child forever.
         let outData = output.fileHandleForReading.readDataToEndOfFile()
         let errData = error.fileHandleForReading.readDataToEndOfFile()
@@ -39,6 +44,20 @@ enum CommandLine {
         return Result(status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
                       standardError: String(decoding: errData, as: UTF8.self))
     }
+}
+
+/// Kills a child process still running `seconds` from now.
+final class ChildDeadline {
+    private let item: DispatchWorkItem
+
+    init(_ process: Process, seconds: Double) {
+        let pid = process.processIdentifier
+        item = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: item)
+    }
+
+    /// The child has exited (and been waited for): nothing to kill.
+    func cancel() { item.cancel() }
 }
 
 enum Corpus {

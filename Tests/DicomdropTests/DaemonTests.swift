@@ -208,7 +208,9 @@ import Testing
                 try process.run()
                 return process
             }
+            let deadlines = processes.map { ChildDeadline($0, seconds: 300) }
             for process in processes { process.waitUntilExit() }
+            for deadline in deadlines { deadline.cancel() }
             #expect(processes.map(\.terminationStatus) == Array(repeating: 0, count: 6))
         }
     }
