@@ -22,6 +22,13 @@ public final class Ledger: Sendable {
     public init(path: URL) throws(LedgerError) {
         do {
             try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+            // Source paths are folder names, which hospitals make of patients' names: the
+            // ledger is for the operator only. Created 0600 before SQLite opens it (its WAL
+            // and shared-memory files take the same mode), and made 0600 if an older
+            // version left it readable.
+            let descriptor = open(path.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+            if descriptor >= 0 { close(descriptor) }
+            for file in [path.path, path.path + "-wal", path.path + "-shm"] { chmod(file, 0o600) }
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             pool = try DatabasePool(path: path.path, configuration: configuration)

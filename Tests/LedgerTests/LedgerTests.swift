@@ -13,6 +13,23 @@ import Testing
 
     private let print1 = Fingerprint(inode: 42, size: 1000, modifiedNanoseconds: 1_700_000_000_123_456_789)
 
+    /// Source paths are folder names, which may be patients' names: the ledger and its WAL
+    /// files are the operator's only, and an older, readable ledger is closed up at open.
+    @Test func theLedgerAndItsWriteAheadFilesAreForTheOperatorOnly() throws {
+        func mode(_ path: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        }
+        let (ledger, path) = try temporaryLedger()
+        try ledger.setState(.waiting, of: "study")  // a write: the WAL and its index exist now
+        for suffix in ["", "-wal", "-shm"] {
+            #expect(try mode(path.path + suffix) == 0o600, "\(suffix)")
+        }
+        let older = path.deletingLastPathComponent().appendingPathComponent("older.sqlite")
+        #expect(FileManager.default.createFile(atPath: older.path, contents: nil, attributes: [.posixPermissions: 0o644]))
+        _ = try Ledger(path: older)
+        #expect(try mode(older.path) == 0o600)
+    }
+
     @Test func sourcesContentsAndOutputsSurviveReopeningTheFile() throws {
         let (ledger, path) = try temporaryLedger()
         let content = ContentRecord(sha256: "ab", outcome: .processed, bucket: "small",
