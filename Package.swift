@@ -44,7 +44,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "Config", dependencies: ["Yams", "Imaging", "Deidentify", "Watcher"]),
+        .target(name: "Config", dependencies: ["Yams", "DICOM", "Imaging", "Deidentify", "Watcher"]),
         .target(name: "Watcher", dependencies: ["CInotifyTools", "CLinux", "Shared"]),
         .executableTarget(
             name: "dicomdrop",
@@ -66,7 +66,7 @@ let package = Package(
         // Helpers shared by the test targets (not shipped).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "DICOM"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Shared", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),

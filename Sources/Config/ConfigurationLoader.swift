@@ -19,6 +19,7 @@ public enum ConfigurationLoader {
             "key_file": .leaf, "map_database": .leaf, "write_dicom": .leaf,
         ]),
         "png": .mapping(["bit_depth": .leaf, "frames": .leaf, "level": .leaf]),
+        "limits": .mapping(["max_elements": .leaf, "max_inflated_bytes": .leaf]),
         "quality": .mapping(qualityRuleKeys.merging([
             "modalities": .dictionary(.mapping(qualityRuleKeys)),
             "model_file": .leaf,
@@ -53,9 +54,10 @@ public enum ConfigurationLoader {
         var deidentify: RawDeidentification?
         var png: RawPNG?
         var quality: RawQuality?
+        var limits: RawLimits?
 
         enum CodingKeys: String, CodingKey {
-            case drop, output, database, workers, watch, buckets, deidentify, png, quality
+            case drop, output, database, workers, watch, buckets, deidentify, png, quality, limits
             case settleSeconds = "settle_seconds"
             case rescanSeconds = "rescan_seconds"
         }
@@ -92,6 +94,16 @@ public enum ConfigurationLoader {
             modalities = try container.decodeIfPresent([String: QualityRuleSettings].self, forKey: .modalities)
             modelFile = try container.decodeIfPresent(String.self, forKey: .modelFile)
             model = try container.decodeIfPresent(LinearQualityModel.self, forKey: .model)
+        }
+    }
+
+    struct RawLimits: Decodable {
+        var maxElements: Int?
+        var maxInflatedBytes: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case maxElements = "max_elements"
+            case maxInflatedBytes = "max_inflated_bytes"
         }
     }
 
@@ -238,6 +250,20 @@ public enum ConfigurationLoader {
                     throw error(at: [Key("png"), Key("level")], in: root, file: file, "must be a zlib level from 0 to 9, found \(level)")
                 }
                 configuration.png.level = level
+            }
+        }
+        if let limits = raw.limits {
+            if let elements = limits.maxElements {
+                guard elements >= 1000 else {
+                    throw error(at: [Key("limits"), Key("max_elements")], in: root, file: file, "must be at least 1000, found \(elements)")
+                }
+                configuration.limits.maximumElements = elements
+            }
+            if let bytes = limits.maxInflatedBytes {
+                guard bytes >= 1 << 20 else {
+                    throw error(at: [Key("limits"), Key("max_inflated_bytes")], in: root, file: file, "must be at least 1048576 (1 MiB), found \(bytes)")
+                }
+                configuration.limits.maximumInflatedBytes = bytes
             }
         }
         if let quality = raw.quality {

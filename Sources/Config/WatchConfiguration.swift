@@ -1,3 +1,4 @@
+import DICOM
 import Foundation
 import Imaging
 import Watcher
@@ -29,6 +30,8 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var png = PNGConfiguration()
     /// `quality.*`: the suboptimal rules' thresholds, per modality, and an optional model.
     public var quality = QualityConfiguration()
+    /// `limits.*`: what one file may make the reader allocate.
+    public var limits = ReadLimits.defaults
 
     public init(drop: URL, output: URL, database: URL, deidentification: DeidentificationConfiguration, settleSeconds: Double = 5,
                 rescanSeconds: Double = 60, workers: Int = ProcessInfo.processInfo.activeProcessorCount,

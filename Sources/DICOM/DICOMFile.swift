@@ -8,11 +8,35 @@ public struct ReadOptions: Sendable {
     /// everything else is read as usual, and frames are read by offset when used. For files
     /// too large to hold; a deflated dataset is read whole (its offsets are not the file's).
     public var pixelDataInFile: Bool
+    /// What one file may make the reader allocate.
+    public var limits: ReadLimits
 
-    public init(stopBeforePixelData: Bool = false, pixelDataInFile: Bool = false) {
+    public init(stopBeforePixelData: Bool = false, pixelDataInFile: Bool = false, limits: ReadLimits = .defaults) {
         self.stopBeforePixelData = stopBeforePixelData
         self.pixelDataInFile = pixelDataInFile
+        self.limits = limits
     }
+}
+
+/// Bounds on what one file may make the reader allocate, so that a hostile or corrupt file
+/// is refused with a reason instead of taking the daemon's memory (`limits.*` in
+/// watch.yaml). Lengths past the end of the file and nesting deeper than 64 are refused
+/// whatever the limits; frames are bounded by `ImageLayout.maximumSamplesPerFrame`.
+public struct ReadLimits: Sendable, Equatable {
+    /// Data elements in the whole dataset, those inside sequence items included: a real
+    /// image has hundreds to a few thousand, a large RT Structure Set some hundred thousand.
+    /// Each costs about 100 bytes besides its value.
+    public var maximumElements: Int
+    /// Bytes a deflated dataset (Deflated Explicit VR Little Endian) may inflate to: a
+    /// deflate bomb of a few kilobytes would otherwise inflate to gigabytes.
+    public var maximumInflatedBytes: Int
+
+    public init(maximumElements: Int, maximumInflatedBytes: Int) {
+        self.maximumElements = maximumElements
+        self.maximumInflatedBytes = maximumInflatedBytes
+    }
+
+    public static let defaults = ReadLimits(maximumElements: 500_000, maximumInflatedBytes: 512 << 20)
 }
 
 /// A DICOM file as read: the optional preamble, File Meta Information, and the dataset.
@@ -52,9 +76,9 @@ public struct DICOMFile: Sendable {
             guard let headerOffset = head.pixelDataOffset, !head.transferSyntax.isDeflated,
                   try tag(at: headerOffset, of: path, order: head.transferSyntax.byteOrder) == .pixelData else {
                 // No Pixel Data, float pixel data, or a deflated dataset: read as usual.
-                return try read(path: path, options: ReadOptions())
+                return try read(path: path, options: ReadOptions(limits: options.limits))
             }
-            return try withPixelDataInFile(head, path: path, headerOffset: headerOffset)
+            return try withPixelDataInFile(head, path: path, headerOffset: headerOffset, limits: options.limits)
         }
         let file = try FileBytes(path: path)
         var length = options.stopBeforePixelData ? min(file.size, 16 << 10) : file.size
@@ -84,7 +108,7 @@ public struct DICOMFile: Sendable {
 
     /// `head` (read up to Pixel Data) with Pixel Data left in the file, and the elements
     /// that follow it (trailing padding, signatures) read as usual.
-    private static func withPixelDataInFile(_ head: DICOMFile, path: String, headerOffset: Int) throws(DICOMFileError) -> DICOMFile {
+    private static func withPixelDataInFile(_ head: DICOMFile, path: String, headerOffset: Int, limits: ReadLimits) throws(DICOMFileError) -> DICOMFile {
         var file = head
         let syntax = head.transferSyntax
         let (pixelData, end) = try PixelDataInFile.locate(path: path, headerOffset: headerOffset, syntax: syntax)
@@ -102,7 +126,7 @@ public struct DICOMFile: Sendable {
             let tail = try FileBytes(path: path).range(end, count: pixelData.fileSize - end)
             let parsed = tail.withUnsafeBytes { raw -> Result<(DataSet, [String]), DICOMError> in
                 var parser = DataSetParser(data: tail, bytes: raw, explicitVR: syntax.isExplicitVR, byteOrder: syntax.byteOrder,
-                                           stopBeforePixelData: false)
+                                           stopBeforePixelData: false, maximumElements: limits.maximumElements)
                 return Result { () throws(DICOMError) in (try parser.parseTopLevel(from: 0), parser.warnings) }
             }
             do {

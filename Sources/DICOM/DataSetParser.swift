@@ -15,12 +15,17 @@ struct DataSetParser {
     let stopBeforePixelData: Bool
     private(set) var warnings: [String] = []
     private(set) var pixelDataOffset: Int?
+    /// Elements parsed so far, items' included, and how many are allowed (`ReadLimits`).
+    private var elementCount = 0
+    let maximumElements: Int
 
     private static let undefinedLength: UInt32 = 0xFFFF_FFFF
     /// Nesting deeper than this is a malicious or corrupt file, not a real dataset.
     private static let maximumDepth = 64
 
-    init(data: Data, bytes: UnsafeRawBufferPointer, explicitVR: Bool, byteOrder: ByteOrder, stopBeforePixelData: Bool) {
+    init(data: Data, bytes: UnsafeRawBufferPointer, explicitVR: Bool, byteOrder: ByteOrder, stopBeforePixelData: Bool,
+         maximumElements: Int = ReadLimits.defaults.maximumElements) {
+        self.maximumElements = maximumElements
         self.data = data
         self.bytes = bytes
         self.explicitVR = explicitVR
@@ -72,7 +77,9 @@ struct DataSetParser {
     private mutating func parseElements(from start: Int, end: End, context: inout Context,
                                         characterSet inherited: SpecificCharacterSet) throws(DICOMError) -> (dataSet: DataSet, next: Int) {
         var dataSet = DataSet(byteOrder: context.byteOrder, characterSet: inherited)
-        dataSet.reserveCapacity(context.depth == 0 ? 128 : 16)
+        // Room for a typical top-level dataset; an item grows as it needs: most hold a few
+        // elements, and a reservation per item made a file of 500,000 empty items take 700 MB.
+        if context.depth == 0 { dataSet.reserveCapacity(128) }
         var offset = start
         let limit: Int
         if case .offset(let endOffset) = end { limit = endOffset } else { limit = data.count }
@@ -93,6 +100,7 @@ struct DataSetParser {
                 return (dataSet, offset + 8)
             }
             let header = try parseHeader(reader, at: offset, context: context)
+            try count(at: offset, tag: header.tag)
             if context.depth == 0 && header.tag.isPixelData && stopBeforePixelData {
                 pixelDataOffset = offset
                 return (dataSet, offset)
@@ -108,6 +116,14 @@ struct DataSetParser {
             throw .truncated(offset: offset, tag: .itemDelimitationItem, needed: 8, available: 0)
         }
         return (dataSet, offset)
+    }
+
+    /// One more element (or sequence item) parsed: refused past `maximumElements`.
+    private mutating func count(at offset: Int, tag: Tag) throws(DICOMError) {
+        elementCount += 1
+        guard elementCount <= maximumElements else {
+            throw .malformed(offset: offset, tag: tag, reason: "more than \(maximumElements) data elements and items (limits.max_elements)")
+        }
     }
 
     /// Only zero bytes after the last element: padding some writers leave, not an element.
@@ -237,6 +253,7 @@ struct DataSetParser {
             guard itemTag == .item else {
                 throw .malformed(offset: offset, tag: tag, reason: "expected an item (FFFE,E000) in the sequence, found \(itemTag)")
             }
+            try count(at: offset, tag: itemTag)
             var itemContext = context
             itemContext.depth += 1
             if itemLength == Self.undefinedLength {

@@ -48,7 +48,7 @@ struct Part10Reader {
 
         var buffer = data
         if syntax.isDeflated {
-            buffer = try Inflater.inflateRaw(data[offset...])
+            buffer = try Inflater.inflateRaw(data[offset...], limit: options.limits.maximumInflatedBytes)
             offset = 0
         } else if let actual = detectEncoding(at: offset, strict: false),
                   actual.isExplicitVR != syntax.isExplicitVR || actual.byteOrder != syntax.byteOrder,
@@ -62,7 +62,7 @@ struct Part10Reader {
         let datasetStart = offset
         let outcome = buffer.withUnsafeBytes { raw -> Result<(DataSet, [String], Int?), DICOMError> in
             var parser = DataSetParser(data: buffer, bytes: raw, explicitVR: syntax.isExplicitVR, byteOrder: syntax.byteOrder,
-                                       stopBeforePixelData: options.stopBeforePixelData)
+                                       stopBeforePixelData: options.stopBeforePixelData, maximumElements: options.limits.maximumElements)
             return Result { () throws(DICOMError) in
                 (try parser.parseTopLevel(from: datasetStart), parser.warnings, parser.pixelDataOffset)
             }

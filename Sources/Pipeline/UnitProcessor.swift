@@ -326,7 +326,7 @@ public final class UnitProcessor: Sendable {
         }
         do {
             let (content, pseudonyms) = try processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames,
-                                                        parsed: ParseStage.parse(bytes: bytes, path: path))
+                                                        parsed: ParseStage.parse(bytes: bytes, path: path, limits: configuration.limits))
             return .processed(content, previous: previous, pseudonyms: pseudonyms)
         } catch {
             return .outputRefused(error, sha256: sha)

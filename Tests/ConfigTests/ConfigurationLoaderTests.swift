@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import DICOM
 import Testing
 import Watcher
 
@@ -18,6 +19,14 @@ import Watcher
         #expect(configuration.deidentification.mapDatabase.path == root.appendingPathComponent("var/pseudonyms.sqlite").path)
         #expect(configuration.watchMode == .auto)
         #expect(configuration.pollSeconds == 10)
+        #expect(configuration.limits == ReadLimits.defaults)
+    }
+
+    @Test func limitsAreReadAndChecked() throws {
+        let configuration = try ConfigurationLoader.parse("limits:\n  max_elements: 2000\n  max_inflated_bytes: 2097152\n", file: "/w/watch.yaml")
+        #expect(configuration.limits == ReadLimits(maximumElements: 2000, maximumInflatedBytes: 2 << 20))
+        #expect(failure("limits:\n  max_elements: 10\n") == "watch.yaml:2:17: limits.max_elements: must be at least 1000, found 10")
+        #expect(failure("limits:\n  max_inflated_bytes: 1024\n")?.hasPrefix("watch.yaml:2:23: limits.max_inflated_bytes: must be at least 1048576") == true)
     }
 
     @Test func watchModeAndPollSecondsAreReadAndChecked() throws {
@@ -74,7 +83,7 @@ import Watcher
 
     @Test func anUnknownKeyIsNamedWithItsLineAndColumn() {
         #expect(failure("drop: in\nsetle_seconds: 3\n")
-                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, output, png, quality, rescan_seconds, settle_seconds, watch, workers)")
+                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, limits, output, png, quality, rescan_seconds, settle_seconds, watch, workers)")
         #expect(failure("buckets:\n  size:\n    - name: a\n      max_pixel: 5\n")?.hasPrefix("watch.yaml:4:7: buckets.size[0].max_pixel: unknown key") == true)
     }
 

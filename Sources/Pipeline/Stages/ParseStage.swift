@@ -23,12 +23,16 @@ enum ParseStage {
 
     /// From the bytes the read stage kept; a file too large to keep is read up to its
     /// Pixel Data, which stays in the file and is read a frame at a time when rendered.
-    static func parse(bytes: Data?, path: String) -> Result<DICOMFile, Failure> {
+    static func parse(bytes: Data?, path: String, limits: ReadLimits) -> Result<DICOMFile, Failure> {
         if let bytes {
-            do throws(DICOMError) { return .success(try DICOMFile(data: bytes)) } catch { return .failure(Failure(.dicom(error))) }
+            do throws(DICOMError) {
+                return .success(try DICOMFile(data: bytes, options: ReadOptions(limits: limits)))
+            } catch {
+                return .failure(Failure(.dicom(error)))
+            }
         }
         do throws(DICOMFileError) {
-            return .success(try DICOMFile.read(path: path, options: ReadOptions(pixelDataInFile: true)))
+            return .success(try DICOMFile.read(path: path, options: ReadOptions(pixelDataInFile: true, limits: limits)))
         } catch {
             return .failure(Failure(error.reason))
         }
