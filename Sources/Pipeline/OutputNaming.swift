@@ -24,9 +24,12 @@ enum OutputNaming {
     /// is computed only when a name needs it (no usable UID, or a UID already taken).
     static func baseName(for dataSet: DataSet, keyedName: () -> String) -> String {
         if let uid = dataSet.string(.sopInstanceUID), uid.count <= 64,
-           uid.allSatisfy({ $0 == "." || ("0"..."9").contains($0) }), !uid.hasPrefix(".") {
+           uid.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ component in
+               !component.isEmpty && component.allSatisfy { ("0"..."9").contains($0) }
+           }) {
             return uid
         }
+        // No UID, or not one (a file may plant anything there, and `retain_uids` keeps it).
         return keyedName()
     }
 
