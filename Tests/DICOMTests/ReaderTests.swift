@@ -133,13 +133,38 @@ import Testing
         #expect(full.dataSet[.pixelData]?.bytes == Data([1, 2, 3, 4, 5, 6, 7, 8]))
     }
 
+    /// Every item and sequence closed, so that only the depth guard can refuse the stream
+    /// (an unclosed one is refused as truncated, guard or not); 60 levels still parse.
     @Test func deeplyNestedSequencesAreRefusedNotOverflowed() throws {
-        var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
-        for _ in 0..<100 {
-            stream.header(0x0040, 0xA730, "SQ", length: 0xFFFF_FFFF)
-            stream.header(0xFFFE, 0xE000, "", length: 0xFFFF_FFFF)
+        func nested(_ depth: Int) -> Data {
+            var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
+            for _ in 0..<depth {
+                stream.header(0x0040, 0xA730, "SQ", length: 0xFFFF_FFFF)
+                stream.header(0xFFFE, 0xE000, "", length: 0xFFFF_FFFF)
+            }
+            for _ in 0..<depth {
+                stream.header(0xFFFE, 0xE00D, "", length: 0)
+                stream.header(0xFFFE, 0xE0DD, "", length: 0)
+            }
+            return stream.data
         }
-        #expect(throws: DICOMError.self) { try DICOMFile(data: stream.data) }
+        var depth = 0
+        var item = try DICOMFile(data: nested(60)).dataSet
+        while case .sequence(let items)? = item[Tag(0x0040, 0xA730)]?.value, let first = items.first {
+            depth += 1
+            item = first
+        }
+        #expect(depth == 60)
+        do {
+            _ = try DICOMFile(data: nested(10_000))
+            Issue.record("10,000 nested sequences were read")
+        } catch {
+            guard case .malformed(_, _, let reason) = error else {
+                Issue.record("refused for another reason: \(error)")
+                return
+            }
+            #expect(reason == "sequences nested more than 64 deep")
+        }
     }
 
     @Test func dictionaryCoversRepeatingGroupsAndRetiredEntries() {
