@@ -138,7 +138,7 @@ import TestSupport
     /// (nothing left unchecked), and what goes is only whole segments.
     @Test func everyCompressedCorpusFrameIsWalkedAndOnlyTextSegmentsGo() throws {
         let codecs: Set<TransferSyntax.Codec> = [.jpegBaseline, .jpegExtended, .jpegLossless, .jpegLS, .jpeg2000, .htj2k]
-        var files = 0, frames = 0, removed = 0, unchecked: [String] = []
+        var files = 0, frames = 0, removed = 0, removedSegments = 0, removedFromJPEG = 0, unchecked: [String] = []
         let enumerator = FileManager.default.enumerator(at: Self.corpus, includingPropertiesForKeys: nil)
         while let url = enumerator?.nextObject() as? URL {
             guard let file = try? DICOMFile.read(path: url.path), case .encapsulated(let codec) = file.transferSyntax.pixelEncoding,
@@ -147,6 +147,7 @@ import TestSupport
             files += 1
             frames += originals.count
             removed += outcome.segmentsRemoved
+            if codec != .jpeg2000 && codec != .htj2k { removedFromJPEG += outcome.segmentsRemoved }
             if outcome.framesUnchecked > 0 { unchecked.append(url.lastPathComponent) }
             let cleaned = try #require(try outcome.dataSet.encapsulatedFrames())
             #expect(cleaned.count == originals.count)
@@ -154,9 +155,26 @@ import TestSupport
                 // Shorter by whole segments, never longer (but for even-length padding).
                 #expect(after.count <= before.count + 1)
                 #expect(before.suffix(16) == after.suffix(16) || after.last == 0, "\(url.lastPathComponent): the coded data's end changed")
+                guard codec != .jpeg2000 && codec != .htj2k else { continue }
+                // JPEG and JPEG-LS: the segments after are those before without the text
+                // ones, byte for byte and in order (entropy-coded data included).
+                let jpegLS = codec == .jpegLS
+                func walk(_ frame: Data) -> [(marker: UInt8, bytes: [UInt8], payload: ArraySlice<UInt8>)] {
+                    let bytes = [UInt8](frame)
+                    return bytes.withUnsafeBytes { JPEGMarkerWalker.segments($0, jpegLS: jpegLS).segments }.map {
+                        ($0.marker, Array(bytes[$0.range]) + Array(bytes[$0.entropyCoded]), bytes[$0.payload])
+                    }
+                }
+                let segmentsBefore = walk(before), segmentsAfter = walk(after)
+                let kept = segmentsBefore.filter { !CompressedTextRemover.isTextSegment(marker: $0.marker, payload: $0.payload) }
+                #expect(kept.map(\.marker) == segmentsAfter.map(\.marker), "\(url.lastPathComponent)")
+                #expect(zip(kept, segmentsAfter).allSatisfy { $0.bytes == $1.bytes }, "\(url.lastPathComponent): a kept segment changed")
+                removedSegments += segmentsBefore.count - kept.count
             }
         }
         print("compressed text: \(files) files, \(frames) frames walked, \(removed) text segments removed, unchecked: \(unchecked)")
+        // Every removal the remover counted in a JPEG-family frame is one the segment lists show.
+        #expect(removedSegments == removedFromJPEG)
         #expect(files >= 40)
         // The one frame scripts/make-compressed-corpus garbles on purpose cannot be walked.
         #expect(unchecked == ["emri_framing_corrupt_frame4.dcm"], "\(unchecked)")
