@@ -72,15 +72,21 @@ import Testing
         #expect(try ledger.runs(of: "study").map(\.counts) == [RunCounts(seen: 4, new: 4)])
         #expect(await harness.stop() == 0)
 
-        // Remount, with another FUSE mount taken first so that the device number changes as
-        // it does when a NAS is mounted again after a reboot.
+        // Remount, with other FUSE mounts taken first so that the device number changes as
+        // it does when a NAS is mounted again after a reboot. Another process mounting and
+        // unmounting meanwhile (a tmpfs, a FUSE mount) can hand the old number back: take
+        // one more mount and remount, a few times at most, until it differs.
         let before = Self.device(of: harness.drop.path)
-        Self.unmount(harness.drop)
-        let other = harness.root.appendingPathComponent("other-mount")
-        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
-        try Self.mount(backing, on: other)
-        defer { Self.unmount(other) }
-        try Self.mount(backing, on: harness.drop)
+        var others: [URL] = []
+        defer { for other in others { Self.unmount(other) } }
+        for attempt in 0..<4 where Self.device(of: harness.drop.path) == before {
+            Self.unmount(harness.drop)
+            let other = harness.root.appendingPathComponent("other-mount-\(attempt)")
+            try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+            try Self.mount(backing, on: other)
+            others.append(other)
+            try Self.mount(backing, on: harness.drop)
+        }
         #expect(Self.device(of: harness.drop.path) != before, "the remount should have another st_dev")
         let again = try harness.run(["--once"])
         #expect(again.status == 0, "\(again.standardError)")
