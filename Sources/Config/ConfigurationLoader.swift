@@ -33,6 +33,18 @@ public enum ConfigurationLoader {
         "min_sharpness": .leaf, "max_sharpness": .leaf,
     ]
 
+    /// Every key name the schema holds, at any depth (for tests that must cover them all).
+    public static func schemaKeys() -> Set<String> {
+        func keys(_ schema: Schema) -> Set<String> {
+            switch schema {
+            case .leaf: []
+            case .list(let item), .dictionary(let item): keys(item)
+            case .mapping(let children): children.reduce(into: Set(children.keys)) { $0.formUnion(keys($1.value)) }
+            }
+        }
+        return keys(schema)
+    }
+
     indirect enum Schema: Sendable {
         case leaf
         case mapping([String: Schema])

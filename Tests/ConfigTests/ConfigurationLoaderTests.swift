@@ -22,6 +22,86 @@ import Watcher
         #expect(configuration.limits == ReadLimits.defaults)
     }
 
+    /// Every key the loader knows, each with a value other than its default, loaded at
+    /// once: each must arrive where the daemon reads it. `model_file` and the inline `model`
+    /// exclude each other, so the file takes a second load.
+    @Test func everyKeyOfWatchYamlLoadsIntoTheConfiguration() throws {
+        let rules = "enabled: false, min_dynamic_range: 3, min_foreground_std: 4, max_foreground_clipped: 0.5, min_sharpness: 0.01, max_sharpness: 9"
+        let yaml = """
+            drop: in
+            output: /srv/out
+            database: db/ledger.sqlite
+            settle_seconds: 7
+            rescan_seconds: 120
+            workers: 3
+            watch:
+              mode: poll
+              poll_seconds: 4
+            buckets:
+              size:
+                - {name: tiny, max_pixels: 1000}
+                - {name: rest}
+            deidentify:
+              options: [retain_uids, clean_descriptors]
+              keep_private: [ACME 1.0]
+              descriptor_allow_list: [CHEST PA]
+              key_file: secret/key
+              map_database: secret/map.sqlite
+              write_dicom: true
+            png:
+              bit_depth: 16
+              frames: first
+              level: 6
+            limits:
+              max_elements: 2000
+              max_inflated_bytes: 2097152
+            quality:
+              \(rules.replacingOccurrences(of: ", ", with: "\n  "))
+              modalities:
+                CR: {\(rules)}
+              model: {features: [mean, std], weights: [1, 2], bias: 0.5, threshold: 0.25, mean: [3, 4], scale: [5, 6]}
+
+            """
+        let configuration = try ConfigurationLoader.parse(yaml, file: "/etc/dicomdrop/watch.yaml")
+        #expect(configuration.drop.path == "/etc/dicomdrop/in")
+        #expect(configuration.output.path == "/srv/out")
+        #expect(configuration.database.path == "/etc/dicomdrop/db/ledger.sqlite")
+        #expect(configuration.settleSeconds == 7 && configuration.rescanSeconds == 120 && configuration.workers == 3)
+        #expect(configuration.watchMode == .poll && configuration.pollSeconds == 4)
+        #expect(configuration.sizeBuckets == [SizeBucket(name: "tiny", maxPixels: 1000), SizeBucket(name: "rest", maxPixels: nil)])
+        let deidentify = configuration.deidentification
+        #expect(deidentify.options == ["retain_uids", "clean_descriptors"])
+        #expect(deidentify.keepPrivateCreators == ["ACME 1.0"] && deidentify.descriptorAllowList == ["CHEST PA"])
+        #expect(deidentify.keyFile.path == "/etc/dicomdrop/secret/key" && deidentify.mapDatabase.path == "/etc/dicomdrop/secret/map.sqlite")
+        #expect(deidentify.writeDICOM)
+        #expect(configuration.png.bitDepth == 16 && configuration.png.frames == .first && configuration.png.level == 6)
+        #expect(configuration.limits == ReadLimits(maximumElements: 2000, maximumInflatedBytes: 2 << 20))
+        var expectedRules = QualityRuleSettings(enabled: false)
+        expectedRules.minDynamicRange = 3
+        expectedRules.minForegroundStd = 4
+        expectedRules.maxForegroundClipped = 0.5
+        expectedRules.minSharpness = 0.01
+        expectedRules.maxSharpness = 9
+        #expect(configuration.quality.rules == expectedRules)
+        #expect(configuration.quality.byModality["CR"] == expectedRules)
+        let model = try #require(configuration.quality.model)
+        #expect(model.features == ["mean", "std"] && model.weights == [1, 2] && model.bias == 0.5 && model.threshold == 0.25)
+        #expect(model.mean == [3, 4] && model.scale == [5, 6])
+
+        // The model from a file instead.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data(#"{"features": ["p1"], "weights": [2], "bias": 1, "threshold": 0}"#.utf8).write(to: folder.appendingPathComponent("model.json"))
+        let fromFile = try ConfigurationLoader.parse("quality:\n  model_file: model.json\n", file: folder.appendingPathComponent("watch.yaml").path)
+        #expect(fromFile.quality.model?.features == ["p1"] && fromFile.quality.model?.weights == [2])
+
+        // Nothing the schema knows was left out of the two documents above.
+        for key in ConfigurationLoader.schemaKeys() {
+            #expect(yaml.contains("\(key):") || key == "model_file", "\(key) is not loaded by this test")
+        }
+    }
+
     @Test func limitsAreReadAndChecked() throws {
         let configuration = try ConfigurationLoader.parse("limits:\n  max_elements: 2000\n  max_inflated_bytes: 2097152\n", file: "/w/watch.yaml")
         #expect(configuration.limits == ReadLimits(maximumElements: 2000, maximumInflatedBytes: 2 << 20))
