@@ -18,7 +18,7 @@ NUMPY        := numpy
 PYLIBJPEG    := pylibjpeg==2.1.0 pylibjpeg-libjpeg==2.5.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory bench-decode bench-large chaos-kill event-storm half-copies soak clean
+.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory bench-decode bench-large chaos-kill event-storm watch-limit half-copies soak clean
 
 run: deps
 	$(SWIFT) build -c release --product dicomdrop
@@ -95,6 +95,9 @@ chaos-kill: deps test-deps
 
 event-storm: deps
 	scripts/event-storm
+
+watch-limit: deps
+	scripts/watch-limit
 
 half-copies: deps test-deps
 	scripts/half-copies
