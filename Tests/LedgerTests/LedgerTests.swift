@@ -24,6 +24,12 @@ import Testing
         for suffix in ["", "-wal", "-shm"] {
             #expect(try mode(path.path + suffix) == 0o600, "\(suffix)")
         }
+        // The pseudonym map, which holds the original identifiers, the same.
+        let map = try PseudonymMap(path: path.deletingLastPathComponent().appendingPathComponent("pseudonyms.sqlite"))
+        try map.record([PseudonymMapping(kind: "PatientID", original: "12345", pseudonym: "ABCDEF")])
+        for suffix in ["", "-wal", "-shm", "-journal"] where FileManager.default.fileExists(atPath: map.path.path + suffix) {
+            #expect(try mode(map.path.path + suffix) == 0o600, "map\(suffix)")
+        }
         let older = path.deletingLastPathComponent().appendingPathComponent("older.sqlite")
         #expect(FileManager.default.createFile(atPath: older.path, contents: nil, attributes: [.posixPermissions: 0o644]))
         _ = try Ledger(path: older)

@@ -46,11 +46,11 @@ final class CollectedLog: @unchecked Sendable {
 
     private let root = FileManager.default.temporaryDirectory.appendingPathComponent("scheduler-\(UUID().uuidString)")
 
-    private func makeService(log: CollectedLog, pollSeconds: Double = 10) throws -> (SchedulerService, Ledger, LiveState) {
+    private func makeService(log: CollectedLog, pollSeconds: Double = 10, rescanSeconds: Double = 3600) throws -> (SchedulerService, Ledger, LiveState) {
         var configuration = WatchConfiguration(drop: root.appendingPathComponent("drop"), output: root.appendingPathComponent("out"),
                                                database: root.appendingPathComponent("ledger.sqlite"),
                                                deidentification: DeidentificationConfiguration(defaultsIn: root),
-                                               settleSeconds: 0.2, rescanSeconds: 3600, workers: 1)
+                                               settleSeconds: 0.2, rescanSeconds: rescanSeconds, workers: 1)
         configuration.pollSeconds = pollSeconds
         try FileManager.default.createDirectory(at: configuration.drop, withIntermediateDirectories: true)
         // No output directory yet: a batch of non-DICOM files writes none, and the commit
@@ -98,6 +98,24 @@ final class CollectedLog: @unchecked Sendable {
         #expect(live.snapshot.inotifyOverflows == 2)
         #expect(live.snapshot.runs.done == 2)
         #expect(live.snapshot.unitStates["more-lost-events"] == .done)
+    }
+
+    /// No event at all (a network mount's writes, a lost queue nobody noticed): the periodic
+    /// rescan finds the unit on its own, and finds nothing to do on unchanged files.
+    @Test func thePeriodicRescanFindsWhatNoEventSaid() async throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let log = CollectedLog()
+        let (service, ledger, live) = try makeService(log: log, rescanSeconds: 0.5)
+        let loop = Task { try await service.run() }
+        defer { loop.cancel() }
+        #expect(await waitUntil(seconds: Self.patience) { log.count(containing: "pending at start-up") == 1 })
+        try drop("no event will say so", at: "silent/a.txt")
+        #expect(await waitUntil(seconds: Self.patience) { (try? ledger.state(of: "silent")) == .done }, "\(log.messages.withLock { $0 })")
+        #expect(try ledger.runs(of: "silent").map(\.trigger) == [.rescan])
+        // Later passes see the same fingerprints: no second run.
+        let passes = live.snapshot.lastPass?.at
+        #expect(await waitUntil(seconds: Self.patience) { live.snapshot.lastPass?.at != passes })
+        #expect(try ledger.runs(of: "silent").count == 1)
     }
 
     /// After the watch limit is hit, folders inotify cannot watch are found by polling.
