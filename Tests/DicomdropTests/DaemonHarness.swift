@@ -36,6 +36,11 @@ final class DaemonHarness: @unchecked Sendable {
 
     static let key = Data(repeating: 0x5A, count: 32)
 
+    /// The name the daemon of any harness gives a content without a usable UID.
+    static func contentName(_ sha256: String) -> String {
+        Pseudonymizer(key: SymmetricKey(data: key)).contentName(sha256)
+    }
+
     /// What the daemon of any harness turns `uid` into.
     static func remapped(_ uid: String) -> String {
         Pseudonymizer(key: SymmetricKey(data: key)).uid(uid)

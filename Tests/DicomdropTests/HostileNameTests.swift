@@ -27,10 +27,28 @@ import Testing
                 }
                 try DICOMWriter.part10(dataSet).write(to: folder.appendingPathComponent("Doe-John-chest-\(index).dcm"))
             }
+            // And one without a SOP Instance UID at all (our writer refuses to make one: the
+            // element is cut from the bytes): named by the keyed hash of its content.
+            var bytes = try DICOMWriter.part10(source.dataSet)
+            let header = Data([0x08, 0x00, 0x18, 0x00, 0x55, 0x49])
+            let found = try #require(bytes.range(of: header))
+            let length = Int(bytes[found.upperBound]) | Int(bytes[found.upperBound + 1]) << 8
+            bytes.removeSubrange(found.lowerBound..<(found.upperBound + 2 + length))
+            try bytes.write(to: folder.appendingPathComponent("Doe-John-chest-no-uid.dcm"))
             let run = try harness.run(["--once"])
             #expect(run.status == 0, "\(run.standardError)")
             let outputs = harness.outputs()
-            #expect(outputs.keys.filter { $0.hasSuffix(".json") }.count == Self.hostileValues.count, "\(options): \(outputs.keys.sorted())")
+            #expect(outputs.keys.filter { $0.hasSuffix(".json") }.count == Self.hostileValues.count + 1, "\(options): \(outputs.keys.sorted())")
+            // The keyed name: 16 bytes of HMAC of the content hash, in hexadecimal.
+            let ledger = try harness.ledger()
+            let noUIDSource = try #require(try ledger.sources()["\(folderName)/Doe-John-chest-no-uid.dcm"])
+            let keyedName = DaemonHarness.contentName(noUIDSource.sha256)
+            let noUIDContent = try ledger.content(noUIDSource.sha256)
+            #expect(noUIDContent?.outputs.contains { $0.hasSuffix("/\(keyedName).json") } == true,
+                    "\(options): \(String(describing: noUIDContent?.outcome)) \(noUIDContent?.reason ?? "") \(noUIDContent?.outputs ?? [])")
+            // Its image and metadata are kept; the copy, which needs the UID, is not made.
+            #expect(noUIDContent?.outcome == .processed && noUIDContent?.reason?.contains("no .dcm copy: the dataset has no (0008,0018) SOPInstanceUID") == true)
+            #expect(noUIDContent?.outputs.contains { $0.hasSuffix(".dcm") } == false)
             for (path, bytes) in outputs {
                 let parts = path.split(separator: "/", omittingEmptySubsequences: false)
                 #expect(parts.count == 2 && ["small", "large"].contains(parts[0]), "\(options): \(path)")

@@ -73,25 +73,32 @@ struct WriteStage: Sendable {
             for element in images?.sidecarElements ?? [] { sidecar.set(element) }
             try write(DICOMJSONEncoder().encodedData(sidecar), to: "\(bucket)/\(name).json")
             if writeDICOM {
-                // Native pixel data as Explicit VR Little Endian; compressed pixel data
-                // copied unchanged under its own syntax (as labelled, even when the source's
-                // dataset was mislabelled implicit VR).
-                let syntax = sourceSyntax.isEncapsulated ? sourceSyntax.asLabelled : .explicitVRLittleEndian
-                if case .inFile? = dataSet[.pixelData]?.value {
-                    // A file too large to hold: streamed from the source, a chunk at a time.
-                    written.notes += try StreamedDICOMCopy.write(dataSet, syntax: syntax, writer: writer, to: "\(bucket)/\(name).dcm")
-                    written.outputs.append("\(bucket)/\(name).dcm")
-                    written.outputs.sort()
-                    return written
+                do throws(Failure) {
+                    // Native pixel data as Explicit VR Little Endian; compressed pixel data
+                    // copied unchanged under its own syntax (as labelled, even when the source's
+                    // dataset was mislabelled implicit VR).
+                    let syntax = sourceSyntax.isEncapsulated ? sourceSyntax.asLabelled : .explicitVRLittleEndian
+                    if case .inFile? = dataSet[.pixelData]?.value {
+                        // A file too large to hold: streamed from the source, a chunk at a time.
+                        written.notes += try StreamedDICOMCopy.write(dataSet, syntax: syntax, writer: writer, to: "\(bucket)/\(name).dcm")
+                        written.outputs.append("\(bucket)/\(name).dcm")
+                        written.outputs.sort()
+                        return written
+                    }
+                    // Compressed frames lose their comment and application segments (EXIF ...);
+                    // native ones the bits outside Bits Stored.
+                    let stripped = CompressedTextRemover.cleaned(dataSet, transferSyntax: syntax)
+                    if stripped.segmentsRemoved > 0 { written.notes.append("removed \(stripped.segmentsRemoved) text segment(s) from compressed frames") }
+                    if stripped.framesUnchecked > 0 { written.notes.append("\(stripped.framesUnchecked) compressed frame(s) could not be checked for text") }
+                    let part10: Data
+                    do { part10 = try DICOMWriter.part10(UnusedBits.cleared(stripped.dataSet), transferSyntax: syntax) } catch { throw .dicomCopy(error) }
+                    try write(part10, to: "\(bucket)/\(name).dcm")
+                } catch .dicomCopy(.missingAttribute(let tag)) {
+                    // A dataset without the SOP Class or Instance UID cannot be a Part 10
+                    // file, but its image and metadata are as good as any: they are kept,
+                    // and the ledger says why there is no copy.
+                    written.notes.append("no .dcm copy: the dataset has no \(tag) \(StandardDictionary.entry(for: tag)?.keyword ?? "")")
                 }
-                // Compressed frames lose their comment and application segments (EXIF ...);
-                // native ones the bits outside Bits Stored.
-                let stripped = CompressedTextRemover.cleaned(dataSet, transferSyntax: syntax)
-                if stripped.segmentsRemoved > 0 { written.notes.append("removed \(stripped.segmentsRemoved) text segment(s) from compressed frames") }
-                if stripped.framesUnchecked > 0 { written.notes.append("\(stripped.framesUnchecked) compressed frame(s) could not be checked for text") }
-                let part10: Data
-                do { part10 = try DICOMWriter.part10(UnusedBits.cleared(stripped.dataSet), transferSyntax: syntax) } catch { throw .dicomCopy(error) }
-                try write(part10, to: "\(bucket)/\(name).dcm")
             }
         } catch {
             for output in written.outputs { writer.remove(output) }
