@@ -75,6 +75,68 @@ typealias Tag = DICOM.Tag
         #expect(ConfidentialityProfile.rule(for: Tag(0x0008, 0x0016)) == nil)  // SOP Class UID is kept
     }
 
+    /// Each attribute of Table E.1-1 present in the planted dataset, checked against the
+    /// code the standard gives it (the generated table's raw column, not the action the
+    /// implementation derived from it): X absent; Z empty or a dummy; D a dummy; X/Z, X/D,
+    /// Z/D and X/Z/D one of theirs; U a new UID; X/Z/U* absent, empty or a new UID.
+    /// Then each profile option alone: every attribute it marks K keeps its value.
+    @Test func everyTableActionIsCarriedOutAttributeByAttributeAndEveryOptionKeepsWhatItNames() throws {
+        let (dataSet, _) = try Self.plantedDataSet()
+        let rows: [(tag: Tag, code: String, options: [Character], name: String)] = ConfidentialityProfile.tableText
+            .split(separator: "\n").compactMap { line in
+                let fields = line.split(separator: "|", omittingEmptySubsequences: false)
+                guard fields[1] == "FFFF", fields[2] == "FFFF" else { return nil }
+                let tag = Tag(UInt16(fields[0].prefix(4), radix: 16)!, UInt16(fields[0].suffix(4), radix: 16)!)
+                guard tag.group != 0x0002, dataSet[tag] != nil,
+                      case .single(let vr)? = StandardDictionary.entry(for: tag)?.vr, Self.textVRs.contains(vr) || vr == .UI else { return nil }
+                return (tag, String(fields[3]), Array(fields[4]), String(fields[5]))
+            }
+        let result = Self.deidentifier().deidentify(dataSet).dataSet
+        var met: [String: Int] = [:]
+        var wrong: [String] = []
+        for row in rows {
+            let before = dataSet.string(row.tag) ?? ""
+            let after = result.string(row.tag)
+            let absent = result[row.tag] == nil
+            let empty = !absent && (after ?? "").isEmpty
+            let changed = !absent && !(after ?? "").isEmpty && after != before
+            let remapped = changed && after?.hasPrefix("2.25.") == true
+            let done: Bool = switch row.code {
+            case "X": absent
+            case "Z": empty || changed
+            case "D": changed
+            case "X/Z": absent || empty || changed
+            case "X/D": absent || changed
+            case "Z/D": empty || changed
+            case "X/Z/D": absent || empty || changed
+            case "U": remapped
+            case "X/Z/U*": absent || empty || remapped
+            case "K": after == before
+            default: true  // C: cleaned, checked by the descriptor tests
+            }
+            met[row.code, default: 0] += 1
+            if !done { wrong.append("\(row.tag) \(row.name) [\(row.code)]: \(before) -> \(absent ? "absent" : after ?? "")") }
+        }
+        #expect(wrong.isEmpty, "\(wrong)")
+        #expect(Set(met.keys).isSuperset(of: ["X", "Z", "D", "X/Z", "X/D", "Z/D", "X/Z/D", "U"]), "\(met)")
+        #expect(rows.count > 250, "\(rows.count) attributes checked")
+
+        // Each option alone keeps what its column marks K.
+        for (index, option) in ConfidentialityProfile.Option.allCases.enumerated() {
+            let kept = Self.deidentifier([option]).deidentify(dataSet).dataSet
+            let named = rows.filter { $0.options.count > index && $0.options[index] == "K" }
+            var lost: [String] = []
+            for row in named where kept.string(row.tag) != dataSet.string(row.tag) {
+                lost.append("\(row.tag) \(row.name)")
+            }
+            #expect(lost.isEmpty, "\(option.rawValue) did not keep \(lost)")
+            // An option that names attributes here must change the outcome for them.
+            if !named.isEmpty {
+                #expect(named.contains { result.string($0.tag) != dataSet.string($0.tag) }, "\(option.rawValue) kept nothing the basic profile changes")
+            }
+        }
+    }
+
     @Test func noPlantedValueSurvivesInTheJSON() throws {
         let (dataSet, values) = try Self.plantedDataSet()
         let before = DICOMJSONEncoder().encode(dataSet)
