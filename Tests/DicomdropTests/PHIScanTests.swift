@@ -10,7 +10,9 @@ import Testing
 @Suite(.serialized) struct PHIScanTests {
     static let sources = ["pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small.dcm",
                           "pydicom/test_files/SC_rgb_jpeg_dcmtk.dcm"]
-    static let textVRs: Set<VR> = [.AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UT, .DA, .DT, .TM]
+    /// Ages (AS), sizes and weights (DS), counts (IS) and URLs (UR) too: identifying numbers
+    /// leak as easily as names.
+    static let textVRs: Set<VR> = [.AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UT, .DA, .DT, .TM, .AS, .DS, .IS, .UR]
 
     static func element(_ tag: DICOM.Tag, _ vr: VR, _ value: String) -> DataElement {
         var bytes = Array(value.utf8)
@@ -28,6 +30,10 @@ import Testing
         case .DT: return "1971020\(file)101112"
         case .TM: return "2358\(file)7.61803\(file)"
         case .CS, .AE: return "QZ\(mark)"
+        case .AS: return "0\(file)7Y"
+        case .DS: return "71.23\(file)\(tag.element % 97)"
+        case .IS: return "73\(file)\(tag.element % 97)1"
+        case .UR: return "https://planted.example/\(mark)"
         case .SH: return "SHQ\(mark)"
         case .PN: return "Plantfam\(mark)^Plantgiven\(mark)^Plantmid\(mark)"
         default: return "Planted value \(mark) Elm Street"
