@@ -75,7 +75,7 @@ let package = Package(
                                                          .product(name: "GRDB", package: "GRDB.swift"),
                                                          .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Runs the built executable as a user would; depending on it makes `swift test` build it.
-        .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging", "Deidentify", "DICOM", "Shared",
+        .testTarget(name: "DicomdropTests", dependencies: ["dicomdrop", "Ledger", "Imaging", "Deidentify", "DICOM", "Shared", "TestSupport",
                                                           .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,6 +3,7 @@ import Foundation
 import Imaging
 import Ledger
 import Testing
+import TestSupport
 
 /// The suboptimal bucket on real data: the default rules pass every diagnostic image of the
 /// corpus and catch planted bad ones; a quality model fitted by scripts/fit-quality-model
@@ -72,7 +73,8 @@ import Testing
 
         /// Every way an image can be useless for training, planted into this one.
         func planted() -> [String: DataSet] {
-            var generator = SystemRandomNumberGenerator()
+            // Seeded: the noise image is the same in every run, so a failure can be replayed.
+            var generator = SeededGenerator(seed: "quality noise \(rows)x\(columns)")
             let low = sorted.first!, high = sorted.last!
             var blurred = values.map(Double.init)
             for _ in 0..<40 {
@@ -133,6 +135,16 @@ import Testing
         #expect(judged >= 50)
         let planted = try ledger.sources(inUnit: "planted")
         #expect(planted.count == 12)
+        // Twelve different images (no two plantings gave the same bytes), each with its PNG on disk.
+        #expect(Set(planted.values.map(\.sha256)).count == 12)
+        var pngs: Set<String> = []
+        for source in planted.values {
+            for output in try #require(try ledger.content(source.sha256)).outputs where output.hasSuffix(".png") {
+                #expect(FileManager.default.fileExists(atPath: harness.output.appendingPathComponent(output).path), "\(output)")
+                pngs.insert(output)
+            }
+        }
+        #expect(pngs.count == 12)
         for (path, source) in planted {
             let content = try #require(try ledger.content(source.sha256))
             #expect(content.bucket == "suboptimal", "\(path) went to \(content.bucket ?? "-"): \(content.images.map(\.features))")
@@ -150,7 +162,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: work) }
         // Training: renders of the diagnostic corpus images (good) and of the bad images
         // planted into CT_small and MR_small (bad), made by the same renderer the daemon uses.
-        for relative in try Self.diagnosticImages() {
+        // The good images judged below are left out: the model never saw them.
+        let heldOutGood = ["pydicom-data/693_UNCR.dcm", "pydicom-data/MR2_UNCR.dcm", "pydicom/test_files/CT_small.dcm"]
+        for relative in try Self.diagnosticImages() where !heldOutGood.contains(relative) {
             let file = try DICOMFile.read(path: Corpus.path(relative))
             let raster = try ImageRenderer(dataSet: file.dataSet, transferSyntax: file.transferSyntax).render(frame: 0)
             let url = work.appendingPathComponent("good/\(relative.replacingOccurrences(of: "/", with: "_")).png")
@@ -186,7 +200,7 @@ import Testing
         for (kind, dataSet) in try Base(Self.bases[1]).planted() {
             try Self.write(dataSet, to: harness.drop.appendingPathComponent("held-out/\(kind).dcm"))
         }
-        try harness.drop(["pydicom-data/693_UNCR.dcm", "pydicom-data/MR2_UNCR.dcm", "pydicom/test_files/CT_small.dcm"], into: "good")
+        try harness.drop(heldOutGood, into: "good")
         let run = try harness.run(["--once"])
         #expect(run.status == 0, "\(run.standardError)")
         let ledger = try harness.ledger()
