@@ -58,4 +58,28 @@ import Testing
         #expect(harness.outputs().count == 8)
         #expect(try ledger.runs(of: "study").last?.counts == RunCounts(seen: 4, new: 1, duplicate: 0, skipped: 3, failed: 0))
     }
+
+    /// The flush before a batch's rows are committed fails (a writeback error): the rows are
+    /// not committed, so the ledger never vouches for outputs that may not be on disk; the
+    /// run fails with the reason, and the next run processes the files again.
+    @Test func aFailedDurabilityFlushRecordsNothingAndTheNextRunDoesTheWork() throws {
+        let harness = try DaemonHarness()
+        try harness.drop(["pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small.dcm"], into: "study")
+        let failed = try harness.run(["--once"], environment: ["LD_PRELOAD": try Self.injector(), "DD_SYNCFS_FAULT": "\(EIO)"])
+        #expect(failed.status == 0, "\(failed.standardError)")
+        #expect(failed.standardError.contains("outputs not recorded"), "\(failed.standardError)")
+        let ledger = try harness.ledger()
+        #expect(try ledger.sources(inUnit: "study").isEmpty)
+        #expect(try ledger.outputs().isEmpty)
+        let runs = try ledger.runs(of: "study")
+        #expect(runs.map(\.outcome) == [.failed])
+        #expect(runs.first?.error?.contains("syncfs: Input/output error") == true, "\(runs)")
+        #expect(try ledger.state(of: "study") == .failed)
+
+        let again = try harness.run(["--once"])
+        #expect(again.status == 0, "\(again.standardError)")
+        #expect(try ledger.sources(inUnit: "study").count == 2)
+        #expect(try ledger.runs(of: "study").last?.outcome == .done)
+        #expect(Set(try ledger.outputs().map(\.path)) == Set(harness.outputs().keys))
+    }
 }

@@ -6,6 +6,10 @@
 // Every read(2) or pread(2) of a descriptor opened on a path ending in NAME fails with
 // ERRNO, the first TIMES times for that path (every time when TIMES is -1). Opens, stats
 // and everything else pass through; other files are untouched.
+//
+//   DD_SYNCFS_FAULT=ERRNO
+//
+// makes every syncfs(2) fail with ERRNO: a writeback error the kernel reports at the flush.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -80,6 +84,7 @@ typedef int (*open_fn)(const char *, int, ...);
 typedef int (*close_fn)(int);
 typedef ssize_t (*read_fn)(int, void *, size_t);
 typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
+typedef int (*syncfs_fn)(int);
 
 #define REAL(name, type) static type real_##name; if (!real_##name) real_##name = (type)dlsym(RTLD_NEXT, #name)
 
@@ -134,4 +139,11 @@ ssize_t pread64(int fd, void *buffer, size_t count, off_t offset) {
     int code = fault_for(fd);
     if (code) { errno = code; return -1; }
     return real_pread64(fd, buffer, count, offset);
+}
+
+int syncfs(int fd) {
+    REAL(syncfs, syncfs_fn);
+    const char *fault = getenv("DD_SYNCFS_FAULT");
+    if (fault && *fault) { errno = atoi(fault); return -1; }
+    return real_syncfs(fd);
 }
