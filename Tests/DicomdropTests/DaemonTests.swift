@@ -120,6 +120,30 @@ import Testing
         #expect(await harness.stop() == 0)
     }
 
+    /// A file deleted from a unit that was processed: its path is forgotten at the next
+    /// pass, its content stays known (a copy dropped later is not processed again) and its
+    /// outputs stay, since they are the dataset's.
+    @Test func aFileDeletedFromAProcessedUnitIsForgottenAndItsContentKept() async throws {
+        let harness = try DaemonHarness()
+        try harness.drop(Self.images, into: "study")
+        #expect(try harness.run(["--once"]).status == 0)
+        let outputs = harness.outputs()
+        let ledger = try harness.ledger()
+        let deleted = try #require(try ledger.sources(inUnit: "study")["study/MR_small.dcm"])
+        try FileManager.default.removeItem(at: harness.drop.appendingPathComponent("study/MR_small.dcm"))
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(try ledger.sources(inUnit: "study")["study/MR_small.dcm"] == nil)
+        #expect(try ledger.sources(inUnit: "study").count == 3)
+        #expect(try ledger.runs(of: "study").last?.counts == RunCounts(seen: 3, new: 0, duplicate: 0, skipped: 3, failed: 0))
+        #expect(try ledger.content(deleted.sha256)?.outcome == .processed)
+        #expect(harness.outputs() == outputs)
+        // The same bytes dropped again elsewhere: a copy, nothing written.
+        try harness.drop(["pydicom/test_files/MR_small.dcm"], into: "again")
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(try ledger.runs(of: "again").last?.counts == RunCounts(seen: 1, new: 0, duplicate: 1, skipped: 0, failed: 0))
+        #expect(harness.outputs() == outputs)
+    }
+
     @Test func killedMidUnitThenRestartedEndsWithTheOutputsOfAnUninterruptedRun() async throws {
         // 300 distinct images: CT_small with its SOP Instance UID rewritten in place.
         let source = try #require(FileManager.default.contents(atPath: Corpus.path("pydicom/test_files/CT_small.dcm")))
