@@ -38,10 +38,14 @@ struct Check: ParsableCommand {
         } catch {
             fail("\(error)")
         }
-        let lock = try? LedgerLock(beside: configuration.database, mode: .exclusive)
-        if repair && lock == nil {
+        // Taken exclusively to learn whether another process runs; kept only by --repair,
+        // so that a report does not stop a daemon from starting meanwhile.
+        var lock = try? LedgerLock(beside: configuration.database, mode: .exclusive)
+        let othersRunning = lock == nil
+        if repair && othersRunning {
             fail("\(LedgerLock.LockError.held(path: configuration.database.path + ".lock"))")
         }
+        if !repair { lock = nil }
         let findings: LedgerAudit.Findings
         do {
             findings = try LedgerAudit.audit(configuration: configuration, ledger: ledger)
@@ -55,7 +59,7 @@ struct Check: ParsableCommand {
         for path in findings.unknownOutputs { print("not in the ledger: \(path)") }
         for path in findings.temporaries { print("temporary of an interrupted write: \(path)") }
         for path in findings.goneSources { print("source gone from the drop directory: \(path)") }
-        if lock == nil {
+        if othersRunning {
             print("note: another dicomdrop process is running; outputs of the batch it is writing may show as not in the ledger")
         }
         guard !findings.isEmpty else {
