@@ -22,16 +22,19 @@ struct DiskFullTests {
         try harness.start()
         let ledger = try harness.ledger()
         #expect(await waitUntil(seconds: 60) { harness.logText().contains("processing paused") }, "\(harness.logText())")
-        // Paused: what is recorded is whole and on disk, nothing else is, nothing failed.
+        // Paused: what is recorded is whole and on disk, nothing failed. On a loaded machine
+        // this test may look a minute after the pause, when a timed retry (which pauses
+        // again) can be under way: what follows holds during one too.
         let recorded = try ledger.sources(inUnit: "study").count
         #expect(recorded > 0 && recorded < Self.files, "the filesystem should fill mid-unit: \(recorded) recorded")
         var onDisk = Set(harness.outputs().keys)
         onDisk.remove("filler")
-        #expect(onDisk == Set(try ledger.outputs().map(\.path)), "outputs on disk and in the ledger differ while paused")
-        #expect(!onDisk.contains { $0.contains(".dicomdrop-tmp-") })
+        #expect(Set(try ledger.outputs().map(\.path)).isSubset(of: onDisk), "the ledger names outputs that are not on disk while paused")
         #expect(try ledger.runs(of: "study").allSatisfy { $0.counts.failed == 0 })
         #expect(try ledger.runs(of: "study").first?.outcome == .paused)
-        #expect(try ledger.state(of: "study") == .waiting)
+        #expect(try ledger.runs(of: "study").allSatisfy { $0.outcome == nil || $0.outcome == .paused })
+        let state = try ledger.state(of: "study")
+        #expect(state != .done && state != .failed, "\(String(describing: state))")
         let log = harness.logText()
         #expect(log.contains("No space left on device"), "\(log)")
 
