@@ -74,7 +74,13 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
             }
             while index < count { partial[Int(luma[index])] &+= 1; index += 1 }
         }
-        let histogram = (0..<256).map { Int(partial[$0]) + Int(partial[256 + $0]) + Int(partial[512 + $0]) + Int(partial[768 + $0]) }
+        // Typed steps: as one untyped sum the expression can exceed the type checker's time
+        // limit on a loaded machine (it did under `-sanitize=fuzzer`).
+        let histogram = (0..<256).map { (bin: Int) -> Int in
+            let low: Int = Int(partial[bin]) + Int(partial[256 + bin])
+            let high: Int = Int(partial[512 + bin]) + Int(partial[768 + bin])
+            return low + high
+        }
         var uniform = 0
         if width > 1, height > 1, let pixels = luma.baseAddress {
             let raw = UnsafeRawPointer(pixels)
