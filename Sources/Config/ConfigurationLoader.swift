@@ -11,7 +11,7 @@ public enum ConfigurationLoader {
     /// The keys dicomdrop reads, nested as in the file; `[item]` stands for list items.
     static let schema: Schema = .mapping([
         "drop": .leaf, "output": .leaf, "database": .leaf,
-        "settle_seconds": .leaf, "rescan_seconds": .leaf, "workers": .leaf,
+        "settle_seconds": .leaf, "rescan_seconds": .leaf, "workers": .leaf, "log_file": .leaf,
         "watch": .mapping(["mode": .leaf, "poll_seconds": .leaf]),
         "buckets": .mapping(["size": .list(.mapping(["name": .leaf, "max_pixels": .leaf]))]),
         "deidentify": .mapping([
@@ -67,9 +67,11 @@ public enum ConfigurationLoader {
         var png: RawPNG?
         var quality: RawQuality?
         var limits: RawLimits?
+        var logFile: String?
 
         enum CodingKeys: String, CodingKey {
             case drop, output, database, workers, watch, buckets, deidentify, png, quality, limits
+            case logFile = "log_file"
             case settleSeconds = "settle_seconds"
             case rescanSeconds = "rescan_seconds"
         }
@@ -201,6 +203,9 @@ public enum ConfigurationLoader {
                                   at: [Key("deidentify"), Key("key_file")]),
                 mapDatabase: try path(raw.deidentify?.mapDatabase, default: DeidentificationConfiguration.defaultMapDatabase,
                                       at: [Key("deidentify"), Key("map_database")])))
+        if let logFile = raw.logFile {
+            configuration.logFile = try path(logFile, default: "", at: [Key("log_file")])
+        }
         if let settle = raw.settleSeconds {
             guard settle >= 0, settle.isFinite else {
                 throw error(at: ["settle_seconds"], in: root, file: file, "must be a number of seconds >= 0, found \(settle)")

@@ -32,6 +32,8 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var quality = QualityConfiguration()
     /// `limits.*`: what one file may make the reader allocate.
     public var limits = ReadLimits.defaults
+    /// `log_file`: where log lines go (created 0600), instead of standard error.
+    public var logFile: URL?
 
     public init(drop: URL, output: URL, database: URL, deidentification: DeidentificationConfiguration, settleSeconds: Double = 5,
                 rescanSeconds: Double = 60, workers: Int = ProcessInfo.processInfo.activeProcessorCount,

@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import CLinux
 import Foundation
+import Shared
 import Synchronization
 
 /// Writes outputs so that a crash leaves the old file or the new one, never half of one:
@@ -146,31 +147,12 @@ struct OutputWriter: Sendable {
     /// Makes `folder` and its missing parents; nil, or why not with the system's error number
     /// (ENOSPC on a full filesystem: a folder needs a block too).
     static func makeFolder(_ folder: String) -> Failure? {
-        if mkdir(folder, 0o755) == 0 { return nil }
-        let error = errno
-        if error == EEXIST { return nil }
-        guard error == ENOENT, let slash = folder.lastIndex(of: "/"), slash != folder.startIndex else {
-            return Failure(path: folder, code: error)
-        }
-        if let parent = makeFolder(String(folder[..<slash])) { return parent }
-        guard mkdir(folder, 0o755) == 0 || errno == EEXIST else { return Failure(path: folder, code: errno) }
-        return nil
+        FileSystemCalls.makeFolders(folder).map { Failure(path: $0.path, code: $0.code) }
     }
 
     /// Writes every byte, or says why not.
     static func writeAll(_ data: Data, to descriptor: Int32) -> Refusal? {
-        data.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return .system(errno)
-                }
-                offset += written
-            }
-            return nil
-        }
+        data.withUnsafeBytes { bytes in FileSystemCalls.writeAll(bytes, to: descriptor).map { .system($0) } }
     }
 
     private static func rename(_ temporary: String, to destination: String) throws(Failure) {

@@ -5,6 +5,7 @@ import Foundation
 import Ledger
 import Logging
 import Pipeline
+import Shared
 
 @main
 struct Dicomdrop: AsyncParsableCommand {
@@ -39,8 +40,9 @@ struct Dicomdrop: AsyncParsableCommand {
         // heap below 64 MiB (the largest file read whole) cut system time by 60-80% in
         // scripts/bench-daemon, with the same peak RSS.
         _ = dd_keep_freed_memory(64 << 20, 128 << 20)
-        // Log lines go to standard error, so that standard output carries only data.
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        // Log lines go to standard error, so that standard output carries only data, or to
+        // `log_file` once the configuration is read.
+        LoggingSystem.bootstrap(LogOutput.handler)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -65,6 +67,14 @@ struct Dicomdrop: AsyncParsableCommand {
         if checkConfig {
             print("\(config): ok (drop \(configuration.drop.path), output \(configuration.output.path), database \(configuration.database.path))")
             return
+        }
+        if let logFile = configuration.logFile {
+            do {
+                try LogOutput.shared.redirect(to: logFile)
+            } catch {
+                FileHandle.standardError.write(Data("dicomdrop: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
         }
         // A path the daemon cannot use stops start-up with one line naming it and why.
         for (what, folder) in [("drop directory", configuration.drop), ("output directory", configuration.output)] {
@@ -119,16 +129,7 @@ struct Dicomdrop: AsyncParsableCommand {
     /// reason (`mkdir`'s errno), which Foundation's errors do not always carry.
     private static func cannotMakeFolder(_ folder: URL) -> String? {
         let path = folder.standardizedFileURL.path
-        var status = stat()
-        if stat(path, &status) == 0 {
-            return status.st_mode & S_IFMT == S_IFDIR ? nil : "a file of that name is in the way"
-        }
-        let parent = (path as NSString).deletingLastPathComponent
-        if parent != path, !parent.isEmpty, let reason = cannotMakeFolder(URL(fileURLWithPath: parent)) {
-            return reason.hasPrefix("/") ? reason : "\(parent): \(reason)"
-        }
-        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { return String(cString: strerror(errno)) }
-        return nil
+        return FileSystemCalls.makeFolders(path).map { $0.path == path ? $0.reason : "\($0.path): \($0.reason)" }
     }
 
     /// FOLDER as given to --reprocess: absolute, or relative to the drop directory; it must

@@ -34,6 +34,7 @@ import Watcher
             settle_seconds: 7
             rescan_seconds: 120
             workers: 3
+            log_file: logs/daemon.log
             watch:
               mode: poll
               poll_seconds: 4
@@ -68,6 +69,7 @@ import Watcher
         #expect(configuration.database.path == "/etc/dicomdrop/db/ledger.sqlite")
         #expect(configuration.settleSeconds == 7 && configuration.rescanSeconds == 120 && configuration.workers == 3)
         #expect(configuration.watchMode == .poll && configuration.pollSeconds == 4)
+        #expect(configuration.logFile?.path == "/etc/dicomdrop/logs/daemon.log")
         #expect(configuration.sizeBuckets == [SizeBucket(name: "tiny", maxPixels: 1000), SizeBucket(name: "rest", maxPixels: nil)])
         let deidentify = configuration.deidentification
         #expect(deidentify.options == ["retain_uids", "clean_descriptors"])
@@ -163,7 +165,7 @@ import Watcher
 
     @Test func anUnknownKeyIsNamedWithItsLineAndColumn() {
         #expect(failure("drop: in\nsetle_seconds: 3\n")
-                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, limits, output, png, quality, rescan_seconds, settle_seconds, watch, workers)")
+                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, limits, log_file, output, png, quality, rescan_seconds, settle_seconds, watch, workers)")
         #expect(failure("buckets:\n  size:\n    - name: a\n      max_pixel: 5\n")?.hasPrefix("watch.yaml:4:7: buckets.size[0].max_pixel: unknown key") == true)
     }
 
