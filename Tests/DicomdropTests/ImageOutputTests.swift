@@ -82,4 +82,23 @@ import Testing
         #expect(try harness.run(["--reprocess", "before"]).status == 0)
         #expect(!(try harness.run(["--once"]).standardError.contains("another configuration")))
     }
+
+    /// `--reprocess` removes the outputs its unit no longer produces (README), from the disk
+    /// and from the ledger, and keeps the ones it still does.
+    @Test func reprocessRemovesTheOutputsNoLongerProduced() throws {
+        let harness = try DaemonHarness(extraConfig: "deidentify:\n  write_dicom: true\n")
+        try harness.drop(["pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small.dcm"], into: "study")
+        #expect(try harness.run(["--once"]).status == 0)
+        let before = harness.outputs().keys
+        #expect(before.filter { $0.hasSuffix(".dcm") }.count == 2 && before.filter { $0.hasSuffix(".png") }.count == 2, "\(before)")
+
+        let config = try String(contentsOfFile: harness.configPath, encoding: .utf8)
+        try config.replacingOccurrences(of: "write_dicom: true", with: "write_dicom: false")
+            .write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        #expect(try harness.run(["--reprocess", "study"]).status == 0)
+        let after = Set(harness.outputs().keys)
+        #expect(after == Set(before.filter { !$0.hasSuffix(".dcm") }), "\(after)")
+        let recorded = Set(try harness.ledger().outputs().map(\.path))
+        #expect(recorded == after, "\(recorded)")
+    }
 }
