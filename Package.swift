@@ -31,8 +31,11 @@ let package = Package(
         .target(name: "CLinux"),
         // What modules that may not import one another share; imports nothing.
         .target(name: "Shared"),
-        .target(name: "DICOM", dependencies: ["Shared", "CZlib"]),
-        .target(name: "Imaging", dependencies: ["DICOM", "Shared", "CPNG", "CCodecs", "CZlib"]),
+        // The byte and pixel loops are optimized in debug builds too: unoptimized, they made
+        // the test suite's pixel checks and bench-smoke's large files several times slower,
+        // and CI runs the debug build. Stepping through them in a debugger is the price.
+        .target(name: "DICOM", dependencies: ["Shared", "CZlib"], swiftSettings: optimizedInDebug),
+        .target(name: "Imaging", dependencies: ["DICOM", "Shared", "CPNG", "CCodecs", "CZlib"], swiftSettings: optimizedInDebug),
         .target(name: "Deidentify", dependencies: ["DICOM", "Shared", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Ledger", dependencies: ["Shared", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
@@ -80,3 +83,6 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+/// `-O` for a debug build (release builds are optimized anyway).
+var optimizedInDebug: [SwiftSetting] { [.unsafeFlags(["-O"], .when(configuration: .debug))] }
