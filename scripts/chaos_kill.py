@@ -11,26 +11,13 @@ import sys
 import time
 import warnings
 
-import pydicom
-from pydicom.uid import UncompressedTransferSyntaxes, generate_uid
+from pydicom.uid import generate_uid
 
-CORPUS = pathlib.Path("corpus/files")
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from bench_daemon import templates  # noqa: E402  (the corpus's uncompressed CT and MR images)
+
 DICOMDROP = os.environ["DICOMDROP"]
 warnings.simplefilter("ignore")
-
-
-def templates():
-    """Uncompressed single-frame CT and MR images of the corpus."""
-    found = []
-    for path in sorted(CORPUS.rglob("*.dcm")):
-        try:
-            ds = pydicom.dcmread(path)
-        except Exception:
-            continue
-        if (ds.get("Modality") in ("CT", "MR") and ds.file_meta.TransferSyntaxUID in UncompressedTransferSyntaxes
-                and int(ds.get("NumberOfFrames", 1) or 1) == 1 and "PixelData" in ds):
-            found.append(ds)
-    return found
 
 
 def make_drop(drop: pathlib.Path, count: int, rng: random.Random) -> int:

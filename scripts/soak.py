@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from chaos_kill import templates  # noqa: E402  (the same corpus images)
+from bench_daemon import templates  # noqa: E402  (the corpus images chaos-kill uses too)
 
 from pydicom.uid import generate_uid  # noqa: E402
 

@@ -3,10 +3,12 @@ import glob
 import os
 import pathlib
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from event_storm import recorded  # noqa: E402  (files recorded in the ledger)
 
 LIMIT = pathlib.Path("/proc/sys/fs/inotify/max_user_watches")
 
@@ -19,14 +21,6 @@ def watches_in_use() -> int:
         except OSError:
             pass
     return count
-
-
-def recorded(database: pathlib.Path) -> int:
-    try:
-        with sqlite3.connect(database) as db:
-            return db.execute("SELECT count(*) FROM sources").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def wait_for(condition, seconds: float) -> float | None:

@@ -146,21 +146,8 @@ import Testing
 
     @Test func killedMidUnitThenRestartedEndsWithTheOutputsOfAnUninterruptedRun() async throws {
         // 300 distinct images: CT_small with its SOP Instance UID rewritten in place.
-        let source = try #require(FileManager.default.contents(atPath: Corpus.path("pydicom/test_files/CT_small.dcm")))
-        let uid = Data("20040119072730.12322".utf8)
         func populate(_ harness: DaemonHarness) throws {
-            let folder = harness.drop.appendingPathComponent("big")
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for index in 0..<300 {
-                var copy = source
-                let replacement = Data(String(format: "20040119072730.%05d", index).utf8)
-                var searchStart = copy.startIndex
-                while let range = copy.range(of: uid, in: searchStart..<copy.endIndex) {
-                    copy.replaceSubrange(range, with: replacement)
-                    searchStart = range.upperBound
-                }
-                try copy.write(to: folder.appendingPathComponent("\(index).dcm"))
-            }
+            try DistinctImages.write(300, into: harness.drop.appendingPathComponent("big"))
         }
         let reference = try DaemonHarness()
         try populate(reference)

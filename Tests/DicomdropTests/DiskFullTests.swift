@@ -74,23 +74,3 @@ final class TmpfsMount: Sendable {
         _ = try? CommandLine.runTool("/usr/bin/umount", ["-l", path])
     }
 }
-
-/// Copies of CT_small with distinct SOP Instance UIDs (rewritten in place), so that each is
-/// new content with outputs of its own.
-enum DistinctImages {
-    static func write(_ count: Int, into folder: URL) throws {
-        let source = try #require(FileManager.default.contents(atPath: Corpus.path("pydicom/test_files/CT_small.dcm")))
-        let uid = Data("20040119072730.12322".utf8)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for index in 0..<count {
-            var copy = source
-            let replacement = Data(String(format: "20040119072730.%05d", index).utf8)
-            var searchStart = copy.startIndex
-            while let range = copy.range(of: uid, in: searchStart..<copy.endIndex) {
-                copy.replaceSubrange(range, with: replacement)
-                searchStart = range.upperBound
-            }
-            try copy.write(to: folder.appendingPathComponent("\(index).dcm"))
-        }
-    }
-}

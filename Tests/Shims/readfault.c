@@ -87,15 +87,23 @@ typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
 typedef int (*syncfs_fn)(int);
 
 #define REAL(name, type) static type real_##name; if (!real_##name) real_##name = (type)dlsym(RTLD_NEXT, #name)
+// Fails the calling read with its rule's errno, when a rule still applies to fd.
+#define FAIL_IF_FAULTED(fd) do { int code = fault_for(fd); if (code) { errno = code; return -1; } } while (0)
+
+// open and open64 alike: the real call, then the descriptor's rule noted.
+static int open_noting(open_fn real, const char *path, int flags, va_list list) {
+    mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(list, mode_t) : 0;
+    int fd = real(path, flags, mode);
+    note_open(fd, path);
+    return fd;
+}
 
 int open(const char *path, int flags, ...) {
     REAL(open, open_fn);
     va_list list;
     va_start(list, flags);
-    mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(list, mode_t) : 0;
+    int fd = open_noting(real_open, path, flags, list);
     va_end(list);
-    int fd = real_open(path, flags, mode);
-    note_open(fd, path);
     return fd;
 }
 
@@ -103,10 +111,8 @@ int open64(const char *path, int flags, ...) {
     REAL(open64, open_fn);
     va_list list;
     va_start(list, flags);
-    mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(list, mode_t) : 0;
+    int fd = open_noting(real_open64, path, flags, list);
     va_end(list);
-    int fd = real_open64(path, flags, mode);
-    note_open(fd, path);
     return fd;
 }
 
@@ -122,22 +128,19 @@ int close(int fd) {
 
 ssize_t read(int fd, void *buffer, size_t count) {
     REAL(read, read_fn);
-    int code = fault_for(fd);
-    if (code) { errno = code; return -1; }
+    FAIL_IF_FAULTED(fd);
     return real_read(fd, buffer, count);
 }
 
 ssize_t pread(int fd, void *buffer, size_t count, off_t offset) {
     REAL(pread, pread_fn);
-    int code = fault_for(fd);
-    if (code) { errno = code; return -1; }
+    FAIL_IF_FAULTED(fd);
     return real_pread(fd, buffer, count, offset);
 }
 
 ssize_t pread64(int fd, void *buffer, size_t count, off_t offset) {
     REAL(pread64, pread_fn);
-    int code = fault_for(fd);
-    if (code) { errno = code; return -1; }
+    FAIL_IF_FAULTED(fd);
     return real_pread64(fd, buffer, count, offset);
 }
 
