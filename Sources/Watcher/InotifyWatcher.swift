@@ -1,5 +1,6 @@
 @preconcurrency import Glibc
 import CInotifyTools
+import CLinux
 import Foundation
 import Shared
 
@@ -73,6 +74,9 @@ public final class InotifyWatcher: ChangeSource {
         let continuation = self.continuation
         let stopping = self.stopping
         let thread = Thread {
+            // Named as `top -H` shows it; Thread.name would pass the kernel's 15-byte limit
+            // and leave the thread unnamed.
+            _ = dd_name_this_thread("inotify")
             guard inotifytools_initialize() != 0 else {
                 failure.set(.cannotInitialise(String(cString: strerror(inotifytools_error()))))
                 ready.signal()
@@ -89,7 +93,6 @@ public final class InotifyWatcher: ChangeSource {
             Self.pump(rootPath: rootPath, continuation: continuation, stopping: stopping)
             continuation.finish()
         }
-        thread.name = "dicomdrop-inotify"
         thread.start()
         ready.wait()
         if let error = failure.value { throw error }
