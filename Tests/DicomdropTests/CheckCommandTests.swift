@@ -71,7 +71,7 @@ import Testing
                 f.seek((page - 1) * size)
                 f.write(bytes([0x0D]) + bytes(range(256)) * (size // 256 - 1) + bytes(255))
             """
-        let damaged = try CommandLine.runTool("/usr/bin/env", ["python3", "-c", python, harness.database.path])
+        let damaged = try ChildProcess.runTool("/usr/bin/env", ["python3", "-c", python, harness.database.path])
         #expect(damaged.status == 0, "\(damaged.standardError)")
 
         let start = try harness.run(["--once"])

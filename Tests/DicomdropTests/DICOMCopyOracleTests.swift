@@ -62,7 +62,7 @@ import Testing
         }
         let list = harness.root.appendingPathComponent("pairs.json")
         try JSONSerialization.data(withJSONObject: pairs).write(to: list)
-        let result = try CommandLine.runTool("/usr/bin/env", ["python3", "-c", Self.oracle, list.path])
+        let result = try ChildProcess.runTool("/usr/bin/env", ["python3", "-c", Self.oracle, list.path])
         #expect(result.status == 0, "\(result.standardError)")
         let problems = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: [String]])
         #expect(problems.count == Self.sources.count)

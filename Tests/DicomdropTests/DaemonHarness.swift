@@ -54,7 +54,7 @@ final class DaemonHarness: @unchecked Sendable {
 
     func start() throws {
         let process = Process()
-        process.executableURL = CommandLine.executable
+        process.executableURL = ChildProcess.executable
         process.arguments = ["--config", configPath]
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -81,13 +81,13 @@ final class DaemonHarness: @unchecked Sendable {
         self.daemon = nil
     }
 
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandLine.Result {
-        try CommandLine.run(["--config", configPath] + arguments, environment: environment)
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> ChildProcess.Result {
+        try ChildProcess.run(["--config", configPath] + arguments, environment: environment)
     }
 
     /// `dicomdrop check` on this installation.
-    func check(_ arguments: [String] = []) throws -> CommandLine.Result {
-        try CommandLine.run(["check", "--config", configPath] + arguments)
+    func check(_ arguments: [String] = []) throws -> ChildProcess.Result {
+        try ChildProcess.run(["check", "--config", configPath] + arguments)
     }
 
     /// Copies corpus files into a new unit folder of the drop directory.

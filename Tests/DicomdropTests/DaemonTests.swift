@@ -213,7 +213,7 @@ import Testing
             let harness = try DaemonHarness()
             let processes = try (0..<6).map { _ -> Process in
                 let process = Process()
-                process.executableURL = CommandLine.executable
+                process.executableURL = ChildProcess.executable
                 process.arguments = ["--config", harness.configPath, "--once"]
                 process.standardError = FileHandle.nullDevice
                 try process.run()

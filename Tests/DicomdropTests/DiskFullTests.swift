@@ -64,13 +64,13 @@ final class TmpfsMount: Sendable {
 
     init(at path: String, bytes: Int) throws {
         self.path = path
-        let result = try CommandLine.runTool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path])
+        let result = try ChildProcess.runTool("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", path])
         guard result.status == 0 else { throw MountError(reason: result.standardError) }
     }
 
     struct MountError: Error { let reason: String }
 
     func unmount() {
-        _ = try? CommandLine.runTool("/usr/bin/umount", ["-l", path])
+        _ = try? ChildProcess.runTool("/usr/bin/umount", ["-l", path])
     }
 }

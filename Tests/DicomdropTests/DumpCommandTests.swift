@@ -7,7 +7,7 @@ import Testing
         let text = Corpus.path("pydicom/test_files/README.txt")
         let truncated = Corpus.path("pydicom/test_files/rtplan_truncated.dcm")
         let missing = Corpus.path("no/such/file.dcm")
-        let result = try CommandLine.run(["dump", text, good, truncated, missing, good])
+        let result = try ChildProcess.run(["dump", text, good, truncated, missing, good])
 
         #expect(result.status == 1)
         let documents = result.standardOutput.split(separator: "\n")
@@ -27,8 +27,8 @@ import Testing
 
     @Test func prettyOutputIsTheSameDocument() throws {
         let file = Corpus.path("pydicom/test_files/MR_small.dcm")
-        let compact = try CommandLine.run(["dump", file])
-        let pretty = try CommandLine.run(["dump", "--pretty", file])
+        let compact = try ChildProcess.run(["dump", file])
+        let pretty = try ChildProcess.run(["dump", "--pretty", file])
         #expect(compact.status == 0 && pretty.status == 0)
         let a = try JSONSerialization.jsonObject(with: Data(compact.standardOutput.utf8)) as? NSDictionary
         let b = try JSONSerialization.jsonObject(with: Data(pretty.standardOutput.utf8)) as? NSDictionary

@@ -70,7 +70,7 @@ import Testing
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         // 64 MiB of zeros as a raw deflate stream: 64 KiB on disk.
         let bombPath = harness.root.appendingPathComponent("bomb.deflate").path
-        let made = try CommandLine.runTool("/usr/bin/env", ["python3", "-c", """
+        let made = try ChildProcess.runTool("/usr/bin/env", ["python3", "-c", """
             import sys, zlib
             c = zlib.compressobj(9, zlib.DEFLATED, -15)
             block = bytes(1 << 20)
@@ -83,7 +83,7 @@ import Testing
         try FileManager.default.copyItem(atPath: Corpus.path("pydicom/test_files/CT_small.dcm"), toPath: folder.appendingPathComponent("good.dcm").path)
 
         // GNU time gives the run's peak RSS (kB) on the last line of standard error.
-        let run = try CommandLine.runTool("/usr/bin/time", ["-f", "%M", CommandLine.executable.path, "--config", harness.configPath, "--once"])
+        let run = try ChildProcess.runTool("/usr/bin/time", ["-f", "%M", ChildProcess.executable.path, "--config", harness.configPath, "--once"])
         #expect(run.status == 0, "\(run.standardError)")
         let peakKiB = Int(run.standardError.split(separator: "\n").last ?? "") ?? .max
         #expect(peakKiB < 300 * 1024, "peak RSS \(peakKiB) KiB")

@@ -181,9 +181,9 @@ import TestSupport
         }
         let model = work.appendingPathComponent("model.json")
         let script = Corpus.files.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/fit-quality-model")
-        let fit = try CommandLine.runTool("/usr/bin/env", ["python3", script.path, "--good", work.appendingPathComponent("good").path,
+        let fit = try ChildProcess.runTool("/usr/bin/env", ["python3", script.path, "--good", work.appendingPathComponent("good").path,
                                                            "--bad", work.appendingPathComponent("bad").path, "--out", model.path,
-                                                           "--dicomdrop", CommandLine.executable.path])
+                                                           "--dicomdrop", ChildProcess.executable.path])
         #expect(fit.status == 0, "\(fit.standardError)")
 
         // Held out: the bad images planted into another CT, judged by the model alone

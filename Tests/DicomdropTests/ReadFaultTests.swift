@@ -13,7 +13,7 @@ import Testing
             .appendingPathComponent("Shims/readfault.c").path
         let library = FileManager.default.temporaryDirectory.appendingPathComponent("dicomdrop-readfault-\(getpid()).so").path
         if !FileManager.default.fileExists(atPath: library) {
-            let built = try CommandLine.runTool("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"])
+            let built = try ChildProcess.runTool("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"])
             guard built.status == 0 else { throw InjectorError(reason: built.standardError) }
         }
         return library

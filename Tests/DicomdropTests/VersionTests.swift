@@ -3,7 +3,7 @@ import Testing
 
 @Suite struct VersionTests {
     @Test func versionPrintsTheOneVersionStringAndExitsZero() throws {
-        let result = try CommandLine.run(["--version"])
+        let result = try ChildProcess.run(["--version"])
         #expect(result.status == 0)
         #expect(result.standardOutput == DicomdropVersion.current + "\n")
         #expect(result.standardError.isEmpty)

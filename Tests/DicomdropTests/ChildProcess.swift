@@ -1,8 +1,10 @@
 @preconcurrency import Glibc
 import Foundation
 
-/// Runs the `dicomdrop` executable built beside the test bundle and captures its output.
-enum CommandLine {
+/// Runs the `dicomdrop` executable built beside the test bundle (or any program a test
+/// drives) and captures its output. Not named CommandLine: that would hide the standard
+/// library's.
+enum ChildProcess {
     struct Result {
         let status: Int32
         let standardOutput: String
