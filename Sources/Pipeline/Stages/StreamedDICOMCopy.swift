@@ -93,25 +93,14 @@ enum StreamedDICOMCopy {
         func write(_ pixelData: PixelDataInFile, through put: (Data) -> OutputWriter.Refusal?) throws(WriteStage.Failure) -> OutputWriter.Refusal? {
             switch self {
             case .native(let mask, let byteOrder, let swapWords):
-                var offset = 0
-                while offset < pixelData.length {
-                    let count = min(StreamedDICOMCopy.chunkSize, pixelData.length - offset)
-                    var chunk = try read([PixelDataInFile.Span(offset: pixelData.valueOffset + offset, length: count)], of: pixelData)
+                let failure = try inChunks(pixelData, through: put) { chunk in
                     if let mask { chunk.withUnsafeMutableBytes { mask.apply(to: $0, byteOrder: byteOrder) } }
                     if swapWords > 1 { chunk = chunk.byteSwapped(wordSize: swapWords) }
-                    if let failure = put(chunk) { return failure }
-                    offset += count
                 }
+                if let failure { return failure }
                 return pixelData.length % 2 == 1 ? put(Data([0])) : nil
             case .copied:
-                var offset = 0
-                while offset < pixelData.length {
-                    let count = min(StreamedDICOMCopy.chunkSize, pixelData.length - offset)
-                    let chunk = try read([PixelDataInFile.Span(offset: pixelData.valueOffset + offset, length: count)], of: pixelData)
-                    if let failure = put(chunk) { return failure }
-                    offset += count
-                }
-                return nil
+                return try inChunks(pixelData, through: put) { _ in }
             case .reencapsulated(let frames, let codec, let table):
                 if let failure = put(item(table.map(\.littleEndian).withUnsafeBytes { Data($0) })) { return failure }
                 for frame in frames {
@@ -121,6 +110,21 @@ enum StreamedDICOMCopy {
                 }
                 return nil
             }
+        }
+
+        /// The native value read and put `chunkSize` bytes at a time, each changed by
+        /// `transform` first: a 2 GB cine file never sits in memory whole.
+        private func inChunks(_ pixelData: PixelDataInFile, through put: (Data) -> OutputWriter.Refusal?,
+                              transform: (inout Data) -> Void) throws(WriteStage.Failure) -> OutputWriter.Refusal? {
+            var offset = 0
+            while offset < pixelData.length {
+                let count = min(StreamedDICOMCopy.chunkSize, pixelData.length - offset)
+                var chunk = try read([PixelDataInFile.Span(offset: pixelData.valueOffset + offset, length: count)], of: pixelData)
+                transform(&chunk)
+                if let failure = put(chunk) { return failure }
+                offset += count
+            }
+            return nil
         }
 
         private func item(_ value: Data) -> Data {
