@@ -14,6 +14,8 @@ int dd_keep_freed_memory(size_t mmap_threshold, size_t trim_threshold) {
     return mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold) && mallopt(M_TRIM_THRESHOLD, (int)trim_threshold);
 }
 
+int dd_release_free_memory(void) { return malloc_trim(0); }
+
 int dd_open_unnamed(const char *directory, unsigned int mode) {
     return open(directory, O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)mode);
 }

@@ -14,6 +14,10 @@ int dd_syncfs(int fd);
 // the system only beyond `trim_threshold`. Returns 1 on success, 0 on failure.
 int dd_keep_freed_memory(size_t mmap_threshold, size_t trim_threshold);
 
+// malloc_trim(3): gives the heap's free memory back to the system (the top of each arena and
+// whole free pages inside them). Returns 1 if any memory was released.
+int dd_release_free_memory(void);
+
 // open(2) with O_TMPFILE: an unnamed regular file in `directory`, opened for writing, that
 // disappears if the process dies before it is linked. Returns the descriptor, or -1 with errno
 // (EOPNOTSUPP or EISDIR where the filesystem cannot).
