@@ -150,6 +150,9 @@ public enum ConfigurationLoader {
         }
     }
 
+    /// A quality model is a few hundred bytes of JSON (scripts/fit-quality-model).
+    static let maximumModelBytes = 1 << 20
+
     public static func load(path: String) throws(ConfigurationError) -> WatchConfiguration {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(file: path, message: "cannot be read (\(String(cString: strerror(errno))))")
@@ -296,6 +299,13 @@ public enum ConfigurationLoader {
             var model = quality.model
             if let modelFile = quality.modelFile {
                 let url = try path(modelFile, default: "", at: [Key("quality"), Key("model_file")])
+                // Read whole: a device or a huge file named by mistake (/dev/zero) would hang
+                // start-up or fill memory, so only a regular file of a model's size is read.
+                var status = stat()
+                if stat(url.path, &status) == 0, (status.st_mode & S_IFMT) != S_IFREG || status.st_size > Self.maximumModelBytes {
+                    throw error(at: [Key("quality"), Key("model_file")], in: root, file: file,
+                                "\(url.path) is not a regular file of at most \(Self.maximumModelBytes) bytes")
+                }
                 guard let data = FileManager.default.contents(atPath: url.path) else {
                     throw error(at: [Key("quality"), Key("model_file")], in: root, file: file, "cannot read \(url.path)")
                 }

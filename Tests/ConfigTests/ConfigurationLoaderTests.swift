@@ -132,6 +132,8 @@ import Watcher
         #expect(failure("deidentify:\n  key_file: \"\"\n") == "watch.yaml:2:13: deidentify.key_file: must be a path, found an empty string")
         #expect(failure("deidentify:\n  map_database: \"\"\n") == "watch.yaml:2:17: deidentify.map_database: must be a path, found an empty string")
         #expect(failure("quality:\n  model_file: \"\"\n") == "watch.yaml:2:15: quality.model_file: must be a path, found an empty string")
+        // A device read whole would never end: only a regular file of a model's size is read.
+        #expect(failure("quality:\n  model_file: /dev/zero\n") == "watch.yaml:2:15: quality.model_file: /dev/zero is not a regular file of at most 1048576 bytes")
     }
 
     @Test func relativePathsResolveAgainstTheFilesFolderAndAbsoluteOnesStay() throws {
