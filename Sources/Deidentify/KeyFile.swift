@@ -1,6 +1,7 @@
 @preconcurrency import Glibc
 import Crypto
 import Foundation
+import Shared
 
 /// The secret key behind every pseudonym: 32 random bytes in a file of mode 0600, created on
 /// first start. Its content is never logged; losing it means new pseudonyms for everyone.
@@ -43,10 +44,8 @@ public enum KeyFile {
 
     private static func create(at path: URL) throws(KeyError) {
         let file = path.path
-        do {
-            try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
-        } catch {
-            throw .cannotCreate(path: file, reason: "\(error)")
+        if let refusal = FileSystemCalls.makeFolders(path.deletingLastPathComponent().path) {
+            throw .cannotCreate(path: file, reason: "\(refusal.path): \(refusal.reason)")
         }
         // O_EXCL: two processes starting at once cannot both write a key.
         let descriptor = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)

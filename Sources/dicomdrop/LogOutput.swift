@@ -29,10 +29,8 @@ final class LogOutput: Sendable {
     /// Sends every line from now on to `file` (appended; made with its parent folders).
     func redirect(to file: URL) throws(Failure) {
         let path = file.path
-        do {
-            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        } catch {
-            throw .cannotOpen(path: path, reason: "its folder cannot be created (\(error.localizedDescription))")
+        if let refusal = FileSystemCalls.makeFolders(file.deletingLastPathComponent().path) {
+            throw .cannotOpen(path: path, reason: "its folder \(refusal.path) cannot be created (\(refusal.reason))")
         }
         let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard opened >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
