@@ -1,4 +1,5 @@
 import Deidentify
+import DICOM
 import Foundation
 import Imaging
 import Watcher
@@ -12,8 +13,11 @@ public enum ConfigurationLoader {
     static let schema: Schema = .mapping([
         "drop": .leaf, "output": .leaf, "database": .leaf,
         "settle_seconds": .leaf, "rescan_seconds": .leaf, "workers": .leaf, "log_file": .leaf,
+        "extra_columns": .list(.leaf), "filters_action": .leaf,
+        // Keys are attribute keywords; each value is a list or a mapping, read by `filters(in:)`.
+        "filters": .dictionary(.leaf),
         "watch": .mapping(["mode": .leaf, "poll_seconds": .leaf]),
-        "buckets": .mapping(["size": .list(.mapping(["name": .leaf, "max_pixels": .leaf]))]),
+        "buckets": .mapping(["size": .list(.mapping(["name": .leaf, "max_pixels": .leaf])), "capacity": .leaf, "naming": .leaf]),
         "deidentify": .mapping([
             "options": .list(.leaf), "keep_private": .list(.leaf), "descriptor_allow_list": .list(.leaf),
             "key_file": .leaf, "map_database": .leaf, "write_dicom": .leaf,
@@ -68,10 +72,14 @@ public enum ConfigurationLoader {
         var quality: RawQuality?
         var limits: RawLimits?
         var logFile: String?
+        var extraColumns: [String]?
+        var filtersAction: String?
 
         enum CodingKeys: String, CodingKey {
             case drop, output, database, workers, watch, buckets, deidentify, png, quality, limits
             case logFile = "log_file"
+            case extraColumns = "extra_columns"
+            case filtersAction = "filters_action"
             case settleSeconds = "settle_seconds"
             case rescanSeconds = "rescan_seconds"
         }
@@ -89,6 +97,8 @@ public enum ConfigurationLoader {
 
     struct RawBuckets: Decodable {
         var size: [SizeBucket]?
+        var capacity: Int?
+        var naming: String?
     }
 
     struct RawQuality: Decodable {
@@ -320,9 +330,44 @@ public enum ConfigurationLoader {
             }
             configuration.quality.model = model
         }
+        for (index, keyword) in (raw.extraColumns ?? []).enumerated() {
+            let place: [any CodingKey] = [Key("extra_columns"), Key(index: index)]
+            guard let entry = StandardDictionary.entry(forKeyword: keyword) else {
+                throw error(at: place, in: root, file: file, "\"\(keyword)\" is not an attribute keyword of the DICOM dictionary (PS3.6), which are written like ViewPosition")
+            }
+            guard AttributeColumnKind.of(entry) != nil else {
+                let vr = if case .single(let vr) = entry.vr { vr.rawValue } else { "\(entry.vr)" }
+                throw error(at: place, in: root, file: file, "\(keyword) has VR \(vr) (a sequence or bytes): not one column's value")
+            }
+            configuration.extraColumns.append(keyword)
+        }
+        if let filters = root.mapping?["filters"] {
+            configuration.filters = try Self.filters(in: filters, file: file)
+        }
+        if let action = raw.filtersAction {
+            guard let known = FiltersAction(rawValue: action) else {
+                throw error(at: ["filters_action"], in: root, file: file, "must be excluded or skip, found \"\(action)\"")
+            }
+            configuration.filtersAction = known
+        }
         if let buckets = raw.buckets?.size {
             try validate(buckets, root: root, file: file)
             configuration.sizeBuckets = buckets
+        }
+        if let capacity = raw.buckets?.capacity {
+            guard capacity >= 1 else {
+                throw error(at: [Key("buckets"), Key("capacity")], in: root, file: file, "must be a number of images >= 1, found \(capacity)")
+            }
+            configuration.bucketCapacity = BucketCapacity(images: capacity)
+        }
+        if let naming = raw.buckets?.naming {
+            guard let known = BucketCapacity.Naming(rawValue: naming) else {
+                throw error(at: [Key("buckets"), Key("naming")], in: root, file: file, "must be timestamp or sequence, found \"\(naming)\"")
+            }
+            guard configuration.bucketCapacity != nil else {
+                throw error(at: [Key("buckets"), Key("naming")], in: root, file: file, "names the directories after a full one: it needs buckets.capacity")
+            }
+            configuration.bucketCapacity?.naming = known
         }
         // Outputs inside the drop directory would be watched and processed as new drops; a
         // drop directory inside the outputs would be swept and overwritten.
@@ -340,6 +385,67 @@ public enum ConfigurationLoader {
             throw error(at: ["database"], in: root, file: file, "must not be inside the drop directory \(drop): dicomdrop never writes into the drop directory")
         }
         return configuration
+    }
+
+    /// `filters:`: a mapping from attribute keyword to a rule, each checked where it is
+    /// written: `[A, B]` keeps those values, `{in: [A, B]}` too, `{exclude: [A, B]}` drops
+    /// them, and `ignore_case: true` beside `in` or `exclude` compares without case.
+    static func filters(in node: Node, file: String) throws(ConfigurationError) -> [AttributeFilter] {
+        guard let mapping = node.mapping else {
+            if node.scalar?.string.isEmpty == true || node.scalar?.string == "~" { return [] }
+            throw error(at: node, path: [Key("filters")], file: file, "must be a mapping from attribute keyword to a rule")
+        }
+        let shape = "must be a list of values, {in: [...]} or {exclude: [...]}, with ignore_case: true as an option"
+        var filters: [AttributeFilter] = []
+        for (keyNode, rule) in mapping {
+            let keyword = keyNode.string ?? ""
+            let path: [any CodingKey] = [Key("filters"), Key(keyword)]
+            guard let entry = StandardDictionary.entry(forKeyword: keyword) else {
+                throw error(at: keyNode, path: path, file: file, "unknown attribute keyword (PS3.6 keywords are written like ViewPosition)")
+            }
+            guard AttributeColumnKind.of(entry) != nil else {
+                throw error(at: keyNode, path: path, file: file, "\(keyword) is a sequence or bytes: it has no value to compare")
+            }
+            func values(_ list: Node, at place: [any CodingKey]) throws(ConfigurationError) -> [String] {
+                guard let items = list.sequence else { throw error(at: list, path: place, file: file, shape) }
+                var values: [String] = []
+                for (index, item) in items.enumerated() {
+                    guard let text = item.scalar?.string else {
+                        throw error(at: item, path: place + [Key(index: index)], file: file, "must be a value, found a list or mapping")
+                    }
+                    values.append(text.trimmingCharacters(in: .whitespaces))
+                }
+                guard !values.isEmpty else { throw error(at: list, path: place, file: file, "lists no values: no image could pass") }
+                return values
+            }
+            if rule.sequence != nil {
+                filters.append(AttributeFilter(keyword: keyword, mode: .include, values: try values(rule, at: path)))
+                continue
+            }
+            guard let options = rule.mapping else { throw error(at: rule, path: path, file: file, shape) }
+            var mode: AttributeFilter.Mode?
+            var listed: [String] = []
+            var ignoreCase = false
+            for (optionNode, value) in options {
+                let option = optionNode.string ?? ""
+                switch option {
+                case "in", "exclude":
+                    guard mode == nil else { throw error(at: optionNode, path: path + [Key(option)], file: file, "give in or exclude, not both") }
+                    mode = option == "in" ? .include : .exclude
+                    listed = try values(value, at: path + [Key(option)])
+                case "ignore_case":
+                    guard let flag = value.bool else {
+                        throw error(at: value, path: path + [Key(option)], file: file, "must be true or false, found \"\(value.string ?? "")\"")
+                    }
+                    ignoreCase = flag
+                default:
+                    throw error(at: optionNode, path: path + [Key(option)], file: file, "unknown key (known here: exclude, ignore_case, in)")
+                }
+            }
+            guard let mode else { throw error(at: rule, path: path, file: file, shape) }
+            filters.append(AttributeFilter(keyword: keyword, mode: mode, values: listed, ignoreCase: ignoreCase))
+        }
+        return filters
     }
 
     /// Bucket names become directory names; limits must grow; only the last has none.

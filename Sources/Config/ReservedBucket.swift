@@ -6,6 +6,8 @@ public enum ReservedBucket: String, CaseIterable, Sendable {
     case suboptimal
     /// Images that may show burned-in identity: kept out of the training buckets.
     case review
+    /// Images that failed a rule of `filters:` (not the views or modalities trained on).
+    case excluded
     /// Datasets without an image (structured reports, RT plans, DICOMDIRs).
     case nonImage = "non-image"
 
@@ -15,6 +17,7 @@ public enum ReservedBucket: String, CaseIterable, Sendable {
         case .suboptimal: "holds images set aside by the quality checks"
         case .review: "holds images set aside by the privacy checks"
         case .nonImage: "holds datasets without pixels"
+        case .excluded: "holds images the filters set aside"
         }
     }
 }

@@ -34,6 +34,16 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var limits = ReadLimits.defaults
     /// `log_file`: where log lines go (created 0600), instead of standard error.
     public var logFile: URL?
+    /// `extra_columns`: attribute keywords added as columns of the `instances` table, beyond
+    /// the modules' (DICOM's `InformationModel`).
+    public var extraColumns: [String] = []
+    /// `buckets.capacity` and `buckets.naming`: at most that many images per directory of a
+    /// bucket; nil: no limit.
+    public var bucketCapacity: BucketCapacity?
+    /// `filters`: every rule must pass, in the order written.
+    public var filters: [AttributeFilter] = []
+    /// `filters_action`: where an image that fails a filter goes.
+    public var filtersAction = FiltersAction.excluded
 
     public init(drop: URL, output: URL, database: URL, deidentification: DeidentificationConfiguration, settleSeconds: Double = 5,
                 rescanSeconds: Double = 60, workers: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -102,6 +112,25 @@ public struct QualityConfiguration: Sendable, Equatable {
     public var model: LinearQualityModel?
 
     public init() {}
+}
+
+/// `buckets.capacity`: a bucket directory holds at most `images` images (an instance with
+/// all its frames is one); the next is opened beside it when it is full.
+public struct BucketCapacity: Sendable, Equatable {
+    public enum Naming: String, Sendable {
+        /// `<bucket>-YYYYMMDDTHHMMSSZ`, the UTC time the directory was opened.
+        case timestamp
+        /// `<bucket>-0002`, `<bucket>-0003`, ...
+        case sequence
+    }
+
+    public var images: Int
+    public var naming = Naming.timestamp
+
+    public init(images: Int, naming: Naming = .timestamp) {
+        self.images = images
+        self.naming = naming
+    }
 }
 
 /// One size bucket: images of at most `maxPixels` (Rows x Columns) go here; nil is no limit.

@@ -1,11 +1,14 @@
 import Foundation
 import GRDB
 import Shared
+import Synchronization
 
 /// The SQLite ledger (GRDB, WAL): what every path held, what every content hash gave, and
 /// every run of every unit. "Already done" lives here, never in the drop directory.
 public final class Ledger: Sendable {
-    private let pool: DatabasePool
+    let pool: DatabasePool
+    /// Each metadata table's columns, in table order: what the record statements name.
+    let metadataColumns = Mutex<[MetadataTable: [String]]>([:])
 
     public enum LedgerError: Error, Sendable, CustomStringConvertible {
         case cannotOpen(path: String, reason: String)
@@ -36,6 +39,7 @@ public final class Ledger: Sendable {
         } catch {
             throw .cannotOpen(path: path.path, reason: "\(error)")
         }
+        do { try loadMetadataColumns() } catch { throw .cannotOpen(path: path.path, reason: "\(error)") }
     }
 
     /// The quality feature columns migration v2 created.
@@ -137,16 +141,18 @@ public final class Ledger: Sendable {
                 CREATE INDEX unreadable_by_unit ON unreadable(unit);
                 """)
         }
+        registerMetadataMigration(&migrator)
+        registerBucketDirectoriesMigration(&migrator)
         return migrator
     }
 
     private static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
 
-    private func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
+    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
         do { return try pool.write(body) } catch { throw .database("\(error)") }
     }
 
-    private func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
         do { return try pool.read(body) } catch { throw .database("\(error)") }
     }
 
@@ -348,7 +354,7 @@ public final class Ledger: Sendable {
                                modelScore: row["model_score"], suboptimal: row["suboptimal"] == 1, reason: row["reason"])
         }
         return ContentRecord(sha256: row["sha256"], outcome: ContentRecord.Outcome(rawValue: row["outcome"]) ?? .failed,
-                             reason: row["reason"], bucket: row["bucket"], outputs: outputs,
+                             reason: row["reason"], bucket: row["bucket"], directory: row["directory"], outputs: outputs,
                              configurationDigest: row["config_digest"], unit: row["unit"], images: images)
     }
 
@@ -379,6 +385,7 @@ public final class Ledger: Sendable {
             for sha256 in hashes {
                 try db.execute(sql: "DELETE FROM sources WHERE sha256 = ?", arguments: [sha256])
                 try db.execute(sql: "DELETE FROM image_quality WHERE sha256 = ?", arguments: [sha256])
+                try db.execute(sql: "DELETE FROM instances WHERE sha256 = ?", arguments: [sha256])
                 try db.execute(sql: "DELETE FROM outputs WHERE sha256 = ?", arguments: [sha256])
                 try db.execute(sql: "DELETE FROM contents WHERE sha256 = ?", arguments: [sha256])
             }
@@ -404,18 +411,20 @@ public final class Ledger: Sendable {
     public func record(contents: [ContentRecord], sources: [SourceRecord], unreadable: [UnreadableRecord] = []) throws(LedgerError) {
         let now = Self.now()
         let columns = QualityFeatureNames.all
+        let metadataColumns = metadataColumns.withLock { $0 }
         try write { db in
             // Prepared once per connection (GRDB's statement cache), not once per row: the
             // preparation was most of the ledger's time in a 2,000-file run.
             let deleteOutputs = try db.cachedStatement(sql: "DELETE FROM outputs WHERE sha256 = ?")
             let deleteQuality = try db.cachedStatement(sql: "DELETE FROM image_quality WHERE sha256 = ?")
             let upsertContent = try db.cachedStatement(sql: """
-                INSERT INTO contents (sha256, outcome, reason, bucket, config_digest, unit, processed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO contents (sha256, outcome, reason, bucket, directory, config_digest, unit, processed_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(sha256) DO UPDATE SET outcome = excluded.outcome, reason = excluded.reason,
-                    bucket = excluded.bucket, config_digest = excluded.config_digest, unit = excluded.unit,
-                    processed_at = excluded.processed_at
+                    bucket = excluded.bucket, directory = excluded.directory, config_digest = excluded.config_digest,
+                    unit = excluded.unit, processed_at = excluded.processed_at
                 """)
+            let deleteInstance = try db.cachedStatement(sql: "DELETE FROM instances WHERE sha256 = ?")
             let insertOutput = try db.cachedStatement(sql: "INSERT OR REPLACE INTO outputs (path, sha256) VALUES (?, ?)")
             let insertQuality = try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO image_quality (output, sha256, frame, \(columns.joined(separator: ", ")), model_score, suboptimal, reason)
@@ -435,7 +444,12 @@ public final class Ledger: Sendable {
                 try deleteOutputs.execute(arguments: [content.sha256])
                 try deleteQuality.execute(arguments: [content.sha256])
                 try upsertContent.execute(arguments: [content.sha256, content.outcome.rawValue, content.reason, content.bucket,
-                                                      content.configurationDigest, content.unit, now])
+                                                      content.directory, content.configurationDigest, content.unit, now])
+                if let metadata = content.metadata {
+                    try Self.recordMetadata(metadata, sha256: content.sha256, columns: metadataColumns, in: db)
+                } else {
+                    try deleteInstance.execute(arguments: [content.sha256])
+                }
                 for output in content.outputs {
                     try insertOutput.execute(arguments: [output, content.sha256])
                 }

@@ -52,6 +52,9 @@ public struct ContentRecord: Sendable, Equatable {
     /// Why it failed, why it is not DICOM, or what was left out (e.g. no PNG for compressed pixels).
     public var reason: String?
     public var bucket: String?
+    /// The bucket's directory the outputs are in, when the bucket is capacity-limited and
+    /// it is not the bucket's own (`small-0002`); nil: `bucket`.
+    public var directory: String?
     /// Output files, relative to the output directory.
     public var outputs: [String]
     /// Digest of the configuration that produced the outputs.
@@ -60,13 +63,18 @@ public struct ContentRecord: Sendable, Equatable {
     public var unit: String
     /// The quality measurements and verdict of each PNG written.
     public var images: [ImageQualityRecord]
+    /// The rows of the metadata tables, for a DICOM dataset (nil for what is not one).
+    public var metadata: InstanceMetadata?
 
-    public init(sha256: String, outcome: Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = [],
-                configurationDigest: String, unit: String, images: [ImageQualityRecord] = []) {
+    public init(sha256: String, outcome: Outcome, reason: String? = nil, bucket: String? = nil, directory: String? = nil,
+                outputs: [String] = [], configurationDigest: String, unit: String, images: [ImageQualityRecord] = [],
+                metadata: InstanceMetadata? = nil) {
         self.sha256 = sha256
         self.outcome = outcome
         self.reason = reason
         self.bucket = bucket
+        self.directory = directory
+        self.metadata = metadata
         self.outputs = outputs
         self.configurationDigest = configurationDigest
         self.unit = unit

@@ -18,6 +18,12 @@ extension WatchConfiguration {
         // values are appended only where they differ from the built-in ones, so that ledgers
         // written before they were part of the digest keep theirs under the defaults.
         if let quality = qualityDifferenceFromDefaults { text += ";quality:\(quality)" }
+        if let capacity = bucketCapacity { text += ";capacity:\(capacity.images),\(capacity.naming.rawValue)" }
+        // Filters decide buckets too; appended only when set, like the quality rules.
+        if !filters.isEmpty {
+            let rules = filters.map { "\($0.keyword) \($0.mode.rawValue)\($0.ignoreCase ? " nocase" : "") \($0.values)" }
+            text += ";filters:\(rules.joined(separator: ","));action:\(filtersAction.rawValue)"
+        }
         return Hexadecimal.string(SHA256.hash(data: Data(text.utf8)).prefix(8))
     }
 

@@ -44,8 +44,11 @@ public enum LedgerAudit {
         }
         let namedPaths = Set(named.map(\.path))
         for path in onDisk.sorted() where !namedPaths.contains(path) {
+            let components = path.split(separator: "/")
             if (path as NSString).lastPathComponent.hasPrefix(OutputWriter.temporaryMarker) {
                 findings.temporaries.append(path)
+            } else if components.count == 2 && components[1] == ManifestWriter.fileName {
+                continue  // a bucket directory's manifest, written from the ledger
             } else {
                 findings.unknownOutputs.append(path)
             }

@@ -30,6 +30,9 @@ public final class UnitProcessor: Sendable {
     let writer: OutputWriter
     let planner: BucketPlanner
     let writeStage: WriteStage
+    let catalog: MetadataCatalog
+    let filterStage: FilterStage
+    let manifests: ManifestWriter
     let logger: Logger
     let digest: String
     /// Results recorded per ledger transaction: a crash loses at most this many files' work.
@@ -45,10 +48,12 @@ public final class UnitProcessor: Sendable {
     public enum SetupError: Error, Sendable, CustomStringConvertible {
         case key(KeyFile.KeyError)
         case pseudonymMap(Ledger.LedgerError)
+        case metadataTables(Ledger.LedgerError)
         public var description: String {
             switch self {
             case .key(let error): "\(error)"
             case .pseudonymMap(let error): "pseudonym map: \(error)"
+            case .metadataTables(let error): "metadata tables: \(error)"
             }
         }
     }
@@ -72,6 +77,11 @@ public final class UnitProcessor: Sendable {
         self.writer = OutputWriter(root: configuration.output)
         self.planner = BucketPlanner(configuration: configuration)
         self.writeStage = WriteStage(writer: writer, writeDICOM: configuration.deidentification.writeDICOM)
+        self.filterStage = FilterStage(filters: configuration.filters)
+        self.manifests = ManifestWriter(ledger: ledger, writer: writer, logger: logger)
+        self.catalog = MetadataCatalog(extraColumns: configuration.extraColumns,
+                                       keepsDeviceSerialNumber: configuration.deidentification.options.contains(ConfidentialityProfile.Option.retainDeviceIdentity.rawValue))
+        do { try ledger.prepareMetadataColumns(catalog.columns) } catch { throw .metadataTables(error) }
         self.logger = logger
         self.digest = configuration.outputDigest
         self.workers = WorkerPool(count: configuration.workers)
@@ -96,6 +106,23 @@ public final class UnitProcessor: Sendable {
         logger.warning("\(total) file(s) in \(stale.count) unit(s) were processed under another configuration and keep those outputs: \(units)\(stale.count > 10 ? ", ..." : ""); dicomdrop --reprocess FOLDER brings a unit up to date")
     }
 
+    /// Gives content processed by a version without the metadata tables its rows, from its
+    /// JSON sidecar; call once at start-up, before any run.
+    public func fillMetadataTablesFromSidecars() throws(Ledger.LedgerError) {
+        let filled = try MetadataBackfill(ledger: ledger, output: configuration.output, catalog: catalog, logger: logger).run()
+        if filled.filled > 0 { manifests.refresh(Set(try ledger.outputDirectories())) }
+    }
+
+    /// Writes every bucket directory's manifest again: a process killed mid-run committed
+    /// images whose manifests it never wrote. Call at start-up when runs were left open.
+    public func refreshAllManifests() {
+        do {
+            manifests.refresh(Set(try ledger.outputDirectories()))
+        } catch {
+            logger.error("manifests not written: \(error)")
+        }
+    }
+
     /// Removes temporaries left by a crash; call once at start-up, before any run.
     public func sweepTemporaries() {
         let removed = writer.sweepTemporaries()
@@ -114,11 +141,14 @@ public final class UnitProcessor: Sendable {
         var counts = RunCounts()
         var failure: Ledger.LedgerError?
         var ending = Ending.complete
+        var touched: Set<String> = []
         do {
-            ending = try await handleFiles(of: unit, reprocess: trigger == .reprocess, counts: &counts)
+            ending = try await handleFiles(of: unit, reprocess: trigger == .reprocess, counts: &counts, touched: &touched)
         } catch {
             failure = error
         }
+        // What was committed is in the manifests, whatever ended the run.
+        manifests.refresh(touched)
         var pausedBy: OutputWriter.Failure?
         let outcome: RunOutcome
         switch (failure, ending) {
@@ -159,7 +189,9 @@ public final class UnitProcessor: Sendable {
     }
 
     /// Hashes, processes and records the changed files of a unit.
-    private func handleFiles(of unit: String, reprocess: Bool, counts: inout RunCounts) async throws(Ledger.LedgerError) -> Ending {
+    /// `touched`: the bucket directories whose images changed, for their manifests.
+    private func handleFiles(of unit: String, reprocess: Bool, counts: inout RunCounts,
+                             touched: inout Set<String>) async throws(Ledger.LedgerError) -> Ending {
         let files = tree.files(inUnit: unit)
         let known = try ledger.sources(inUnit: unit)
         counts.seen = files.count
@@ -235,6 +267,9 @@ public final class UnitProcessor: Sendable {
                 if content.outcome == .failed { counts.failed += 1 } else { counts.new += 1 }
                 pending.staleOutputs += Set(previous?.outputs ?? []).subtracting(content.outputs).sorted()
                 pending.contents.append(content)
+                for record in [content, previous].compactMap({ $0 }) {
+                    if let bucket = record.bucket { touched.insert(record.directory ?? bucket) }
+                }
                 pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: content.sha256))
             }
             if pending.sources.count + pending.unreadable.count >= Self.batchSize && !commits.hasFailed {
@@ -246,6 +281,7 @@ public final class UnitProcessor: Sendable {
         if !commits.hasFailed { commits.submit(pending) }
         try await commits.finish()
         if let ledgerFailure { throw ledgerFailure }
+        if reprocess { try ledger.removeOrphanedMetadata() }
 
         // 3. Paths that disappeared from the unit are forgotten (their content stays known).
         let present = Set(files.map(\.path))
@@ -329,16 +365,27 @@ public final class UnitProcessor: Sendable {
                                                         parsed: ParseStage.parse(bytes: bytes, path: path, limits: configuration.limits))
             return .processed(content, previous: previous, pseudonyms: pseudonyms)
         } catch {
-            return .outputRefused(error, sha256: sha)
+            switch error {
+            case .outputRefused(let failure): return .outputRefused(failure, sha256: sha)
+            case .ledgerUnavailable(let error): return .ledgerUnavailable(error)
+            }
         }
+    }
+
+    /// Why a file's processing stopped without a decision about the file: no fault of its own.
+    enum Interruption: Error {
+        /// The output filesystem refused a write (full, over quota, read-only).
+        case outputRefused(OutputWriter.Failure)
+        /// The ledger could not place the image in a capacity-limited bucket directory.
+        case ledgerUnavailable(Ledger.LedgerError)
     }
 
     /// Runs the stages after read-and-hash on one file: parse → de-identify → render
     /// (decode, measure, judge, encode) → plan → write. Every failure of the file becomes a
     /// record with its reason, and the rest of the unit goes on; throws only when the output
-    /// filesystem refuses writes, which is no fault of the file.
+    /// filesystem refuses writes or the ledger cannot place the image, no fault of the file.
     func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimSet<String>,
-                     parsed: Result<DICOMFile, ParseStage.Failure>) throws(OutputWriter.Failure) -> (ContentRecord, Set<PseudonymMapping>) {
+                     parsed: Result<DICOMFile, ParseStage.Failure>) throws(Interruption) -> (ContentRecord, Set<PseudonymMapping>) {
         func record(_ outcome: ContentRecord.Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = []) -> ContentRecord {
             ContentRecord(sha256: sha, outcome: outcome, reason: reason, bucket: bucket, outputs: outputs,
                           configurationDigest: digest, unit: unit)
@@ -358,6 +405,16 @@ public final class UnitProcessor: Sendable {
         // de-identified dataset only.
         let deidentified = deidentifier.deidentify(dicom.dataSet)
         let dataSet = deidentified.dataSet
+        let filterFailure = filterStage.failure(of: dataSet)
+        if let filterFailure, configuration.filtersAction == .skip {
+            // Nothing is written; its rows say which rule it failed, and carry pseudonyms
+            // that the map must record like any others.
+            var skipped = record(.processed, reason: "skipped: \(filterFailure)")
+            skipped.metadata = catalog.metadata(of: dataSet, name: OutputNaming.baseName(for: dataSet) {
+                self.deidentifier.pseudonyms.contentName(sha)
+            })
+            return (skipped, deidentified.mappings)
+        }
         var notes: [String] = []
         let hasPixels = ImageLayout.hasPixelData(dataSet)
         var images: RenderedImages?
@@ -373,6 +430,7 @@ public final class UnitProcessor: Sendable {
             }
         }
         let plan = planner.plan(BucketPlanner.Facts(hasPixelData: hasPixels, reviewReason: deidentified.reviewReason,
+                                                    filterFailure: filterFailure,
                                                     suboptimalReason: images?.suboptimalReason,
                                                     rows: dataSet.integer(.rows), columns: dataSet.integer(.columns)))
         if let reason = plan.reason { notes.append(reason) }
@@ -380,13 +438,22 @@ public final class UnitProcessor: Sendable {
             notes += imageNotes
             logger.info("\(file.path): \(imageNotes.joined(separator: "; "))")
         }
+        var directory = plan.bucket
+        if let capacity = configuration.bucketCapacity {
+            do {
+                directory = try ledger.place(sha, in: plan.bucket, capacity: capacity.images,
+                                             naming: capacity.naming == .sequence ? .sequence : .timestamp)
+            } catch {
+                throw .ledgerUnavailable(error)
+            }
+        }
         let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: { self.deidentifier.pseudonyms.contentName(sha) },
-                                         bucket: plan.bucket, ledger: ledger, claimed: claimedNames)
+                                         bucket: directory, ledger: ledger, claimed: claimedNames)
         let written: WriteStage.Written
         do {
-            written = try writeStage.write(dataSet, images: images, sourceSyntax: dicom.transferSyntax, bucket: plan.bucket, name: name)
+            written = try writeStage.write(dataSet, images: images, sourceSyntax: dicom.transferSyntax, bucket: directory, name: name)
         } catch {
-            if let refusal = error.outputFilesystemRefusal { throw refusal }
+            if let refusal = error.outputFilesystemRefusal { throw .outputRefused(refusal) }
             logger.error("\(file.path): \(error)")
             return (record(.failed, reason: "\(error)"), [])
         }
@@ -394,6 +461,8 @@ public final class UnitProcessor: Sendable {
         var processed = record(.processed, reason: notes.isEmpty ? nil : notes.joined(separator: "; "), bucket: plan.bucket,
                                outputs: written.outputs)
         processed.images = written.images
+        if directory != plan.bucket { processed.directory = directory }
+        processed.metadata = catalog.metadata(of: dataSet, name: name)
         return (processed, deidentified.mappings)
     }
 

@@ -18,7 +18,7 @@ struct Dicomdrop: AsyncParsableCommand {
             directory is ever modified; what was done is kept in the SQLite ledger.
             """,
         version: DicomdropVersion.current,
-        subcommands: [Dump.self, Quality.self, Check.self]
+        subcommands: [Dump.self, Quality.self, Check.self, Export.self]
     )
 
     @Option(help: "The configuration file.")
@@ -118,8 +118,14 @@ struct Dicomdrop: AsyncParsableCommand {
         processor.sweepTemporaries()
         if let closed = try? ledger.closeRunsLeftOpen(), closed > 0 {
             logger.warning("\(closed) run(s) left open by an interrupted process recorded as interrupted; their units are caught up now")
+            processor.refreshAllManifests()
         }
         if reprocess == nil { processor.reportOutputsOfOtherConfigurations() }
+        do {
+            try processor.fillMetadataTablesFromSidecars()
+        } catch {
+            logger.error("metadata tables not filled from the JSON sidecars: \(error); they are tried again at the next start")
+        }
 
         let mode: Daemon.Mode = if let reprocess { .reprocess(unit: try unitName(reprocess, drop: configuration.drop)) } else if once { .once } else { .watch }
         try await Daemon(processor: processor, mode: mode, logger: logger).run()

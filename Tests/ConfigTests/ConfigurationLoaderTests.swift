@@ -35,6 +35,12 @@ import Watcher
             rescan_seconds: 120
             workers: 3
             log_file: logs/daemon.log
+            extra_columns: [ReconstructionDiameter, EchoNumbers]
+            filters:
+              ViewPosition: [PA, AP, "AP Supine"]
+              Modality: {exclude: [SR, KO]}
+              BodyPartExamined: {in: [chest], ignore_case: true}
+            filters_action: skip
             watch:
               mode: poll
               poll_seconds: 4
@@ -42,6 +48,8 @@ import Watcher
               size:
                 - {name: tiny, max_pixels: 1000}
                 - {name: rest}
+              capacity: 400
+              naming: sequence
             deidentify:
               options: [retain_uids, clean_descriptors]
               keep_private: [ACME 1.0]
@@ -70,7 +78,13 @@ import Watcher
         #expect(configuration.settleSeconds == 7 && configuration.rescanSeconds == 120 && configuration.workers == 3)
         #expect(configuration.watchMode == .poll && configuration.pollSeconds == 4)
         #expect(configuration.logFile?.path == "/etc/dicomdrop/logs/daemon.log")
+        #expect(configuration.extraColumns == ["ReconstructionDiameter", "EchoNumbers"])
+        #expect(configuration.filters == [AttributeFilter(keyword: "ViewPosition", mode: .include, values: ["PA", "AP", "AP Supine"]),
+                                          AttributeFilter(keyword: "Modality", mode: .exclude, values: ["SR", "KO"]),
+                                          AttributeFilter(keyword: "BodyPartExamined", mode: .include, values: ["chest"], ignoreCase: true)])
+        #expect(configuration.filtersAction == .skip)
         #expect(configuration.sizeBuckets == [SizeBucket(name: "tiny", maxPixels: 1000), SizeBucket(name: "rest", maxPixels: nil)])
+        #expect(configuration.bucketCapacity == BucketCapacity(images: 400, naming: .sequence))
         let deidentify = configuration.deidentification
         #expect(deidentify.options == ["retain_uids", "clean_descriptors"])
         #expect(deidentify.keepPrivateCreators == ["ACME 1.0"] && deidentify.descriptorAllowList == ["CHEST PA"])
@@ -102,6 +116,39 @@ import Watcher
         for key in ConfigurationLoader.schemaKeys() {
             #expect(yaml.contains("\(key):") || key == "model_file", "\(key) is not loaded by this test")
         }
+    }
+
+    @Test func extraColumnsMustBeDictionaryKeywordsOfOneColumnsValue() {
+        #expect(failure("extra_columns: [ViewPosition, ViewPositon]\n")
+                == "watch.yaml:1:31: extra_columns[1]: \"ViewPositon\" is not an attribute keyword of the DICOM dictionary (PS3.6), which are written like ViewPosition")
+        #expect(failure("extra_columns:\n  - ViewCodeSequence\n")
+                == "watch.yaml:2:5: extra_columns[0]: ViewCodeSequence has VR SQ (a sequence or bytes): not one column's value")
+    }
+
+    @Test func anUnknownFilterKeywordOrAMalformedRuleIsNamedWithItsPlace() {
+        #expect(failure("filters:\n  ViewPositon: [PA]\n")
+                == "watch.yaml:2:3: filters.ViewPositon: unknown attribute keyword (PS3.6 keywords are written like ViewPosition)")
+        #expect(failure("filters:\n  ViewPosition: PA\n")
+                == "watch.yaml:2:17: filters.ViewPosition: must be a list of values, {in: [...]} or {exclude: [...]}, with ignore_case: true as an option")
+        #expect(failure("filters:\n  Modality: {exclude: [SR], in: [CT]}\n") == "watch.yaml:2:29: filters.Modality.in: give in or exclude, not both")
+        #expect(failure("filters:\n  Modality: {exlude: [SR]}\n") == "watch.yaml:2:14: filters.Modality.exlude: unknown key (known here: exclude, ignore_case, in)")
+        #expect(failure("filters:\n  Modality: {in: [CT], ignore_case: maybe}\n") == "watch.yaml:2:37: filters.Modality.ignore_case: must be true or false, found \"maybe\"")
+        #expect(failure("filters:\n  Modality: []\n") == "watch.yaml:2:13: filters.Modality: lists no values: no image could pass")
+        #expect(failure("filters:\n  Modality: [[CT]]\n") == "watch.yaml:2:14: filters.Modality[0]: must be a value, found a list or mapping")
+        #expect(failure("filters:\n  ReferencedImageSequence: [x]\n")
+                == "watch.yaml:2:3: filters.ReferencedImageSequence: ReferencedImageSequence is a sequence or bytes: it has no value to compare")
+        #expect(failure("filters_action: drop\n") == "watch.yaml:1:17: filters_action: must be excluded or skip, found \"drop\"")
+        #expect(failure("buckets:\n  size:\n    - {name: excluded, max_pixels: 10}\n    - {name: rest}\n")?
+                    .hasSuffix("\"excluded\" is reserved: dicomdrop's own folder, it holds images the filters set aside") == true)
+    }
+
+    @Test func bucketCapacityIsAPositiveCountAndNamingNeedsIt() throws {
+        #expect(try ConfigurationLoader.parse("buckets:\n  capacity: 400\n", file: "/w/watch.yaml").bucketCapacity
+                == BucketCapacity(images: 400, naming: .timestamp))
+        #expect(try ConfigurationLoader.parse("drop: d\n", file: "/w/watch.yaml").bucketCapacity == nil)
+        #expect(failure("buckets:\n  capacity: 0\n") == "watch.yaml:2:13: buckets.capacity: must be a number of images >= 1, found 0")
+        #expect(failure("buckets:\n  capacity: 10\n  naming: daily\n") == "watch.yaml:3:11: buckets.naming: must be timestamp or sequence, found \"daily\"")
+        #expect(failure("buckets:\n  naming: sequence\n") == "watch.yaml:2:11: buckets.naming: names the directories after a full one: it needs buckets.capacity")
     }
 
     @Test func limitsAreReadAndChecked() throws {
@@ -167,7 +214,7 @@ import Watcher
 
     @Test func anUnknownKeyIsNamedWithItsLineAndColumn() {
         #expect(failure("drop: in\nsetle_seconds: 3\n")
-                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, limits, log_file, output, png, quality, rescan_seconds, settle_seconds, watch, workers)")
+                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, extra_columns, filters, filters_action, limits, log_file, output, png, quality, rescan_seconds, settle_seconds, watch, workers)")
         #expect(failure("buckets:\n  size:\n    - name: a\n      max_pixel: 5\n")?.hasPrefix("watch.yaml:4:7: buckets.size[0].max_pixel: unknown key") == true)
     }
 

@@ -52,10 +52,14 @@ final class DaemonHarness: @unchecked Sendable {
         try? FileManager.default.removeItem(at: root)
     }
 
-    func start() throws {
+    /// `environment`: added to this process's (LD_PRELOAD of the fault injector ...).
+    func start(environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = ChildProcess.executable
         process.arguments = ["--config", configPath]
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
@@ -100,7 +104,23 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Output files (relative paths) with their bytes.
+    /// Every file under the output directory but the bucket directories' manifests (see
+    /// `manifests()`), by relative path.
     func outputs() -> [String: Data] {
+        filesUnderOutput().filter { !Self.isManifest($0.key) }
+    }
+
+    /// Each bucket directory's `manifest.csv`, by relative path.
+    func manifests() -> [String: Data] {
+        filesUnderOutput().filter { Self.isManifest($0.key) }
+    }
+
+    private static func isManifest(_ relative: String) -> Bool {
+        let components = relative.split(separator: "/")
+        return components.count == 2 && components[1] == "manifest.csv"
+    }
+
+    private func filesUnderOutput() -> [String: Data] {
         var result: [String: Data] = [:]
         guard let enumerator = FileManager.default.enumerator(atPath: output.path) else { return result }
         while let relative = enumerator.nextObject() as? String {
@@ -146,6 +166,19 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) async rethrows -
     while ContinuousClock.now < deadline {
         if try condition() { return true }
         try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try condition()
+}
+
+/// `waitUntil` without suspending: for a test that must act within a window (kill a daemon
+/// in the middle of a unit). An async poll gives its thread back between checks, and with
+/// every suite of `swift test` running on the two cooperative threads, getting one back can
+/// take longer than the daemon needs to finish the unit; this keeps the thread it runs on.
+func waitUntilHoldingThread(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        usleep(20_000)
     }
     return try condition()
 }

@@ -157,14 +157,18 @@ import Testing
 
         let harness = try DaemonHarness()
         try populate(harness)
-        try harness.start()   // the start-up catch-up finds the unit
+        // The start-up catch-up finds the unit; a slow disk (batches made durable 1 s late)
+        // keeps it running long enough for the kill to land mid-unit on a busy machine.
+        try harness.start(environment: ["LD_PRELOAD": try ReadFaultTests.injector(), "DD_SYNCFS_DELAY_MS": "1000"])
         let ledger = try harness.ledger()
-        let started = await waitUntil(seconds: 30) { ((try? ledger.sources(inUnit: "big").count) ?? 0) >= 64 }
+        let started = waitUntilHoldingThread(seconds: 30) { ((try? ledger.sources(inUnit: "big").count) ?? 0) >= 64 }
         harness.killHard()
         #expect(started)
         #expect(try ledger.sources(inUnit: "big").count < 300, "the kill should land mid-unit")
         #expect(try harness.run(["--once"]).status == 0)
         #expect(harness.outputs() == expected)
+        #expect(harness.manifests() == reference.manifests())
+        #expect(harness.manifests().keys.sorted() == ["small/manifest.csv"])
         #expect(!harness.outputs().keys.contains { $0.contains(".dicomdrop-tmp-") })
     }
 
@@ -188,7 +192,7 @@ import Testing
         }
         try harness.start()
         let ledger = try harness.ledger()
-        let started = await waitUntil(seconds: 30) { ((try? ledger.sources(inUnit: "big").count) ?? 0) >= 64 }
+        let started = waitUntilHoldingThread(seconds: 30) { ((try? ledger.sources(inUnit: "big").count) ?? 0) >= 64 }
         #expect(started, "\(harness.logText())")
         #expect(await harness.stop(within: 30) == 0, "\(harness.logText())")
         let recorded = try ledger.sources(inUnit: "big").count

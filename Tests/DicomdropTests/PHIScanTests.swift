@@ -95,9 +95,20 @@ import Testing
             }
         }
         haystacks.append(("log", Data((run.standardOutput + run.standardError).utf8)))
+        // The metadata tables, read back as the export prints them: every instance's row of
+        // every table, dates and times in their ISO 8601 form.
+        let export = try harness.run(["export", "--format", "jsonl"])
+        #expect(export.status == 0, "\(export.standardError)")
+        #expect(export.standardOutput.split(separator: "\n").count == 3, "one row per instance")
+        haystacks.append(("export", Data(export.standardOutput.utf8)))
+        for manifest in harness.manifests() { haystacks.append(("out/" + manifest.key, manifest.value)) }
+        #expect(!harness.manifests().isEmpty)
 
         var forms: Set<String> = []
-        for value in values {
+        // The tables keep DA, TM and DT values as ISO 8601: a planted date must not be there
+        // in that form either.
+        let isoForms = values.flatMap { value in [ISO8601Text.date(value), ISO8601Text.time(value), ISO8601Text.dateTime(value)] }
+        for value in values.union(isoForms) {
             for variant in [value, value.lowercased(), value.uppercased()] {
                 forms.insert(variant)
                 for component in variant.split(separator: "^") where component.count >= 6 { forms.insert(String(component)) }

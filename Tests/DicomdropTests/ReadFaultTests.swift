@@ -13,8 +13,11 @@ import Testing
             .appendingPathComponent("Shims/readfault.c").path
         let library = FileManager.default.temporaryDirectory.appendingPathComponent("dicomdrop-readfault-\(getpid()).so").path
         if !FileManager.default.fileExists(atPath: library) {
-            let built = try ChildProcess.runTool("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"])
-            guard built.status == 0 else { throw InjectorError(reason: built.standardError) }
+            // Built under a name of its own and renamed into place: suites running at once
+            // may build it together, and none may load a half-written library.
+            let building = library + ".\(UUID().uuidString)"
+            let built = try ChildProcess.runTool("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-o", building, source, "-ldl"])
+            guard built.status == 0, rename(building, library) == 0 else { throw InjectorError(reason: built.standardError) }
         }
         return library
     }

@@ -10,6 +10,12 @@
 //   DD_SYNCFS_FAULT=ERRNO
 //
 // makes every syncfs(2) fail with ERRNO: a writeback error the kernel reports at the flush.
+//
+//   DD_SYNCFS_DELAY_MS=N
+//
+// makes every syncfs(2) take N ms longer: a slow disk, which holds a run back (the commit
+// queue lets four batches wait) so that a test can stop the daemon in the middle of a unit
+// however busy the machine is.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -19,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { MAX_RULES = 16, MAX_FDS = 65536 };
@@ -148,5 +155,11 @@ int syncfs(int fd) {
     REAL(syncfs, syncfs_fn);
     const char *fault = getenv("DD_SYNCFS_FAULT");
     if (fault && *fault) { errno = atoi(fault); return -1; }
+    const char *delay = getenv("DD_SYNCFS_DELAY_MS");
+    if (delay && *delay) {
+        long milliseconds = atol(delay);
+        struct timespec pause = { milliseconds / 1000, (milliseconds % 1000) * 1000000L };
+        while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {}
+    }
     return real_syncfs(fd);
 }

@@ -1,10 +1,12 @@
 import Config
 
 /// The plan stage: the one place that decides where an image goes. It takes the facts the
-/// earlier stages found and returns a bucket and why. Privacy first (review), then quality
-/// (suboptimal), then size; a dataset without pixels is no image.
+/// earlier stages found and returns a bucket and why. Privacy first (review), then the
+/// filters (excluded), then quality (suboptimal), then size; a dataset without pixels is no
+/// image, unless a filter excludes it.
 ///
-/// Filters, capacity-limited buckets and validation holds join here as more facts.
+/// Validation holds join here as more facts. A capacity-limited bucket's directory is the
+/// ledger's to assign (`Ledger.place`), after the bucket is known.
 struct BucketPlanner: Sendable {
     let configuration: WatchConfiguration
 
@@ -17,6 +19,8 @@ struct BucketPlanner: Sendable {
         var hasPixelData: Bool
         /// Why de-identification could not vouch for the pixels (burned-in annotation ...).
         var reviewReason: String?
+        /// The first rule of `filters:` the dataset failed.
+        var filterFailure: String?
         /// The quality verdict of its rendered frames, with the rule that decided.
         var suboptimalReason: String?
         var rows: Int?
@@ -32,6 +36,9 @@ struct BucketPlanner: Sendable {
     func plan(_ facts: Facts) -> Plan {
         if facts.hasPixelData, let reason = facts.reviewReason {
             return Plan(bucket: ReservedBucket.review.rawValue, reason: "review: \(reason)")
+        }
+        if let reason = facts.filterFailure {
+            return Plan(bucket: ReservedBucket.excluded.rawValue, reason: "excluded: \(reason)")
         }
         if let reason = facts.suboptimalReason {
             return Plan(bucket: ReservedBucket.suboptimal.rawValue, reason: "suboptimal: \(reason)")

@@ -1,0 +1,262 @@
+import GRDB
+import Shared
+import Synchronization
+
+/// The metadata tables' columns, and the rows of each processed instance written in the
+/// same transaction as its contents row.
+///
+/// Migration v5 creates the tables with their key columns only; the attribute columns are
+/// the catalog's and watch.yaml's `extra_columns`, added by `prepareMetadataColumns` when
+/// missing (never dropped: a column a configuration no longer names keeps its values).
+extension Ledger {
+    static func registerMetadataMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v5: metadata tables") { db in
+            try db.execute(sql: """
+                -- A capacity-limited bucket's images are spread over directories (small,
+                -- small-0002, ...): the one this content's outputs are in; NULL: the bucket's own.
+                ALTER TABLE contents ADD COLUMN directory TEXT;
+                CREATE TABLE patients ("PatientID" TEXT PRIMARY KEY);   -- pseudonymized
+                CREATE TABLE devices (
+                    id INTEGER PRIMARY KEY,
+                    device_key TEXT NOT NULL UNIQUE                       -- the device columns' values, joined
+                );
+                CREATE TABLE studies (
+                    "StudyInstanceUID" TEXT PRIMARY KEY,
+                    "PatientID" TEXT REFERENCES patients("PatientID")
+                );
+                CREATE INDEX studies_by_patient ON studies("PatientID");
+                CREATE TABLE series (
+                    "SeriesInstanceUID" TEXT PRIMARY KEY,
+                    "StudyInstanceUID" TEXT REFERENCES studies("StudyInstanceUID"),
+                    device_id INTEGER REFERENCES devices(id)
+                );
+                CREATE INDEX series_by_study ON series("StudyInstanceUID");
+                CREATE INDEX series_by_device ON series(device_id);
+                CREATE TABLE instances (
+                    sha256 TEXT PRIMARY KEY REFERENCES contents(sha256) ON DELETE CASCADE,
+                    "SeriesInstanceUID" TEXT REFERENCES series("SeriesInstanceUID"),
+                    name TEXT NOT NULL                                    -- <name>.png, <name>.json
+                );
+                CREATE INDEX instances_by_series ON instances("SeriesInstanceUID");
+                """)
+        }
+    }
+
+    /// Adds the columns the tables lack and makes `instance_overview` again over every
+    /// column the tables have. Call once at start-up, before any run. Another process (a
+    /// `--reprocess` beside the daemon) may add the same column at the same moment: the
+    /// loser's attempt then fails on "duplicate column name" and the next finds it done.
+    public func prepareMetadataColumns(_ columns: [MetadataColumn]) throws(LedgerError) {
+        var attempt = 0
+        while true {
+            do {
+                try pool.write { db in
+                    for table in MetadataTable.allCases {
+                        let existing = Set(try Self.columnNames(of: table, in: db).map { $0.lowercased() })
+                        for column in columns where column.table == table && !existing.contains(column.name.lowercased()) {
+                            try db.execute(sql: "ALTER TABLE \(table.rawValue) ADD COLUMN \(column.name.quotedDatabaseIdentifier) \(column.type.rawValue)")
+                        }
+                    }
+                    try Self.createOverview(db)
+                }
+                break
+            } catch let error as DatabaseError where attempt < 3 && error.resultCode == .SQLITE_ERROR {
+                attempt += 1
+            } catch {
+                throw .database("\(error)")
+            }
+        }
+        try loadMetadataColumns()
+    }
+
+    /// Reads the tables' columns, which the record statements name.
+    func loadMetadataColumns() throws(LedgerError) {
+        let columns = try read { db in
+            try MetadataTable.allCases.map { table in (table, try Self.columnNames(of: table, in: db)) }
+        }
+        metadataColumns.withLock { $0 = Dictionary(uniqueKeysWithValues: columns) }
+    }
+
+    static func columnNames(of table: MetadataTable, in db: Database) throws -> [String] {
+        try Row.fetchAll(db, sql: "PRAGMA table_info(\(table.rawValue))").map { $0["name"] }
+    }
+
+    /// `instance_overview`: one row per instance with its bucket, directory, reason,
+    /// outputs, and the columns of its series, study, patient and device (each attribute
+    /// once, under its keyword).
+    static func createOverview(_ db: Database) throws {
+        var seen: Set<String> = ["sha256", "name", "device_id", "device_key", "id"]
+        var selected: [String] = []
+        for (alias, table) in [("i", MetadataTable.instances), ("se", .series), ("st", .studies), ("p", .patients), ("d", .devices)] {
+            for column in try columnNames(of: table, in: db) where seen.insert(column.lowercased()).inserted {
+                selected.append("\(alias).\(column.quotedDatabaseIdentifier)")
+            }
+        }
+        try db.execute(sql: """
+            DROP VIEW IF EXISTS instance_overview;
+            CREATE VIEW instance_overview AS
+            SELECT i.name AS name, c.bucket AS bucket, coalesce(c.directory, c.bucket) AS directory, c.reason AS reason,
+                (SELECT max(q.suboptimal) FROM image_quality q WHERE q.sha256 = i.sha256) AS suboptimal,
+                (SELECT json_group_array(path) FROM (SELECT o.path FROM outputs o WHERE o.sha256 = i.sha256 ORDER BY o.path)) AS outputs,
+                c.unit AS unit, c.processed_at AS processed_at, i.sha256 AS sha256,
+                \(selected.joined(separator: ", "))
+            FROM instances i
+            JOIN contents c ON c.sha256 = i.sha256
+            LEFT JOIN series se ON se."SeriesInstanceUID" = i."SeriesInstanceUID"
+            LEFT JOIN studies st ON st."StudyInstanceUID" = se."StudyInstanceUID"
+            LEFT JOIN patients p ON p."PatientID" = st."PatientID"
+            LEFT JOIN devices d ON d.id = se.device_id;
+            """)
+    }
+
+    /// Writes one instance's rows, replacing what the tables held for the same keys: a
+    /// reprocessed instance updates its rows in place.
+    static func recordMetadata(_ metadata: InstanceMetadata, sha256: String, columns: [MetadataTable: [String]], in db: Database) throws {
+        func upsert(_ table: MetadataTable, key: String, fixed: [String: (any DatabaseValueConvertible)?]) throws {
+            let names = columns[table] ?? []
+            let values = metadata.values[table] ?? [:]
+            let arguments: [(any DatabaseValueConvertible)?] = names.map { name in
+                if let value = fixed[name] { return value }
+                return values[name].map(databaseValue)
+            }
+            let assignments = names.filter { $0 != key && $0 != "id" }.map { "\($0.quotedDatabaseIdentifier) = excluded.\($0.quotedDatabaseIdentifier)" }
+            let sql = """
+                INSERT INTO \(table.rawValue) (\(names.map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
+                VALUES (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))
+                ON CONFLICT(\(key.quotedDatabaseIdentifier)) DO \(assignments.isEmpty ? "NOTHING" : "UPDATE SET " + assignments.joined(separator: ", "))
+                """
+            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments))
+        }
+        let patient = metadata.key(.patients, "PatientID")
+        if patient != nil { try upsert(.patients, key: "PatientID", fixed: [:]) }
+        var device: Int64?
+        if let deviceValues = metadata.values[.devices], !deviceValues.isEmpty {
+            let key = deviceValues.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.text(of: $0.value))" }.joined(separator: "|")
+            try upsert(.devices, key: "device_key", fixed: ["device_key": key, "id": nil])
+            device = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM devices WHERE device_key = ?"), arguments: [key])
+        }
+        let study = metadata.key(.studies, "StudyInstanceUID")
+        if study != nil { try upsert(.studies, key: "StudyInstanceUID", fixed: ["PatientID": patient]) }
+        let series = metadata.key(.series, "SeriesInstanceUID")
+        if series != nil { try upsert(.series, key: "SeriesInstanceUID", fixed: ["StudyInstanceUID": study, "device_id": device]) }
+        try upsert(.instances, key: "sha256", fixed: ["sha256": sha256, "SeriesInstanceUID": series, "name": metadata.name])
+    }
+
+    private static func databaseValue(_ value: MetadataValue) -> any DatabaseValueConvertible {
+        switch value {
+        case .text(let text): text
+        case .integer(let number): number
+        case .real(let number): number
+        }
+    }
+
+    private static func text(of value: MetadataValue) -> String {
+        switch value {
+        case .text(let text): text
+        case .integer(let number): "\(number)"
+        case .real(let number): "\(number)"
+        }
+    }
+
+    /// Removes the devices, series, studies and patients no instance leads to any more: a
+    /// reprocess under other options (device identity kept, UIDs retained) gives its
+    /// instances other rows, and the old ones must not count as data.
+    public func removeOrphanedMetadata() throws(LedgerError) {
+        try write { db in
+            try db.execute(sql: """
+                DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i."SeriesInstanceUID" = series."SeriesInstanceUID");
+                DELETE FROM devices WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.device_id = devices.id);
+                DELETE FROM studies WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s."StudyInstanceUID" = studies."StudyInstanceUID");
+                DELETE FROM patients WHERE NOT EXISTS (SELECT 1 FROM studies s WHERE s."PatientID" = patients."PatientID");
+                """)
+        }
+    }
+
+    // MARK: Filling the tables of a ledger that predates them
+
+    /// Processed contents without an instance row, with their JSON sidecar (relative to the
+    /// output directory): what a ledger made before the metadata tables holds.
+    /// `after`: the last hash of the previous page (a sidecar that cannot be read leaves its
+    /// content without rows, and must not be handed out again).
+    public func contentsWithoutMetadata(after: String, limit: Int) throws(LedgerError) -> [(sha256: String, sidecar: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT c.sha256, min(o.path) AS sidecar FROM contents c JOIN outputs o ON o.sha256 = c.sha256
+                WHERE c.sha256 > ? AND c.outcome = 'processed' AND o.path LIKE '%.json'
+                    AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.sha256 = c.sha256)
+                GROUP BY c.sha256 ORDER BY c.sha256 LIMIT ?
+                """, arguments: [after, limit]).map { (sha256: $0["sha256"], sidecar: $0["sidecar"]) }
+        }
+    }
+
+    /// Writes the rows of instances read back from their sidecars, in one transaction.
+    public func recordMetadata(_ instances: [(sha256: String, metadata: InstanceMetadata)]) throws(LedgerError) {
+        let columns = metadataColumns.withLock { $0 }
+        try write { db in
+            for instance in instances {
+                try Self.recordMetadata(instance.metadata, sha256: instance.sha256, columns: columns, in: db)
+            }
+        }
+    }
+}
+
+// MARK: Reading the joined metadata
+
+extension Ledger {
+    /// What to read of `instance_overview`.
+    public enum OverviewSelection: Sendable {
+        /// Every instance, or those of one bucket.
+        case instances(bucket: String?)
+        /// A bucket directory's manifest: its images in name order, with their first
+        /// frame's quality features and the number of PNGs.
+        case manifest(directory: String)
+    }
+
+    /// Calls `body` with the column names once, then with each row's values, without holding
+    /// every row in memory (an export of the whole ledger).
+    public func forEachOverviewRow(_ selection: OverviewSelection,
+                                   _ body: @Sendable ([String], [MetadataValue?]) throws -> Void) throws(LedgerError) {
+        let features = QualityFeatureNames.all.map { "q.\($0.quotedDatabaseIdentifier)" }.joined(separator: ", ")
+        let (sql, arguments): (String, StatementArguments) = switch selection {
+        case .instances(nil): ("SELECT * FROM instance_overview ORDER BY directory, name", [])
+        case .instances(let bucket?): ("SELECT * FROM instance_overview WHERE bucket = ? ORDER BY directory, name", [bucket])
+        case .manifest(let directory):
+            ("""
+            SELECT o.name,
+                (SELECT group_concat(file, ';') FROM (SELECT substr(p.path, length(o.directory) + 2) AS file FROM outputs p
+                    WHERE p.sha256 = o.sha256 ORDER BY p.path)) AS files,
+                o."StudyInstanceUID", o."SeriesInstanceUID", o."SOPInstanceUID", o."Modality",
+                o."ViewPosition", o."Rows", o."Columns",
+                (SELECT count(*) FROM image_quality f WHERE f.sha256 = o.sha256) AS frames,
+                o.suboptimal, q.model_score, \(features), o.bucket, o.reason
+            FROM instance_overview o LEFT JOIN image_quality q ON q.sha256 = o.sha256 AND q.frame = 1
+            WHERE o.directory = ? ORDER BY o.name
+            """, [directory])
+        }
+        try read { db in
+            let statement = try db.makeStatement(sql: sql)
+            try body(statement.columnNames, [])
+            let cursor = try Row.fetchCursor(statement, arguments: arguments)
+            while let row = try cursor.next() {
+                try body([], row.databaseValues.map { value in
+                    switch value.storage {
+                    case .null, .blob: nil
+                    case .int64(let number): .integer(number)
+                    case .double(let number): .real(number)
+                    case .string(let text): .text(text)
+                    }
+                })
+            }
+        }
+    }
+
+    /// The directories that hold outputs of processed images: a bucket's own, and those of
+    /// capacity-limited buckets.
+    public func outputDirectories() throws(LedgerError) -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: """
+                SELECT DISTINCT coalesce(directory, bucket) FROM contents WHERE bucket IS NOT NULL AND outcome = 'processed' ORDER BY 1
+                """)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Ledger
+import Testing
+
+/// The dataset layer through the real binary: capacity-limited bucket directories (across
+/// a kill, with two workers, under --reprocess), their manifests, and `dicomdrop export`.
+@Suite(.serialized) struct DatasetTests {
+    /// PNGs per directory of the output folder.
+    private func imagesPerDirectory(_ harness: DaemonHarness) -> [String: Int] {
+        harness.outputs().keys.filter { $0.hasSuffix(".png") }.reduce(into: [:]) { counts, path in
+            counts[String(path.split(separator: "/")[0]), default: 0] += 1
+        }
+    }
+
+    /// A manifest's records (RFC 4180 lines end with CRLF; no field here has a line break).
+    private func records(_ data: Data?) -> [[String]] {
+        String(decoding: data ?? Data(), as: UTF8.self).components(separatedBy: "\r\n").dropLast().map { $0.components(separatedBy: ",") }
+    }
+
+    @Test func aThousandImagesFillDirectoriesOfFourHundredAcrossAKillWithTwoWorkersAndAReprocess() async throws {
+        let harness = try DaemonHarness(extraConfig: "workers: 2\nbuckets:\n  capacity: 400\n  naming: sequence")
+        try DistinctImages.write(1000, into: harness.drop.appendingPathComponent("big"))
+        // A slow disk (each batch of 64 made durable 0.6 s late) keeps the unit running for
+        // seconds, so the kill lands past the first directory and before the end.
+        try harness.start(environment: ["LD_PRELOAD": try ReadFaultTests.injector(), "DD_SYNCFS_DELAY_MS": "600"])
+        let ledger = try harness.ledger()
+        let started = waitUntilHoldingThread(seconds: 60) { ((try? ledger.sources(inUnit: "big").count) ?? 0) >= 450 }
+        harness.killHard()
+        #expect(started)
+        let atKill = imagesPerDirectory(harness)
+        #expect(atKill.values.allSatisfy { $0 <= 400 }, "\(atKill)")
+        #expect(try ledger.sources(inUnit: "big").count < 1000, "the kill should land mid-unit")
+
+        #expect(try harness.run(["--once"]).status == 0)
+        let expected = ["small": 400, "small-0002": 400, "small-0003": 200]
+        #expect(imagesPerDirectory(harness) == expected)
+        #expect(try ledger.bucketDirectories().map { "\($0.directory)=\($0.images)" } == ["small=400", "small-0002=400", "small-0003=200"])
+        let outputs = harness.outputs()
+        #expect(outputs.count == 2000)
+
+        // Each directory's manifest lists exactly its images, once, under one header.
+        let manifests = harness.manifests()
+        #expect(manifests.keys.sorted() == ["small-0002/manifest.csv", "small-0003/manifest.csv", "small/manifest.csv"])
+        for (directory, count) in expected {
+            let lines = records(manifests["\(directory)/manifest.csv"])
+            #expect(lines.first?.prefix(4) == ["name", "files", "StudyInstanceUID", "SeriesInstanceUID"])
+            let names = lines.dropFirst().map { $0[0] }
+            #expect(names.count == count && Set(names).count == count)
+            let pngs = outputs.keys.filter { $0.hasPrefix(directory + "/") && $0.hasSuffix(".png") }
+            let difference = Set(names.map { "\(directory)/\($0).png" }).symmetricDifference(pngs)
+            #expect(difference.isEmpty, "\(difference.count) differ, e.g. \(difference.prefix(2))")
+            #expect(lines.dropFirst().allSatisfy { $0[1] == "\($0[0]).json;\($0[0]).png" && $0.last == "" })
+        }
+
+        // --reprocess keeps every image in its directory.
+        #expect(try harness.run(["--reprocess", "big"]).status == 0)
+        #expect(harness.outputs().keys.sorted() == outputs.keys.sorted())
+        #expect(imagesPerDirectory(harness) == expected)
+    }
+
+    @Test func timestampNamedDirectoriesAndTheExportOfEveryInstance() throws {
+        let harness = try DaemonHarness(extraConfig: "workers: 1\nbuckets:\n  capacity: 400")
+        try DistinctImages.write(1000, into: harness.drop.appendingPathComponent("big"))
+        #expect(try harness.run(["--once"]).status == 0)
+        let counts = imagesPerDirectory(harness)
+        #expect(counts["small"] == 400)
+        let others = counts.keys.filter { $0 != "small" }.sorted()
+        #expect(others.count == 2)
+        for name in others {
+            #expect(name.range(of: #"^small-[0-9]{8}T[0-9]{6}Z(-000[23])?$"#, options: .regularExpression) != nil, "\(name)")
+        }
+        #expect(others.map { counts[$0] ?? 0 }.sorted() == [200, 400])
+
+        // CSV to standard output: a header and one record per instance.
+        let csv = try harness.run(["export"])
+        #expect(csv.status == 0, "\(csv.standardError)")
+        let lines = csv.standardOutput.components(separatedBy: "\r\n").dropLast()
+        #expect(lines.count == 1001)
+        let header = lines.first?.components(separatedBy: ",") ?? []
+        #expect(header.prefix(4) == ["name", "bucket", "directory", "reason"])
+        #expect(header.contains("ViewPosition") && header.contains("PatientID") && header.contains("Manufacturer"))
+
+        // JSON Lines of one bucket into a file: arrays stay arrays, numbers numbers.
+        let file = harness.root.appendingPathComponent("export.jsonl")
+        let jsonl = try harness.run(["export", "--format", "jsonl", "--bucket", "small", "--out", file.path])
+        #expect(jsonl.status == 0 && jsonl.standardOutput.isEmpty, "\(jsonl.standardError)")
+        let objects = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(objects.count == 1000)
+        let first = try #require(objects.first)
+        #expect((first["outputs"] as? [String])?.count == 2)
+        #expect(first["ImageType"] as? [String] == ["ORIGINAL", "PRIMARY", "AXIAL"])
+        #expect(first["Rows"] as? Int == 128)
+        #expect(first["bucket"] as? String == "small")
+        #expect(Set(objects.compactMap { $0["directory"] as? String }) == Set(["small"] + others))
+
+        let none = try harness.run(["export", "--bucket", "suboptimal"])
+        #expect(none.status == 0 && none.standardOutput.components(separatedBy: "\r\n").count == 2)  // the header alone
+    }
+}
