@@ -7,8 +7,8 @@ import Synchronization
 /// every run of every unit. "Already done" lives here, never in the drop directory.
 public final class Ledger: Sendable {
     let pool: DatabasePool
-    /// Each metadata table's columns, in table order: what the record statements name.
-    let metadataColumns = Mutex<[MetadataTable: [String]]>([:])
+    /// Each metadata table's columns and the statements that write them.
+    let metadataWriter = Mutex(MetadataRowWriter())
 
     public enum LedgerError: Error, Sendable, CustomStringConvertible {
         case cannotOpen(path: String, reason: String)
@@ -411,7 +411,7 @@ public final class Ledger: Sendable {
     public func record(contents: [ContentRecord], sources: [SourceRecord], unreadable: [UnreadableRecord] = []) throws(LedgerError) {
         let now = Self.now()
         let columns = QualityFeatureNames.all
-        let metadataColumns = metadataColumns.withLock { $0 }
+        let metadataWriter = metadataWriter.withLock { $0 }
         try write { db in
             // Prepared once per connection (GRDB's statement cache), not once per row: the
             // preparation was most of the ledger's time in a 2,000-file run.
@@ -446,7 +446,7 @@ public final class Ledger: Sendable {
                 try upsertContent.execute(arguments: [content.sha256, content.outcome.rawValue, content.reason, content.bucket,
                                                       content.directory, content.configurationDigest, content.unit, now])
                 if let metadata = content.metadata {
-                    try Self.recordMetadata(metadata, sha256: content.sha256, columns: metadataColumns, in: db)
+                    try metadataWriter.record(metadata, sha256: content.sha256, in: db)
                 } else {
                     try deleteInstance.execute(arguments: [content.sha256])
                 }

@@ -74,7 +74,13 @@ extension Ledger {
         let columns = try read { db in
             try MetadataTable.allCases.map { table in (table, try Self.columnNames(of: table, in: db)) }
         }
-        metadataColumns.withLock { $0 = Dictionary(uniqueKeysWithValues: columns) }
+        let writer = MetadataRowWriter(layout: MetadataLayout(columns: Dictionary(uniqueKeysWithValues: columns)))
+        metadataWriter.withLock { $0 = writer }
+    }
+
+    /// The columns the rows of `InstanceMetadata` are laid out by.
+    public func metadataLayout() -> MetadataLayout {
+        metadataWriter.withLock { $0.layout }
     }
 
     static func columnNames(of table: MetadataTable, in db: Database) throws -> [String] {
@@ -107,55 +113,6 @@ extension Ledger {
             LEFT JOIN patients p ON p."PatientID" = st."PatientID"
             LEFT JOIN devices d ON d.id = se.device_id;
             """)
-    }
-
-    /// Writes one instance's rows, replacing what the tables held for the same keys: a
-    /// reprocessed instance updates its rows in place.
-    static func recordMetadata(_ metadata: InstanceMetadata, sha256: String, columns: [MetadataTable: [String]], in db: Database) throws {
-        func upsert(_ table: MetadataTable, key: String, fixed: [String: (any DatabaseValueConvertible)?]) throws {
-            let names = columns[table] ?? []
-            let values = metadata.values[table] ?? [:]
-            let arguments: [(any DatabaseValueConvertible)?] = names.map { name in
-                if let value = fixed[name] { return value }
-                return values[name].map(databaseValue)
-            }
-            let assignments = names.filter { $0 != key && $0 != "id" }.map { "\($0.quotedDatabaseIdentifier) = excluded.\($0.quotedDatabaseIdentifier)" }
-            let sql = """
-                INSERT INTO \(table.rawValue) (\(names.map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
-                VALUES (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))
-                ON CONFLICT(\(key.quotedDatabaseIdentifier)) DO \(assignments.isEmpty ? "NOTHING" : "UPDATE SET " + assignments.joined(separator: ", "))
-                """
-            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments))
-        }
-        let patient = metadata.key(.patients, "PatientID")
-        if patient != nil { try upsert(.patients, key: "PatientID", fixed: [:]) }
-        var device: Int64?
-        if let deviceValues = metadata.values[.devices], !deviceValues.isEmpty {
-            let key = deviceValues.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.text(of: $0.value))" }.joined(separator: "|")
-            try upsert(.devices, key: "device_key", fixed: ["device_key": key, "id": nil])
-            device = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM devices WHERE device_key = ?"), arguments: [key])
-        }
-        let study = metadata.key(.studies, "StudyInstanceUID")
-        if study != nil { try upsert(.studies, key: "StudyInstanceUID", fixed: ["PatientID": patient]) }
-        let series = metadata.key(.series, "SeriesInstanceUID")
-        if series != nil { try upsert(.series, key: "SeriesInstanceUID", fixed: ["StudyInstanceUID": study, "device_id": device]) }
-        try upsert(.instances, key: "sha256", fixed: ["sha256": sha256, "SeriesInstanceUID": series, "name": metadata.name])
-    }
-
-    private static func databaseValue(_ value: MetadataValue) -> any DatabaseValueConvertible {
-        switch value {
-        case .text(let text): text
-        case .integer(let number): number
-        case .real(let number): number
-        }
-    }
-
-    private static func text(of value: MetadataValue) -> String {
-        switch value {
-        case .text(let text): text
-        case .integer(let number): "\(number)"
-        case .real(let number): "\(number)"
-        }
     }
 
     /// Removes the devices, series, studies and patients no instance leads to any more: a
@@ -191,10 +148,10 @@ extension Ledger {
 
     /// Writes the rows of instances read back from their sidecars, in one transaction.
     public func recordMetadata(_ instances: [(sha256: String, metadata: InstanceMetadata)]) throws(LedgerError) {
-        let columns = metadataColumns.withLock { $0 }
+        let writer = metadataWriter.withLock { $0 }
         try write { db in
             for instance in instances {
-                try Self.recordMetadata(instance.metadata, sha256: instance.sha256, columns: columns, in: db)
+                try writer.record(instance.metadata, sha256: instance.sha256, in: db)
             }
         }
     }
@@ -257,6 +214,118 @@ extension Ledger {
             try String.fetchAll(db, sql: """
                 SELECT DISTINCT coalesce(directory, bucket) FROM contents WHERE bucket IS NOT NULL AND outcome = 'processed' ORDER BY 1
                 """)
+        }
+    }
+}
+
+/// Writes an instance's rows with one statement per table, built once for the layout: an
+/// upsert on the table's key that sets every column (a reprocessed instance's rows are
+/// replaced in place, absent values becoming NULL).
+struct MetadataRowWriter: Sendable {
+    let layout: MetadataLayout
+    private let statements: [String]
+    /// Positions of the key and link columns in each table's row.
+    private let patientKey, studyKey, studyPatient, seriesKey, seriesStudy, seriesDevice: Int?
+    private let deviceID, deviceKey, instanceKey, instanceSeries, instanceName: Int?
+
+    init(layout: MetadataLayout) {
+        self.layout = layout
+        statements = MetadataTable.allCases.map { table in
+            let names = layout.columns[table.index]
+            guard !names.isEmpty else { return "" }
+            let key = table.keyColumn
+            let assignments = names.filter { $0 != key && $0 != "id" }
+                .map { "\($0.quotedDatabaseIdentifier) = excluded.\($0.quotedDatabaseIdentifier)" }
+            return """
+                INSERT INTO \(table.rawValue) (\(names.map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
+                VALUES (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))
+                ON CONFLICT(\(key.quotedDatabaseIdentifier)) DO \(assignments.isEmpty ? "NOTHING" : "UPDATE SET " + assignments.joined(separator: ", "))
+                """
+        }
+        patientKey = layout.position(of: "PatientID", in: .patients)
+        studyKey = layout.position(of: "StudyInstanceUID", in: .studies)
+        studyPatient = layout.position(of: "PatientID", in: .studies)
+        seriesKey = layout.position(of: "SeriesInstanceUID", in: .series)
+        seriesStudy = layout.position(of: "StudyInstanceUID", in: .series)
+        seriesDevice = layout.position(of: "device_id", in: .series)
+        deviceID = layout.position(of: "id", in: .devices)
+        deviceKey = layout.position(of: "device_key", in: .devices)
+        instanceKey = layout.position(of: "sha256", in: .instances)
+        instanceSeries = layout.position(of: "SeriesInstanceUID", in: .instances)
+        instanceName = layout.position(of: "name", in: .instances)
+    }
+
+    init() { self.init(layout: MetadataLayout(columns: [:])) }
+
+    func record(_ metadata: InstanceMetadata, sha256: String, in db: Database) throws {
+        guard metadata.rows.count == MetadataTable.allCases.count else { return }
+        var rows = metadata.rows
+        func text(_ table: MetadataTable, _ position: Int?) -> String? {
+            guard let position, position < rows[table.index].count, case .text(let value)? = rows[table.index][position] else { return nil }
+            return value
+        }
+        func set(_ table: MetadataTable, _ position: Int?, _ value: MetadataValue?) {
+            if let position, position < rows[table.index].count { rows[table.index][position] = value }
+        }
+        func upsert(_ table: MetadataTable) throws {
+            let sql = statements[table.index]
+            guard !sql.isEmpty else { return }
+            let arguments: [(any DatabaseValueConvertible)?] = rows[table.index].map { value in
+                switch value {
+                case nil: nil
+                case .text(let text)?: text
+                case .integer(let number)?: number
+                case .real(let number)?: number
+                }
+            }
+            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments))
+        }
+        let patient = text(.patients, patientKey)
+        if patient != nil { try upsert(.patients) }
+        var device: Int64?
+        let deviceValues = rows[MetadataTable.devices.index].enumerated().compactMap { position, value in
+            value.map { (layout.columns[MetadataTable.devices.index][position], $0) }
+        }
+        if !deviceValues.isEmpty {
+            let key: String = deviceValues.map { (name: String, value: MetadataValue) -> String in
+                switch value {
+                case .text(let text): "\(name)=\(text)"
+                case .integer(let number): "\(name)=\(number)"
+                case .real(let number): "\(name)=\(number)"
+                }
+            }.joined(separator: "|")
+            set(.devices, deviceKey, .text(key))
+            set(.devices, deviceID, nil)
+            try upsert(.devices)
+            device = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM devices WHERE device_key = ?"), arguments: [key])
+        }
+        let study = text(.studies, studyKey)
+        if study != nil {
+            set(.studies, studyPatient, patient.map(MetadataValue.text))
+            try upsert(.studies)
+        }
+        let series = text(.series, seriesKey)
+        if series != nil {
+            set(.series, seriesStudy, study.map(MetadataValue.text))
+            set(.series, seriesDevice, device.map(MetadataValue.integer))
+            try upsert(.series)
+        }
+        set(.instances, instanceKey, .text(sha256))
+        set(.instances, instanceSeries, series.map(MetadataValue.text))
+        set(.instances, instanceName, .text(metadata.name))
+        try upsert(.instances)
+    }
+}
+
+extension MetadataTable {
+    /// The column a row is found again by (each table's primary key, devices' by its values).
+    var keyColumn: String {
+        switch self {
+        case .patients: "PatientID"
+        case .studies: "StudyInstanceUID"
+        case .series: "SeriesInstanceUID"
+        case .devices: "device_key"
+        case .instances: "sha256"
         }
     }
 }

@@ -79,9 +79,10 @@ public final class UnitProcessor: Sendable {
         self.writeStage = WriteStage(writer: writer, writeDICOM: configuration.deidentification.writeDICOM)
         self.filterStage = FilterStage(filters: configuration.filters)
         self.manifests = ManifestWriter(ledger: ledger, writer: writer, logger: logger)
-        self.catalog = MetadataCatalog(extraColumns: configuration.extraColumns,
-                                       keepsDeviceSerialNumber: configuration.deidentification.options.contains(ConfidentialityProfile.Option.retainDeviceIdentity.rawValue))
+        let catalog = MetadataCatalog(extraColumns: configuration.extraColumns,
+                                      keepsDeviceSerialNumber: configuration.deidentification.options.contains(ConfidentialityProfile.Option.retainDeviceIdentity.rawValue))
         do { try ledger.prepareMetadataColumns(catalog.columns) } catch { throw .metadataTables(error) }
+        self.catalog = catalog.bound(to: ledger.metadataLayout())
         self.logger = logger
         self.digest = configuration.outputDigest
         self.workers = WorkerPool(count: configuration.workers)

@@ -98,4 +98,59 @@ import Testing
         let none = try harness.run(["export", "--bucket", "suboptimal"])
         #expect(none.status == 0 && none.standardOutput.components(separatedBy: "\r\n").count == 2)  // the header alone
     }
+
+    /// The README's five questions, as printed there, in the `sqlite3` shell: each runs on a
+    /// ledger a daemon is writing, from a read-only connection that never blocks it.
+    static let readmeQueries = [
+        #"SELECT "Modality", bucket, count(*) AS images FROM instance_overview GROUP BY 1, 2 ORDER BY 1, 2;"#,
+        #"SELECT "PatientID", count(*) AS studies FROM studies GROUP BY 1 ORDER BY studies DESC;"#,
+        #"""
+        SELECT d."Manufacturer", d."ManufacturerModelName", d."StationName", count(i.sha256) AS images
+        FROM devices d JOIN series s ON s.device_id = d.id JOIN instances i ON i."SeriesInstanceUID" = s."SeriesInstanceUID"
+        GROUP BY d.id ORDER BY images DESC;
+        """#,
+        #"SELECT name, directory, reason FROM instance_overview WHERE bucket = 'suboptimal' ORDER BY name;"#,
+        #"""
+        SELECT name, "InstanceNumber", "SliceLocation", outputs FROM instance_overview
+        WHERE "SeriesInstanceUID" = '2.25.1234...' ORDER BY "InstanceNumber";
+        """#,
+    ]
+
+    @Test func theReadmeQueriesRunInTheSqliteShellWhileTheDaemonWrites() async throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        for query in Self.readmeQueries {
+            let indented = query.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")
+            #expect(readme.contains(indented), "README no longer shows: \(query)")
+        }
+        let harness = try DaemonHarness()
+        try DistinctImages.write(300, into: harness.drop.appendingPathComponent("big"))
+        try harness.drop(["pydicom/test_files/MR_small.dcm", "pydicom/test_files/examples_overlay.dcm"], into: "mixed")
+        try harness.start(environment: ["LD_PRELOAD": try ReadFaultTests.injector(), "DD_SYNCFS_DELAY_MS": "300"])
+        func count() throws -> ChildProcess.Result {
+            try ChildProcess.runTool("/usr/bin/env", ["sqlite3", "-readonly", harness.database.path, "SELECT count(*) FROM instance_overview;"])
+        }
+        #expect(waitUntilHoldingThread(seconds: 30) { harness.logText().contains("watching") }, "\(harness.logText())")
+        // Read while the daemon writes: every read succeeds and sees a committed state.
+        var seen: [Int] = []
+        _ = try waitUntilHoldingThread(seconds: 60) {
+            let result = try count()
+            #expect(result.status == 0, "\(result.standardError)")
+            seen.append(Int(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1)
+            return (seen.last ?? 0) >= 302
+        }
+        #expect(seen.count >= 3 && seen.contains { $0 > 0 && $0 < 302 }, "\(seen)")
+        #expect(seen == seen.sorted() && seen.last == 302, "\(seen)")
+        #expect(await harness.stop() == 0)
+
+        let answers = try Self.readmeQueries.map { query in
+            try ChildProcess.runTool("/usr/bin/env", ["sqlite3", "-readonly", harness.database.path, query])
+        }
+        #expect(answers.allSatisfy { $0.status == 0 && $0.standardError.isEmpty }, "\(answers.map(\.standardError))")
+        #expect(answers[0].standardOutput == "CT|small|300\nMR|small|2\n")
+        #expect(answers[1].standardOutput.split(separator: "\n").count == 3)  // the CT copies share a patient; two MR patients
+        let busiest = answers[2].standardOutput.split(separator: "\n").first ?? ""
+        #expect(busiest.hasPrefix("GE MEDICAL SYSTEMS|RHAPSODE|") && busiest.hasSuffix("|300"), "\(answers[2].standardOutput)")
+        #expect(answers[3].standardOutput.isEmpty && answers[4].standardOutput.isEmpty)
+    }
 }

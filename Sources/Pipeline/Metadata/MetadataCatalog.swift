@@ -17,6 +17,10 @@ struct MetadataCatalog: Sendable {
     }
 
     let attributes: [Attribute]
+    /// The ledger's columns the rows are laid out by, and each attribute's place in them
+    /// (table index, position), once `bound(to:)`.
+    private(set) var layout = MetadataLayout(columns: [:])
+    private var places: [(table: Int, position: Int)?] = []
     /// Whether the Device Serial Number is stored. The de-identified dataset holds a
     /// pseudonym of it unless device identity is retained; the tables hold it only then.
     let keepsDeviceSerialNumber: Bool
@@ -59,13 +63,27 @@ struct MetadataCatalog: Sendable {
         }
     }
 
+    /// The catalog writing rows laid out as the ledger's tables are (after
+    /// `Ledger.prepareMetadataColumns(columns)`, every attribute has its column).
+    func bound(to layout: MetadataLayout) -> MetadataCatalog {
+        var bound = self
+        bound.layout = layout
+        bound.places = attributes.map { attribute in
+            guard attribute.keyword != "DeviceSerialNumber" || keepsDeviceSerialNumber,
+                  let position = layout.position(of: attribute.keyword, in: attribute.table) else { return nil }
+            return (attribute.table.index, position)
+        }
+        return bound
+    }
+
     /// The rows of one instance: every attribute with a value, converted to its column's type.
     func metadata(of values: some AttributeValues, name: String) -> InstanceMetadata {
-        var tables: [MetadataTable: [String: MetadataValue]] = [:]
-        for attribute in attributes where keepsDeviceSerialNumber || attribute.keyword != "DeviceSerialNumber" {
-            if let value = Self.value(of: attribute, in: values) { tables[attribute.table, default: [:]][attribute.keyword] = value }
+        var rows = layout.emptyRows()
+        for (attribute, place) in zip(attributes, places) {
+            guard let place, let value = Self.value(of: attribute, in: values) else { continue }
+            rows[place.table][place.position] = value
         }
-        return InstanceMetadata(values: tables, name: name)
+        return InstanceMetadata(rows: rows, name: name)
     }
 
     static func value(of attribute: Attribute, in values: some AttributeValues) -> MetadataValue? {
