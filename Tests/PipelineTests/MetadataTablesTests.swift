@@ -243,4 +243,18 @@ import Testing
         // A second start has nothing left to fill.
         #expect(try ledger.contentsWithoutMetadata(after: "", limit: 10).isEmpty)
     }
+
+    @Test func csvIsRFC4180AndAnExportOfANewLedgerIsItsHeader() throws {
+        #expect(DatasetExport.csvLine(["a", "b,c", "d\"e", "f\ng", ""]) == "a,\"b,c\",\"d\"\"e\",\"f\ng\",\r\n")
+        #expect(DatasetExport.jsonLine(["ImageType", "Rows", "name", "x"], [.text("[\"A\",\"B\"]"), .integer(5), .text("n\"1"), nil],
+                                       jsonColumns: ["ImageType"]) == "{\"ImageType\":[\"A\",\"B\"],\"Rows\":5,\"name\":\"n\\\"1\",\"x\":null}\n")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let lines = LockedBox<[String]>([])
+        try DatasetExport.write(bucket: nil, from: try Ledger(path: database), format: .csv, extraColumns: []) { data in
+            lines.value.append(String(decoding: data, as: UTF8.self))
+        }
+        #expect(lines.value.count == 1)
+        #expect(lines.value.first?.hasPrefix("name,bucket,directory,reason,suboptimal,outputs,unit,processed_at,sha256,") == true)
+    }
 }

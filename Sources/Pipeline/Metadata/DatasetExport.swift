@@ -32,6 +32,8 @@ public enum DatasetExport {
     public static func write(bucket: String?, from ledger: Ledger, format: Format, extraColumns: [String],
                              to output: @escaping @Sendable (Data) throws -> Void) throws(Ledger.LedgerError) {
         let catalog = MetadataCatalog(extraColumns: extraColumns)
+        // A ledger no daemon has opened yet has the tables without their columns and view.
+        try ledger.prepareMetadataColumns(catalog.columns)
         let json = Set(catalog.attributes.filter(\.multiValued).map(\.keyword)).union(["outputs"])
         try write(.instances(bucket: bucket), from: ledger, format: format, jsonColumns: json, to: output)
     }
