@@ -46,10 +46,11 @@ def make_drop(drop: pathlib.Path, count: int, rng: random.Random) -> int:
     return count
 
 
-def config(root: pathlib.Path, drop: pathlib.Path, key: pathlib.Path) -> pathlib.Path:
+def config(root: pathlib.Path, drop: pathlib.Path, key: pathlib.Path, capacity: int) -> pathlib.Path:
     path = root / "watch.yaml"
     path.write_text(f"drop: {drop}\noutput: out\ndatabase: ledger.sqlite\nsettle_seconds: 0\nworkers: 2\n"
-                    f"deidentify:\n  key_file: {key}\n  map_database: pseudonyms.sqlite\n")
+                    f"deidentify:\n  key_file: {key}\n  map_database: pseudonyms.sqlite\n"
+                    + (f"buckets:\n  capacity: {capacity}\n  naming: sequence\n" if capacity else ""))
     return path
 
 
@@ -59,27 +60,68 @@ def once(configuration: pathlib.Path) -> None:
         raise SystemExit(f"dicomdrop --once failed ({result.returncode}):\n{result.stderr[-3000:]}")
 
 
-def outputs(root: pathlib.Path) -> dict:
-    return {str(p.relative_to(root / "out")): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in (root / "out").rglob("*") if p.is_file()}
+def outputs(root: pathlib.Path, capacity: int) -> dict:
+    """Output files and their SHA-256. With a capacity, which directory of its bucket an
+    image lands in follows the order the workers finished in, so files are compared by
+    bucket and name (the directories' counts are checked on their own); manifests list
+    their directory's images and are left out for the same reason."""
+    def key(path: pathlib.Path) -> str:
+        relative = path.relative_to(root / "out")
+        if not capacity:
+            return str(relative)
+        return f"{bucket_of(relative.parts[0])}/{relative.name}"
+    return {key(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (root / "out").rglob("*") if p.is_file() and not (capacity and p.name == "manifest.csv")}
 
 
-def ledger(root: pathlib.Path) -> dict:
+def bucket_of(directory: str) -> str:
+    """`small-0002` → `small` (naming: sequence)."""
+    head, _, tail = directory.rpartition("-")
+    return head if head and tail.isdigit() and len(tail) == 4 else directory
+
+
+def without(cursor, column: str) -> list:
+    """The cursor's rows without `column`, sorted."""
+    names = [description[0] for description in cursor.description]
+    return sorted((tuple(v for n, v in zip(names, row) if n != column) for row in cursor), key=repr)
+
+
+def directory_counts(root: pathlib.Path) -> dict:
+    """Images (JSON sidecars, one per instance) per bucket directory."""
+    counts = {}
+    for sidecar in (root / "out").rglob("*.json"):
+        directory = sidecar.relative_to(root / "out").parts[0]
+        counts[directory] = counts.get(directory, 0) + 1
+    return counts
+
+
+def ledger(root: pathlib.Path, capacity: int) -> dict:
     """The rows that must not depend on how often the work was interrupted. Left out: runs
-    and timestamps, and `contents.unit`, the unit whose run met a content first, which
-    follows the order units were run in, not the crashes."""
+    and timestamps, `contents.unit`, the unit whose run met a content first, which follows
+    the order units were run in, not the crashes, and devices' ids, numbered in the order
+    devices were met (series are compared by their device's key). With a capacity, output
+    paths are compared by their file name (see `outputs`)."""
+    path = "substr(path, instr(path, '/') + 1)" if capacity else "path"
+    output = "substr(output, instr(output, '/') + 1)" if capacity else "output"
     with sqlite3.connect(root / "ledger.sqlite") as db:
         return {
             "sources": sorted(db.execute("SELECT path, unit, sha256 FROM sources")),
             "contents": sorted(db.execute("SELECT sha256, outcome, reason, bucket FROM contents")),
-            "outputs": sorted(db.execute("SELECT path, sha256 FROM outputs")),
-            "image_quality": sorted(db.execute("SELECT output, sha256, frame, suboptimal, reason FROM image_quality")),
+            "outputs": sorted(db.execute(f"SELECT {path}, sha256 FROM outputs")),
+            "image_quality": sorted(db.execute(f"SELECT {output}, sha256, frame, suboptimal, reason FROM image_quality")),
             "units": sorted(db.execute("SELECT name, state FROM units")),
+            "instances": sorted(db.execute("SELECT * FROM instances"), key=repr),
+            "series": without(db.execute("SELECT s.*, d.device_key FROM series s LEFT JOIN devices d ON d.id = s.device_id"),
+                              "device_id"),
+            "studies": sorted(db.execute("SELECT * FROM studies"), key=repr),
+            "patients": sorted(db.execute("SELECT * FROM patients"), key=repr),
+            "devices": sorted(db.execute("SELECT device_key FROM devices")),
         }
 
 
 def main() -> int:
     work, count, kills, seed = pathlib.Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    capacity = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     rng = random.Random(seed)
     drop = work / "drop"
     make_drop(drop, count, rng)
@@ -89,12 +131,12 @@ def main() -> int:
     reference = work / "reference"
     reference.mkdir()
     start = time.perf_counter()
-    once(config(reference, drop, key))
+    once(config(reference, drop, key, capacity))
     uninterrupted = time.perf_counter() - start
 
     chaos = work / "chaos"
     chaos.mkdir()
-    configuration = config(chaos, drop, key)
+    configuration = config(chaos, drop, key, capacity)
     landed = 0  # kills that found the process still running
     progress = []  # sources recorded after each kill
     for _ in range(kills):
@@ -119,14 +161,25 @@ def main() -> int:
     temporaries = [str(p) for p in (chaos / "out").rglob("*") if ".dicomdrop-tmp-" in p.name]
     if temporaries:
         problems.append(f"{len(temporaries)} temporary output(s) left, e.g. {temporaries[:3]}")
-    expected, actual = outputs(reference), outputs(chaos)
+    expected, actual = outputs(reference, capacity), outputs(chaos, capacity)
     if expected != actual:
         missing = sorted(set(expected) - set(actual))
         extra = sorted(set(actual) - set(expected))
         changed = sorted(p for p in set(expected) & set(actual) if expected[p] != actual[p])
         problems.append(f"outputs differ: {len(missing)} missing {missing[:3]}, {len(extra)} extra {extra[:3]}, "
                         f"{len(changed)} changed {changed[:3]}")
-    expected_ledger, actual_ledger = ledger(reference), ledger(chaos)
+    expected_ledger, actual_ledger = ledger(reference, capacity), ledger(chaos, capacity)
+    if capacity:
+        # Each bucket's directories fill in turn: never more than the capacity, and the
+        # same counts as the uninterrupted run (every place taken belongs to a file of the
+        # drop, processed in the end).
+        counts, reference_counts = directory_counts(chaos), directory_counts(reference)
+        over = {d: n for d, n in counts.items() if n > capacity}
+        if over:
+            problems.append(f"directories over the capacity of {capacity}: {over}")
+        if sorted(counts.items()) != sorted(reference_counts.items()):
+            problems.append(f"directory counts {sorted(counts.items())} differ from the uninterrupted run's "
+                            f"{sorted(reference_counts.items())}")
     for table in expected_ledger:
         if expected_ledger[table] != actual_ledger[table]:
             difference = sorted(set(expected_ledger[table]) ^ set(actual_ledger[table]))

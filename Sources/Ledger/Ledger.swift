@@ -34,12 +34,28 @@ public final class Ledger: Sendable {
             for file in [path.path, path.path + "-wal", path.path + "-shm"] { chmod(file, 0o600) }
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
-            pool = try DatabasePool(path: path.path, configuration: configuration)
+            pool = try Self.openRetrying(path.path, configuration: configuration)
             try Self.migrate(pool)
         } catch {
             throw .cannotOpen(path: path.path, reason: "\(error)")
         }
         do { try loadMetadataColumns() } catch { throw .cannotOpen(path: path.path, reason: "\(error)") }
+    }
+
+    /// Opens the pool. A new database is switched to WAL when it is opened, which needs the
+    /// file to itself for a moment: another process opening it at the same moment (a
+    /// `--reprocess` started with the daemon) gets SQLITE_BUSY at once, without the busy
+    /// timeout, so the open is tried again for up to 5 s.
+    private static func openRetrying(_ path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 100 {
+                attempt += 1
+                usleep(50_000)
+            }
+        }
     }
 
     /// The quality feature columns migration v2 created.
