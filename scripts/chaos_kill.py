@@ -148,8 +148,11 @@ def main() -> int:
             landed += 1
         process.wait()
         if (chaos / "ledger.sqlite").exists():
-            with sqlite3.connect(chaos / "ledger.sqlite") as db:
-                progress.append(db.execute("SELECT count(*) FROM sources").fetchone()[0])
+            try:
+                with sqlite3.connect(chaos / "ledger.sqlite") as db:
+                    progress.append(db.execute("SELECT count(*) FROM sources").fetchone()[0])
+            except sqlite3.OperationalError:
+                progress.append(0)  # killed after the file was made, before its tables were
     once(configuration)
     with sqlite3.connect(chaos / "ledger.sqlite") as db:
         interrupted = db.execute("SELECT count(*) FROM runs WHERE outcome = 'interrupted'").fetchone()[0]
