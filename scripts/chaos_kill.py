@@ -17,6 +17,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from bench_daemon import templates  # noqa: E402  (the corpus's uncompressed CT and MR images)
 
 DICOMDROP = os.environ["DICOMDROP"]
+# Seconds between a start and its SIGKILL, drawn from this range: CHAOS_DELAY="0.5-3" spreads
+# the kills over more of the work, at the price of fewer kills per campaign inside runs.
+DELAY = tuple(float(x) for x in os.environ.get("CHAOS_DELAY", "0.05-0.4").split("-"))
 warnings.simplefilter("ignore")
 
 
@@ -142,7 +145,7 @@ def main() -> int:
     for _ in range(kills):
         process = subprocess.Popen([DICOMDROP, "--config", str(configuration), "--once"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 0.4))
+        time.sleep(rng.uniform(*DELAY))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             landed += 1

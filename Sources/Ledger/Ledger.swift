@@ -214,6 +214,15 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// Units whose last state is not an end (`waiting`, `settling`, `processing`): what a
+    /// crash or a stop left unfinished. One whose files were all recorded before the stop
+    /// has nothing that a pass would find changed, and must still be run to be `done`.
+    public func unitsLeftUnfinished() throws(LedgerError) -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM units WHERE state IN ('waiting', 'settling', 'processing') ORDER BY name")
+        }
+    }
+
     public func state(of unit: String) throws(LedgerError) -> UnitState? {
         try read { db in
             try String.fetchOne(db, sql: "SELECT state FROM units WHERE name = ?", arguments: [unit]).flatMap(UnitState.init)

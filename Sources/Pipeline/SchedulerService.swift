@@ -83,6 +83,12 @@ public final class SchedulerService: Service {
         }
 
         await fullPass(.startup)
+        // A unit stopped after its last file was recorded but before its run was closed is
+        // left `waiting` with nothing changed: it runs again, skips every file, and is done.
+        for unit in (try? processor.ledger.unitsLeftUnfinished()) ?? []
+        where FileManager.default.fileExists(atPath: configuration.drop.appendingPathComponent(unit).path) {
+            scheduler.touch(unit, reason: .startup, at: now())
+        }
         logger.info("\(once ? "catching up with" : "watching") \(configuration.drop.path): \(scheduler.pendingCount) unit(s) pending at start-up")
         await settleAndRun(&scheduler, &pause, now: now)
         if once && scheduler.isIdle && !pause.isPaused { return }

@@ -209,6 +209,19 @@ import Testing
         #expect(try ledger.state(of: "big") == .done)
     }
 
+    /// A stop between a run's last commit and its close (the manifests being written) leaves
+    /// the unit `waiting` with every file recorded: the next start must still finish it.
+    @Test func aUnitLeftWaitingWithEveryFileRecordedIsDoneAfterTheNextStart() async throws {
+        let harness = try DaemonHarness()
+        try harness.drop(Self.images, into: "study")
+        #expect(try harness.run(["--once"]).status == 0)
+        let ledger = try harness.ledger()
+        try ledger.setState(.waiting, of: "study")
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(try ledger.state(of: "study") == .done)
+        #expect(try ledger.runs(of: "study").last?.counts == RunCounts(seen: Self.images.count, skipped: Self.images.count))
+    }
+
     @Test func processesStartingTogetherOnANewLedgerAllSucceed() async throws {
         // The daemon and a tool beside it (--reprocess, --once) may create the ledger and the
         // pseudonym map together: both see the migrations pending, the loser of the write
