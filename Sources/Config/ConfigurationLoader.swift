@@ -369,6 +369,20 @@ public enum ConfigurationLoader {
             }
             configuration.bucketCapacity?.naming = known
         }
+        if configuration.bucketCapacity != nil {
+            // A full bucket's next directory is `<bucket>-0002` or `<bucket>-<UTC time>`:
+            // a size bucket of such a name would share its folder with another bucket's images.
+            let names = configuration.sizeBuckets.map(\.name) + ReservedBucket.allCases.map(\.rawValue)
+            for (index, bucket) in configuration.sizeBuckets.enumerated() {
+                for other in names where other != bucket.name && bucket.name.hasPrefix(other + "-") {
+                    let suffix = bucket.name.dropFirst(other.count + 1)
+                    if suffix.range(of: #"^([0-9]{4}|[0-9]{8}T[0-9]{6}Z)"#, options: .regularExpression) != nil {
+                        throw error(at: [Key("buckets"), Key("size"), Key(index: index), Key("name")], in: root, file: file,
+                                    "\"\(bucket.name)\" is the name of a further directory of the bucket \"\(other)\" under buckets.capacity")
+                    }
+                }
+            }
+        }
         // Outputs inside the drop directory would be watched and processed as new drops; a
         // drop directory inside the outputs would be swept and overwritten.
         let drop = configuration.drop.path, output = configuration.output.path

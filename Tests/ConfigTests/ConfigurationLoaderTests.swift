@@ -149,6 +149,11 @@ import Watcher
         #expect(failure("buckets:\n  capacity: 0\n") == "watch.yaml:2:13: buckets.capacity: must be a number of images >= 1, found 0")
         #expect(failure("buckets:\n  capacity: 10\n  naming: daily\n") == "watch.yaml:3:11: buckets.naming: must be timestamp or sequence, found \"daily\"")
         #expect(failure("buckets:\n  naming: sequence\n") == "watch.yaml:2:11: buckets.naming: names the directories after a full one: it needs buckets.capacity")
+        #expect(failure("buckets:\n  capacity: 10\n  size:\n    - {name: small, max_pixels: 10}\n    - {name: small-0002}\n")
+                == "watch.yaml:5:14: buckets.size[1].name: \"small-0002\" is the name of a further directory of the bucket \"small\" under buckets.capacity")
+        #expect(failure("buckets:\n  capacity: 10\n  size:\n    - {name: review-20261202T101500Z}\n")?.hasSuffix("of the bucket \"review\" under buckets.capacity") == true)
+        #expect(try ConfigurationLoader.parse("buckets:\n  size:\n    - {name: small, max_pixels: 10}\n    - {name: small-0002}\n",
+                                              file: "/w/watch.yaml").sizeBuckets.count == 2)
     }
 
     @Test func limitsAreReadAndChecked() throws {
