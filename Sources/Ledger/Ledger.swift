@@ -162,7 +162,7 @@ public final class Ledger: Sendable {
         return migrator
     }
 
-    private static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
+    private static func now() -> String { timestamp(Date()) }
 
     func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
         do { return try pool.write(body) } catch { throw .database("\(error)") }
@@ -514,10 +514,20 @@ extension DatabaseMigrator {
     /// winner has committed, a second attempt finds the migration applied and does nothing;
     /// a real error fails every attempt and is thrown.
     func migrateRetrying(_ writer: some DatabaseWriter) throws {
+        try Ledger.retryingLostSchemaRaces { try migrate(writer) }
+    }
+}
+
+extension Ledger {
+    /// Runs a schema change that another process may be making at the same moment (the
+    /// migrations, the metadata columns): the loser of the write lock fails on what the
+    /// winner did, and its next attempt finds the change made. A real error fails every
+    /// attempt and is thrown.
+    static func retryingLostSchemaRaces(_ body: () throws -> Void) throws {
         var attempt = 0
         while true {
             do {
-                try migrate(writer)
+                try body()
                 return
             } catch let error as DatabaseError where attempt < 3 && error.resultCode == .SQLITE_ERROR {
                 attempt += 1

@@ -31,6 +31,15 @@ public enum MetadataValue: Sendable, Equatable {
     case text(String)
     case integer(Int64)
     case real(Double)
+
+    /// The value as text (a CSV field, a device key).
+    public var text: String {
+        switch self {
+        case .text(let text): text
+        case .integer(let number): "\(number)"
+        case .real(let number): "\(number)"
+        }
+    }
 }
 
 /// The metadata tables' columns as this process writes them: each table's column names in

@@ -47,9 +47,8 @@ extension Ledger {
     /// `--reprocess` beside the daemon) may add the same column at the same moment: the
     /// loser's attempt then fails on "duplicate column name" and the next finds it done.
     public func prepareMetadataColumns(_ columns: [MetadataColumn]) throws(LedgerError) {
-        var attempt = 0
-        while true {
-            do {
+        do {
+            try Self.retryingLostSchemaRaces {
                 try pool.write { db in
                     for table in MetadataTable.allCases {
                         let existing = Set(try Self.columnNames(of: table, in: db).map { $0.lowercased() })
@@ -59,12 +58,9 @@ extension Ledger {
                     }
                     try Self.createOverview(db)
                 }
-                break
-            } catch let error as DatabaseError where attempt < 3 && error.resultCode == .SQLITE_ERROR {
-                attempt += 1
-            } catch {
-                throw .database("\(error)")
             }
+        } catch {
+            throw .database("\(error)")
         }
         try loadMetadataColumns()
     }
@@ -195,14 +191,7 @@ extension Ledger {
             try body(statement.columnNames, [])
             let cursor = try Row.fetchCursor(statement, arguments: arguments)
             while let row = try cursor.next() {
-                try body([], row.databaseValues.map { value in
-                    switch value.storage {
-                    case .null, .blob: nil
-                    case .int64(let number): .integer(number)
-                    case .double(let number): .real(number)
-                    case .string(let text): .text(text)
-                    }
-                })
+                try body([], row.databaseValues.map(MetadataValue.fromDatabaseValue))
             }
         }
     }
@@ -214,6 +203,26 @@ extension Ledger {
             try String.fetchAll(db, sql: """
                 SELECT DISTINCT coalesce(directory, bucket) FROM contents WHERE bucket IS NOT NULL AND outcome = 'processed' ORDER BY 1
                 """)
+        }
+    }
+}
+
+extension MetadataValue: DatabaseValueConvertible {
+    public var databaseValue: DatabaseValue {
+        switch self {
+        case .text(let text): text.databaseValue
+        case .integer(let number): number.databaseValue
+        case .real(let number): number.databaseValue
+        }
+    }
+
+    /// nil for NULL (and for a blob, which no metadata column holds).
+    public static func fromDatabaseValue(_ value: DatabaseValue) -> MetadataValue? {
+        switch value.storage {
+        case .null, .blob: nil
+        case .int64(let number): .integer(number)
+        case .double(let number): .real(number)
+        case .string(let text): .text(text)
         }
     }
 }
@@ -270,15 +279,7 @@ struct MetadataRowWriter: Sendable {
         func upsert(_ table: MetadataTable) throws {
             let sql = statements[table.index]
             guard !sql.isEmpty else { return }
-            let arguments: [(any DatabaseValueConvertible)?] = rows[table.index].map { value in
-                switch value {
-                case nil: nil
-                case .text(let text)?: text
-                case .integer(let number)?: number
-                case .real(let number)?: number
-                }
-            }
-            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(arguments))
+            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(rows[table.index]))
         }
         let patient = text(.patients, patientKey)
         if patient != nil { try upsert(.patients) }
@@ -287,13 +288,7 @@ struct MetadataRowWriter: Sendable {
             value.map { (layout.columns[MetadataTable.devices.index][position], $0) }
         }
         if !deviceValues.isEmpty {
-            let key: String = deviceValues.map { (name: String, value: MetadataValue) -> String in
-                switch value {
-                case .text(let text): "\(name)=\(text)"
-                case .integer(let number): "\(name)=\(number)"
-                case .real(let number): "\(name)=\(number)"
-                }
-            }.joined(separator: "|")
+            let key = deviceValues.map { name, value in "\(name)=\(value.text)" }.joined(separator: "|")
             set(.devices, deviceKey, .text(key))
             set(.devices, deviceID, nil)
             try upsert(.devices)

@@ -111,11 +111,12 @@ public final class UnitProcessor: Sendable {
     /// JSON sidecar; call once at start-up, before any run.
     public func fillMetadataTablesFromSidecars() throws(Ledger.LedgerError) {
         let filled = try MetadataBackfill(ledger: ledger, output: configuration.output, catalog: catalog, logger: logger).run()
-        if filled.filled > 0 { manifests.refresh(Set(try ledger.outputDirectories())) }
+        if filled.filled > 0 { refreshAllManifests() }
     }
 
     /// Writes every bucket directory's manifest again: a process killed mid-run committed
-    /// images whose manifests it never wrote. Call at start-up when runs were left open.
+    /// images whose manifests it never wrote, and rows filled from sidecars have none yet.
+    /// Call at start-up when runs were left open.
     public func refreshAllManifests() {
         do {
             manifests.refresh(Set(try ledger.outputDirectories()))

@@ -21,7 +21,7 @@ public enum DatasetExport {
                 return
             }
             let line: String = switch format {
-            case .csv: csvLine(values.map { $0.map(text) ?? "" })
+            case .csv: csvLine(values.map { $0?.text ?? "" })
             case .jsonl: jsonLine(names.value, values, jsonColumns: jsonColumns)
             }
             try output(Data(line.utf8))
@@ -36,14 +36,6 @@ public enum DatasetExport {
         try ledger.prepareMetadataColumns(catalog.columns)
         let json = Set(catalog.attributes.filter(\.multiValued).map(\.keyword)).union(["outputs"])
         try write(.instances(bucket: bucket), from: ledger, format: format, jsonColumns: json, to: output)
-    }
-
-    static func text(_ value: MetadataValue) -> String {
-        switch value {
-        case .text(let text): text
-        case .integer(let number): "\(number)"
-        case .real(let number): "\(number)"
-        }
     }
 
     /// One RFC 4180 record: a field with a comma, quote, CR or LF is quoted, its quotes
