@@ -12,7 +12,7 @@ APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev libinotifytools0-dev libjpe
 # bindfs for a FUSE drop directory that inotify cannot see into (NetworkMountTests); time (GNU
 # time) for the peak RSS of a run (HostileInputTests); the sqlite3 shell, in which the README's
 # queries are run against a ledger a daemon writes (DatasetTests).
-APT_TEST_PACKAGES := python3 python3-pip dcmtk openjph-tools bindfs time sqlite3
+APT_TEST_PACKAGES := python3 python3-pip dcmtk openjph-tools bindfs time sqlite3 chromium
 PYDICOM      := pydicom==3.0.2
 NUMPY        := numpy
 # pydicom's decoders for JPEG, JPEG-LS, JPEG 2000/HTJ2K and RLE behind the pixel oracle.

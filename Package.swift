@@ -17,6 +17,11 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The status server. Its default traits would also build swift-configuration, which
+        // dicomdrop does not use (watch.yaml is read by Config).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // zlib for the Deflated Explicit VR Little Endian transfer syntax.
@@ -45,14 +50,28 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .target(name: "Config", dependencies: ["Yams", "DICOM", "Imaging", "Deidentify", "Watcher"]),
         .target(name: "Watcher", dependencies: ["CInotifyTools", "CLinux", "Shared"]),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Pipeline", "Ledger", "Config", "Imaging", "Shared",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.embedInCode("Dashboard/index.html"), .embedInCode("Dashboard/dashboard.css"), .embedInCode("Dashboard/dashboard.js")]
+        ),
         .executableTarget(
             name: "dicomdrop",
             dependencies: [
-                "DICOM", "Config", "Ledger", "Pipeline", "Shared", "Watcher", "CLinux",
+                "DICOM", "Config", "Ledger", "Pipeline", "Server", "Shared", "Watcher", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

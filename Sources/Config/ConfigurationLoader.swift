@@ -23,6 +23,9 @@ public enum ConfigurationLoader {
             "key_file": .leaf, "map_database": .leaf, "write_dicom": .leaf,
         ]),
         "png": .mapping(["bit_depth": .leaf, "frames": .leaf, "level": .leaf]),
+        "http": .mapping(["listen": .leaf, "token": .leaf]),
+        "webhooks": .list(.mapping(["url": .leaf, "events": .list(.leaf), "secret": .leaf, "attempts": .leaf])),
+        "log": .mapping(["format": .leaf, "level": .leaf]),
         "limits": .mapping(["max_elements": .leaf, "max_inflated_bytes": .leaf]),
         "quality": .mapping(qualityRuleKeys.merging([
             "modalities": .dictionary(.mapping(qualityRuleKeys)),
@@ -74,9 +77,12 @@ public enum ConfigurationLoader {
         var logFile: String?
         var extraColumns: [String]?
         var filtersAction: String?
+        var http: RawHTTP?
+        var webhooks: [RawWebhook]?
+        var log: RawLog?
 
         enum CodingKeys: String, CodingKey {
-            case drop, output, database, workers, watch, buckets, deidentify, png, quality, limits
+            case drop, output, database, workers, watch, buckets, deidentify, png, quality, limits, http, webhooks, log
             case logFile = "log_file"
             case extraColumns = "extra_columns"
             case filtersAction = "filters_action"
@@ -398,6 +404,7 @@ public enum ConfigurationLoader {
         guard !configuration.database.path.hasPrefix(drop + "/") else {
             throw error(at: ["database"], in: root, file: file, "must not be inside the drop directory \(drop): dicomdrop never writes into the drop directory")
         }
+        try validateOperatorSettings(raw, into: &configuration, root: root, file: file)
         return configuration
     }
 
@@ -591,11 +598,11 @@ public enum ConfigurationLoader {
         return ConfigurationError(file: file, message: "is not valid YAML: \(error)")
     }
 
-    private static func error(at keys: [String], in root: Node, file: String, _ message: String) -> ConfigurationError {
+    static func error(at keys: [String], in root: Node, file: String, _ message: String) -> ConfigurationError {
         error(at: keys.map { Key($0) as any CodingKey }, in: root, file: file, message)
     }
 
-    private static func error(at path: [any CodingKey], in root: Node, file: String, _ message: String) -> ConfigurationError {
+    static func error(at path: [any CodingKey], in root: Node, file: String, _ message: String) -> ConfigurationError {
         error(at: node(at: path, in: root) ?? root, path: path, file: file, message)
     }
 

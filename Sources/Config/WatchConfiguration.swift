@@ -44,6 +44,12 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var filters: [AttributeFilter] = []
     /// `filters_action`: where an image that fails a filter goes.
     public var filtersAction = FiltersAction.excluded
+    /// `http.*`: the status server; nil: off.
+    public var statusServer: StatusServerConfiguration?
+    /// `webhooks:`: who is told about which events.
+    public var webhooks: [WebhookConfiguration] = []
+    /// `log.*`: format and level of log lines.
+    public var log = LogConfiguration()
 
     public init(drop: URL, output: URL, database: URL, deidentification: DeidentificationConfiguration, settleSeconds: Double = 5,
                 rescanSeconds: Double = 60, workers: Int = ProcessInfo.processInfo.activeProcessorCount,

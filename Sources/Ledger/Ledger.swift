@@ -42,6 +42,23 @@ public final class Ledger: Sendable {
         do { try loadMetadataColumns() } catch { throw .cannotOpen(path: path.path, reason: "\(error)") }
     }
 
+    /// Opens an existing ledger to read only (`dicomdrop status`, beside a running daemon):
+    /// nothing is created, migrated or written; WAL lets it read while the daemon writes.
+    public init(readingOnly path: URL) throws(LedgerError) {
+        guard FileManager.default.fileExists(atPath: path.path) else {
+            throw .cannotOpen(path: path.path, reason: "there is no ledger there (has the daemon run with this configuration?)")
+        }
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(10)
+            pool = try DatabasePool(path: path.path, configuration: configuration)
+            try loadMetadataColumns()
+        } catch {
+            throw .cannotOpen(path: path.path, reason: "\(error)")
+        }
+    }
+
     /// Opens the pool. A new database is switched to WAL when it is opened, which needs the
     /// file to itself for a moment: another process opening it at the same moment (a
     /// `--reprocess` started with the daemon) gets SQLITE_BUSY at once, without the busy
@@ -159,6 +176,7 @@ public final class Ledger: Sendable {
         }
         registerMetadataMigration(&migrator)
         registerBucketDirectoriesMigration(&migrator)
+        registerOperatorMigration(&migrator)
         return migrator
     }
 

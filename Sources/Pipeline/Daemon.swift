@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 import Watcher
@@ -25,11 +26,22 @@ public struct Daemon: Sendable {
     /// What the daemon is doing, for whoever wants to show it.
     public let live: LiveState
 
-    public init(processor: UnitProcessor, mode: Mode, logger: Logger) {
+    /// Services the operator added (status server, webhooks, progress bar): started before
+    /// the pipeline's, stopped after them.
+    let operatorServices: [ServiceGroupConfiguration.ServiceConfiguration]
+    /// Services stopped first, before the scheduler: told of the shutdown at once (systemd's
+    /// STOPPING=1 must not wait for the files in hand).
+    let firstToStop: [ServiceGroupConfiguration.ServiceConfiguration]
+
+    public init(processor: UnitProcessor, mode: Mode, logger: Logger,
+                operatorServices: [ServiceGroupConfiguration.ServiceConfiguration] = [],
+                firstToStop: [ServiceGroupConfiguration.ServiceConfiguration] = []) {
         self.processor = processor
         self.mode = mode
         self.logger = logger
-        live = LiveState(workers: processor.workers, commits: processor.commitQueue)
+        self.operatorServices = operatorServices
+        self.firstToStop = firstToStop
+        live = processor.live
     }
 
     public func run() async throws {
@@ -43,7 +55,7 @@ public struct Daemon: Sendable {
     func services() throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let configuration = processor.configuration
         let index = DropIndex(tree: DropTree(root: configuration.drop))
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var services = operatorServices
         let last: any Service
         switch mode {
         case .once:
@@ -57,7 +69,8 @@ public struct Daemon: Sendable {
             live.update { $0.watcher = "\(description): \(choice.reason)" }
             let scheduler = SchedulerService(processor: processor, index: index, live: live, logger: logger,
                                              touchTrigger: choice.mode == .poll ? .poll : .inotify)
-            services.append(.init(service: ChangeSourceService(source: source, report: scheduler.report), serviceName: "change source"))
+            services.append(.init(service: ChangeSourceService(source: source, report: scheduler.report,
+                                                                      ended: { [live] in live.update { $0.changeSourceEnded = Date() } }), serviceName: "change source"))
             last = scheduler
         }
         services.append(.init(service: processor.commitQueue, serviceName: "commit queue"))
@@ -66,7 +79,7 @@ public struct Daemon: Sendable {
         // down in order.
         services.append(.init(service: last, successTerminationBehavior: .gracefullyShutdownGroup,
                               serviceName: mode == .watch || mode == .once ? "scheduler" : "reprocess"))
-        return services
+        return services + firstToStop
     }
 
     /// inotify or poll, as `watch.mode` asks or `auto` decides; poll when inotify's watch
@@ -74,7 +87,7 @@ public struct Daemon: Sendable {
     private func changeSource(index: DropIndex) throws(InotifyWatcher.WatchError) -> (any ChangeSource, WatcherChoice) {
         let configuration = processor.configuration
         let choice = WatcherChoice.choose(configuration.watchMode, drop: configuration.drop.path)
-        let poller = PollWatcher(index: index, interval: configuration.pollSeconds) { [live] in live.record($0) }
+        let poller = PollWatcher(index: index, interval: configuration.pollSeconds) { [live] in live.record($0, kind: "poll") }
         guard choice.mode != .poll else { return (poller, choice) }
         do {
             // Watching starts before the start-up catch-up, so nothing dropped in between is missed.

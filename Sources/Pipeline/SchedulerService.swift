@@ -69,7 +69,7 @@ public final class SchedulerService: Service {
 
         /// What a pass found becomes touches of its units.
         func apply(_ pass: DropIndex.Pass, as trigger: RunTrigger) {
-            live.record(pass)
+            live.record(pass, kind: trigger == .poll ? "poll" : "rescan")
             for unit in pass.changedUnits { scheduler.touch(unit, reason: trigger, at: now()) }
         }
 
@@ -91,6 +91,7 @@ public final class SchedulerService: Service {
         }
         logger.info("\(once ? "catching up with" : "watching") \(configuration.drop.path): \(scheduler.pendingCount) unit(s) pending at start-up")
         await settleAndRun(&scheduler, &pause, now: now)
+        noteCatchUp(scheduler)
         if once && scheduler.isIdle && !pause.isPaused { return }
         let ticker = Task { [continuation] in
             while !Task.isCancelled {
@@ -109,7 +110,7 @@ public final class SchedulerService: Service {
             case .watch(.touched(let unit)):
                 scheduler.touch(unit, reason: touchTrigger, at: now())
             case .watch(.overflow):
-                live.update { $0.inotifyOverflows += 1 }
+                live.recordOverflow()
                 if !overflowLogged { logger.warning("\(InotifyRemedy.overflow)") }
                 overflowLogged = true
                 await fullPass(.rescan)
@@ -129,6 +130,8 @@ public final class SchedulerService: Service {
                     scheduler.touch(unit, reason: trigger, at: now())
                 }
                 await settleAndRun(&scheduler, &pause, now: now)
+                noteCatchUp(scheduler)
+                live.update { $0.lastActivity = Date() }
                 if once && scheduler.isIdle && !pause.isPaused { return }
             }
         }
@@ -181,12 +184,19 @@ public final class SchedulerService: Service {
         if let refusal = summary.pausedBy {
             if pause.paused(unit: summary.unit, trigger: summary.trigger, free: processor.writer.freeBytes, at: now) {
                 logger.error("processing paused, the output filesystem refuses writes: \(refusal). Nothing is recorded as failed; processing resumes by itself once it takes writes again (free space checked every 0.1 s, a retry at least every \(Int(OutputPause.retrySeconds)) s)")
-                live.update { $0.paused = LiveState.Snapshot.Pause(reason: "\(refusal)", since: Date()) }
+                live.recordPause(reason: "\(refusal)")
             }
         } else if let seconds = pause.ranThrough(summary.unit, at: now) {
             logger.info("the output filesystem takes writes again: processing resumed after \(Int(seconds.rounded())) s")
             live.update { $0.paused = nil }
         }
+    }
+
+    /// The start-up catch-up ends the first time nothing is pending (systemd's READY=1).
+    private func noteCatchUp(_ scheduler: UnitScheduler) {
+        guard scheduler.isIdle, !live.snapshot.caughtUp else { return }
+        live.update { $0.caughtUp = true }
+        logger.info("start-up catch-up done")
     }
 
     private func writeStates(_ scheduler: inout UnitScheduler) {
@@ -209,13 +219,18 @@ public final class SchedulerService: Service {
 public struct ChangeSourceService: Service {
     let source: any ChangeSource
     let report: @Sendable (WatchEvent) -> Void
+    /// Called when the source ends (shutdown, or a failure that ended it).
+    let ended: @Sendable () -> Void
 
-    public init(source: any ChangeSource, report: @escaping @Sendable (WatchEvent) -> Void) {
+    public init(source: any ChangeSource, report: @escaping @Sendable (WatchEvent) -> Void,
+                ended: @escaping @Sendable () -> Void = {}) {
         self.source = source
         self.report = report
+        self.ended = ended
     }
 
     public func run() async throws {
+        defer { ended() }
         await cancelWhenGracefulShutdown { [source, report] in await source.run(report: report) }
     }
 }

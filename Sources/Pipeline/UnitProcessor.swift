@@ -19,6 +19,8 @@ public struct RunSummary: Sendable, Equatable {
     public let seconds: Double
     /// Why a `.paused` run paused: the output filesystem's refusal.
     let pausedBy: OutputWriter.Failure?
+    /// Files that failed, by why.
+    public let failures: [DaemonMetrics.FailureKind: Int]
 }
 
 /// Processes the units of the drop directory: stat, hash what changed, skip what the ledger
@@ -44,6 +46,9 @@ public final class UnitProcessor: Sendable {
     /// services of the daemon's group, shared by every run.
     public let workers: WorkerPool
     public let commitQueue = LedgerCommitQueue()
+    /// What the daemon is doing: runs report their files here as they go.
+    public let live: LiveState
+    var metrics: DaemonMetrics { live.metrics }
 
     public enum SetupError: Error, Sendable, CustomStringConvertible {
         case key(KeyFile.KeyError)
@@ -86,6 +91,7 @@ public final class UnitProcessor: Sendable {
         self.logger = logger
         self.digest = configuration.outputDigest
         self.workers = WorkerPool(count: configuration.workers)
+        self.live = LiveState(workers: workers, commits: commitQueue)
         let settings = configuration.deidentification
         let key: SymmetricKey
         do { key = try KeyFile.loadOrCreate(at: settings.keyFile) } catch { throw .key(error) }
@@ -144,8 +150,10 @@ public final class UnitProcessor: Sendable {
         var failure: Ledger.LedgerError?
         var ending = Ending.complete
         var touched: Set<String> = []
+        var failures: [DaemonMetrics.FailureKind: Int] = [:]
         do {
-            ending = try await handleFiles(of: unit, reprocess: trigger == .reprocess, counts: &counts, touched: &touched)
+            ending = try await handleFiles(of: unit, reprocess: trigger == .reprocess, counts: &counts, touched: &touched,
+                                           failures: &failures)
         } catch {
             failure = error
         }
@@ -167,7 +175,8 @@ public final class UnitProcessor: Sendable {
         let error = failure.map { "\($0)" } ?? pausedBy.map { "\($0)" }
         try ledger.finishRun(run, of: unit, counts: counts, outcome: outcome, error: error, state: state)
         let seconds = (ContinuousClock.now - start).inSeconds
-        let summary = RunSummary(unit: unit, trigger: trigger, counts: counts, outcome: outcome, seconds: seconds, pausedBy: pausedBy)
+        let summary = RunSummary(unit: unit, trigger: trigger, counts: counts, outcome: outcome, seconds: seconds, pausedBy: pausedBy,
+                                 failures: failures)
         let line = "run \(outcome.rawValue): unit=\(unit) trigger=\(trigger.rawValue) seen=\(counts.seen) new=\(counts.new) duplicate=\(counts.duplicate) skipped=\(counts.skipped) failed=\(counts.failed) seconds=\(String(format: "%.3f", seconds))"
         switch outcome {
         case .done: logger.info("\(line)")
@@ -191,9 +200,10 @@ public final class UnitProcessor: Sendable {
     }
 
     /// Hashes, processes and records the changed files of a unit.
-    /// `touched`: the bucket directories whose images changed, for their manifests.
-    private func handleFiles(of unit: String, reprocess: Bool, counts: inout RunCounts,
-                             touched: inout Set<String>) async throws(Ledger.LedgerError) -> Ending {
+    /// `touched`: the bucket directories whose images changed, for their manifests;
+    /// `failures`: the files that failed, by why.
+    private func handleFiles(of unit: String, reprocess: Bool, counts: inout RunCounts, touched: inout Set<String>,
+                             failures: inout [DaemonMetrics.FailureKind: Int]) async throws(Ledger.LedgerError) -> Ending {
         let files = tree.files(inUnit: unit)
         let known = try ledger.sources(inUnit: unit)
         counts.seen = files.count
@@ -216,14 +226,21 @@ public final class UnitProcessor: Sendable {
         // committed: a crash in between leaves files the ledger does not name (swept by
         // nothing, harmless), never ledger rows naming files that are gone.
         let context = RunContext(unit: unit, reprocess: reprocess)
+        live.runStarting(files: changed.count, bytes: changed.reduce(0) { $0 + $1.fingerprint.size })
         let commits = commitQueue.session { [self] (batch) throws(Ledger.LedgerError) in
-            // The map first: no output may exist whose pseudonyms are not on record.
-            try pseudonymMap.record(Array(batch.pseudonyms))
-            if !batch.contents.isEmpty { try makeOutputsDurable() }
-            try ledger.record(contents: batch.contents, sources: batch.sources, unreadable: batch.unreadable)
+            try metrics.time(.commit) { () throws(Ledger.LedgerError) in
+                // The map first: no output may exist whose pseudonyms are not on record.
+                try pseudonymMap.record(Array(batch.pseudonyms))
+                if !batch.contents.isEmpty { try makeOutputsDurable() }
+                try ledger.record(contents: batch.contents, sources: batch.sources, unreadable: batch.unreadable)
+            }
             for stale in batch.staleOutputs where (try? ledger.owner(ofOutput: stale)) == .some(nil) {
                 writer.remove(stale)
             }
+        }
+        func failed(_ kind: DaemonMetrics.FailureKind) {
+            failures[kind, default: 0] += 1
+            metrics.failed(kind)
         }
         var pending = LedgerBatch()
         var handled = 0
@@ -234,6 +251,7 @@ public final class UnitProcessor: Sendable {
         await parallelForEach(changed, stop: stop, { file in self.handle(file, context: context) }) { file, outcome in
             guard let outcome else { return }  // not started (shutdown or pause): the file stays pending
             handled += 1
+            live.fileHandled(bytes: file.fingerprint.size)
             switch outcome {
             case .outputRefused(let failure, let sha):
                 // Not the file's fault: it stays unrecorded (pending), and no further file is
@@ -254,6 +272,7 @@ public final class UnitProcessor: Sendable {
                 // Recorded with its reason; no sources row (there is no hash), so the next
                 // full pass finds the file unrecorded and tries it again.
                 counts.failed += 1
+                failed(.unreadable)
                 logger.error("\(failure)")
                 pending.unreadable.append(UnreadableRecord(path: file.path, unit: unit, reason: "\(failure.reason)", attempts: failure.attempts))
             case .ledgerUnavailable(let error):
@@ -264,9 +283,15 @@ public final class UnitProcessor: Sendable {
                 if refusedHashes.contains(sha) { return }
                 counts.duplicate += 1
                 pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: sha))
-            case .processed(let content, let previous, let pseudonyms):
+            case .processed(let content, let previous, let pseudonyms, let failure):
                 pending.pseudonyms.formUnion(pseudonyms)
-                if content.outcome == .failed { counts.failed += 1 } else { counts.new += 1 }
+                if content.outcome == .failed {
+                    counts.failed += 1
+                    failed(failure ?? .invalidDICOM)
+                } else {
+                    counts.new += 1
+                    if content.outcome == .notDICOM { metrics.failed(.notDICOM) }
+                }
                 pending.staleOutputs += Set(previous?.outputs ?? []).subtracting(content.outputs).sorted()
                 pending.contents.append(content)
                 for record in [content, previous].compactMap({ $0 }) {
@@ -323,9 +348,9 @@ public final class UnitProcessor: Sendable {
         case ledgerUnavailable(Ledger.LedgerError)
         /// Content the ledger or this run already has: recorded as another path of it.
         case copy(sha256: String)
-        /// New content, processed (or failed with its reason); `previous` is what the ledger
-        /// held for this hash before a reprocess.
-        case processed(ContentRecord, previous: ContentRecord?, pseudonyms: Set<PseudonymMapping>)
+        /// New content, processed (or failed with its reason, and `failure` says which kind);
+        /// `previous` is what the ledger held for this hash before a reprocess.
+        case processed(ContentRecord, previous: ContentRecord?, pseudonyms: Set<PseudonymMapping>, failure: DaemonMetrics.FailureKind?)
     }
 
     /// State the workers of one run share.
@@ -347,7 +372,10 @@ public final class UnitProcessor: Sendable {
         let path = tree.root.path + "/" + file.path
         let sha: String, bytes: Data?
         do {
-            (sha, bytes) = try ContentHasher.hashAndReadRetrying(fileAt: path, keepingUpTo: inMemoryLimit)
+            (sha, bytes) = try metrics.time(.hash) { () throws(ContentHasher.Failure) in
+                try ContentHasher.hashAndReadRetrying(fileAt: path, keepingUpTo: inMemoryLimit)
+            }
+            metrics.bytesHashed.increment(by: Int(file.fingerprint.size))
         } catch {
             return .unreadable(error)
         }
@@ -363,9 +391,11 @@ public final class UnitProcessor: Sendable {
             return .ledgerUnavailable(error)
         }
         do {
-            let (content, pseudonyms) = try processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames,
-                                                        parsed: ParseStage.parse(bytes: bytes, path: path, limits: configuration.limits))
-            return .processed(content, previous: previous, pseudonyms: pseudonyms)
+            let (content, pseudonyms, failure) = try processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames,
+                                                        parsed: metrics.time(.parse) {
+                                                            ParseStage.parse(bytes: bytes, path: path, limits: configuration.limits)
+                                                        })
+            return .processed(content, previous: previous, pseudonyms: pseudonyms, failure: failure)
         } catch {
             switch error {
             case .outputRefused(let failure): return .outputRefused(failure, sha256: sha)
@@ -387,7 +417,8 @@ public final class UnitProcessor: Sendable {
     /// record with its reason, and the rest of the unit goes on; throws only when the output
     /// filesystem refuses writes or the ledger cannot place the image, no fault of the file.
     func processFile(_ file: DroppedFile, sha: String, unit: String, claimedNames: ClaimSet<String>,
-                     parsed: Result<DICOMFile, ParseStage.Failure>) throws(Interruption) -> (ContentRecord, Set<PseudonymMapping>) {
+                     parsed: Result<DICOMFile, ParseStage.Failure>)
+        throws(Interruption) -> (ContentRecord, Set<PseudonymMapping>, DaemonMetrics.FailureKind?) {
         func record(_ outcome: ContentRecord.Outcome, reason: String? = nil, bucket: String? = nil, outputs: [String] = []) -> ContentRecord {
             ContentRecord(sha256: sha, outcome: outcome, reason: reason, bucket: bucket, outputs: outputs,
                           configurationDigest: digest, unit: unit)
@@ -398,14 +429,14 @@ public final class UnitProcessor: Sendable {
             dicom = parsed
         case .failure(.notDICOM(let reason)):
             logger.info("\(file.path): not DICOM (\(reason)), left alone")
-            return (record(.notDICOM, reason: reason), [])
+            return (record(.notDICOM, reason: reason), [], nil)
         case .failure(.unreadable(let reason)):
             logger.error("\(file.path): \(reason)")
-            return (record(.failed, reason: reason), [])
+            return (record(.failed, reason: reason), [], .invalidDICOM)
         }
         // Everything written from here on (names, JSON, PNG, DICOM) comes from the
         // de-identified dataset only.
-        let deidentified = deidentifier.deidentify(dicom.dataSet)
+        let deidentified = metrics.time(.deidentify) { deidentifier.deidentify(dicom.dataSet) }
         let dataSet = deidentified.dataSet
         let filterFailure = filterStage.failure(of: dataSet)
         if let filterFailure, configuration.filtersAction == .skip {
@@ -415,15 +446,17 @@ public final class UnitProcessor: Sendable {
             skipped.metadata = catalog.metadata(of: dataSet, name: OutputNaming.baseName(for: dataSet) {
                 self.deidentifier.pseudonyms.contentName(sha)
             })
-            return (skipped, deidentified.mappings)
+            return (skipped, deidentified.mappings, nil)
         }
         var notes: [String] = []
         let hasPixels = ImageLayout.hasPixelData(dataSet)
         var images: RenderedImages?
         if hasPixels {
             do {
-                images = try RenderedImages.render(dataSet, transferSyntax: dicom.transferSyntax, settings: configuration.png,
-                                                   judge: configuration.qualityJudge(forModality: dataSet.string(.modality)))
+                images = try metrics.time(.render) { () throws in
+                    try RenderedImages.render(dataSet, transferSyntax: dicom.transferSyntax, settings: configuration.png,
+                                              judge: configuration.qualityJudge(forModality: dataSet.string(.modality)))
+                }
             } catch {
                 // A frame that does not decode and a PNG that cannot be encoded alike: the
                 // metadata is still good, so the JSON is written and the reason recorded.
@@ -453,11 +486,13 @@ public final class UnitProcessor: Sendable {
                                          bucket: directory, ledger: ledger, claimed: claimedNames)
         let written: WriteStage.Written
         do {
-            written = try writeStage.write(dataSet, images: images, sourceSyntax: dicom.transferSyntax, bucket: directory, name: name)
+            written = try metrics.time(.write) { () throws(WriteStage.Failure) in
+                try writeStage.write(dataSet, images: images, sourceSyntax: dicom.transferSyntax, bucket: directory, name: name)
+            }
         } catch {
             if let refusal = error.outputFilesystemRefusal { throw .outputRefused(refusal) }
             logger.error("\(file.path): \(error)")
-            return (record(.failed, reason: "\(error)"), [])
+            return (record(.failed, reason: "\(error)"), [], .write)
         }
         notes += written.notes
         var processed = record(.processed, reason: notes.isEmpty ? nil : notes.joined(separator: "; "), bucket: plan.bucket,
@@ -465,7 +500,7 @@ public final class UnitProcessor: Sendable {
         processed.images = written.images
         if directory != plan.bucket { processed.directory = directory }
         processed.metadata = catalog.metadata(of: dataSet, name: name)
-        return (processed, deidentified.mappings)
+        return (processed, deidentified.mappings, nil)
     }
 
     /// Runs `transform` over `items` on the worker pool and hands each result to `consume`

@@ -5,6 +5,8 @@ import Foundation
 import Ledger
 import Logging
 import Pipeline
+import Server
+import ServiceLifecycle
 import Shared
 
 @main
@@ -18,7 +20,7 @@ struct Dicomdrop: AsyncParsableCommand {
             directory is ever modified; what was done is kept in the SQLite ledger.
             """,
         version: DicomdropVersion.current,
-        subcommands: [Dump.self, Quality.self, Check.self, Export.self]
+        subcommands: [Dump.self, Quality.self, Check.self, Export.self, Status.self]
     )
 
     @Option(help: "The configuration file.")
@@ -68,6 +70,7 @@ struct Dicomdrop: AsyncParsableCommand {
             print("\(config): ok (drop \(configuration.drop.path), output \(configuration.output.path), database \(configuration.database.path))")
             return
         }
+        LogOutput.shared.apply(configuration.log)
         if let logFile = configuration.logFile {
             do {
                 try LogOutput.shared.redirect(to: logFile)
@@ -108,6 +111,9 @@ struct Dicomdrop: AsyncParsableCommand {
                 """.utf8))
             throw ExitCode(2)
         }
+        // swift-metrics binds each metric when it is made: the backend comes before the
+        // pipeline makes its metrics. Without the status server nothing would read them.
+        let exporter = configuration.statusServer == nil ? nil : MetricsExporter.bootstrap()
         let processor: UnitProcessor
         do {
             processor = try UnitProcessor(configuration: configuration, ledger: ledger, logger: logger)
@@ -128,7 +134,34 @@ struct Dicomdrop: AsyncParsableCommand {
         }
 
         let mode: Daemon.Mode = if let reprocess { .reprocess(unit: try unitName(reprocess, drop: configuration.drop)) } else if once { .once } else { .watch }
-        try await Daemon(processor: processor, mode: mode, logger: logger).run()
+        try await Daemon(processor: processor, mode: mode, logger: logger,
+                         operatorServices: operatorServices(configuration, processor: processor, ledger: ledger, exporter: exporter,
+                                                            mode: mode, logger: logger),
+                         firstToStop: [.init(service: SystemdNotifier(live: processor.live, logger: logger),
+                                             successTerminationBehavior: .ignore, serviceName: "systemd notifier")]).run()
+    }
+
+    /// The status server, the webhooks and the progress bar, each when asked for. Each may
+    /// end early (nothing to do) without ending the daemon.
+    private func operatorServices(_ configuration: WatchConfiguration, processor: UnitProcessor, ledger: Ledger,
+                                  exporter: MetricsExporter?, mode: Daemon.Mode,
+                                  logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let settings = configuration.statusServer {
+            let server = StatusServer(settings: settings, ledger: ledger, live: processor.live, exporter: exporter,
+                                      configuration: configuration, version: DicomdropVersion.current, watching: mode == .watch,
+                                      logger: logger)
+            services.append(.init(service: server, serviceName: "status server"))
+        }
+        if !configuration.webhooks.isEmpty {
+            let notifier = WebhookNotifier(hooks: configuration.webhooks, live: processor.live, ledger: ledger, logger: logger)
+            services.append(.init(service: notifier, successTerminationBehavior: .ignore, serviceName: "webhooks"))
+        }
+        if mode != .watch {
+            services.append(.init(service: ProgressDisplay(live: processor.live), successTerminationBehavior: .ignore,
+                                  serviceName: "progress"))
+        }
+        return services
     }
 
     /// Why `folder` cannot be made (with its parents), or nil once it exists: the system's

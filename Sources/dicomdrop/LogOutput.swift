@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Logging
 import Shared
@@ -25,6 +26,15 @@ final class LogOutput: Sendable {
     }
 
     private let descriptor = Mutex<Int32>(STDERR_FILENO)
+    /// watch.yaml's `log.format` and `log.level`, applied to loggers already made too.
+    private let style = Mutex((format: LogConfiguration.Format.text, level: Logger.Level.info))
+
+    func apply(_ settings: LogConfiguration) {
+        style.withLock { $0 = (settings.format, Logger.Level(rawValue: settings.level.rawValue) ?? .info) }
+    }
+
+    var format: LogConfiguration.Format { style.withLock { $0.format } }
+    var level: Logger.Level { style.withLock { $0.level } }
 
     /// Sends every line from now on to `file` (appended; made with its parent folders).
     func redirect(to file: URL) throws(Failure) {
@@ -51,20 +61,84 @@ final class LogOutput: Sendable {
         if previous != STDERR_FILENO { close(previous) }
     }
 
+    /// Set while a progress bar is drawn on the terminal: a log line first clears the bar's
+    /// line (the bar is drawn again below it).
+    var clearsLineFirst: Bool {
+        get { clearing.withLock { $0 } }
+        set { clearing.withLock { $0 = newValue } }
+    }
+    private let clearing = Mutex(false)
+
     func write(_ line: String) {
         var line = line
+        if clearsLineFirst && descriptor.withLock({ $0 }) == STDERR_FILENO { line = "\r\u{1B}[2K" + line }
         // A full disk must not stop the daemon over a log line: the error is dropped.
         line.withUTF8 { bytes in
             descriptor.withLock { fd in _ = FileSystemCalls.writeAll(UnsafeRawBufferPointer(bytes), to: fd) }
         }
     }
 
-    /// swift-log's stream handler, writing through this destination.
-    static func handler(label: String) -> StreamLogHandler {
-        StreamLogHandler(label: label, stream: Stream())
+    /// The handler of every logger: lines through this destination, in the configured
+    /// format and from the configured level.
+    static func handler(label: String) -> DaemonLogHandler {
+        DaemonLogHandler(label: label, text: StreamLogHandler(label: label, stream: Stream()))
     }
 
     private struct Stream: TextOutputStream, Sendable {
         mutating func write(_ string: String) { LogOutput.shared.write(string) }
     }
+}
+
+/// swift-log's stream handler for `log.format: text` (what a terminal shows); one JSON object
+/// per line for `json` (journald, Loki, jq): `{"time","level","label","message",...metadata}`.
+struct DaemonLogHandler: LogHandler {
+    let label: String
+    var text: StreamLogHandler
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+
+    init(label: String, text: StreamLogHandler) {
+        self.label = label
+        self.text = text
+        self.text.logLevel = .trace  // the level is decided here, from the configuration
+    }
+
+    var logLevel: Logger.Level {
+        get { LogOutput.shared.level }
+        set {}  // one level for the process: watch.yaml's
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        guard LogOutput.shared.format == .json else {
+            var text = text
+            text.metadata = metadata
+            text.log(event: event)
+            return
+        }
+        var object: [String: Any] = [:]
+        for (key, value) in metadata.merging(metadataProvider?.get() ?? [:], uniquingKeysWith: { $1 })
+            .merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            object[key] = "\(value)"
+        }
+        object["time"] = ISO8601DateFormatter.withFractionalSeconds.string(from: Date())
+        object["level"] = event.level.rawValue
+        object["label"] = label
+        object["message"] = "\(event.message)"
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        LogOutput.shared.write(String(decoding: data, as: UTF8.self) + "\n")
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// `2026-12-02T08:00:00.123Z`; ISO8601DateFormatter is thread-safe.
+    nonisolated(unsafe) static let withFractionalSeconds: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
 }

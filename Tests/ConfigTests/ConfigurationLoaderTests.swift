@@ -69,6 +69,18 @@ import Watcher
               modalities:
                 CR: {\(rules)}
               model: {features: [mean, std], weights: [1, 2], bias: 0.5, threshold: 0.25, mean: [3, 4], scale: [5, 6]}
+            http:
+              listen: "[::1]:8470"
+              token: 0123456789abcdef-token
+            webhooks:
+              - url: https://hooks.example.org/dicomdrop
+                events: [unit_failed, disk_full]
+                secret: s3cret
+                attempts: 3
+              - url: http://127.0.0.1:9000/all
+            log:
+              format: json
+              level: debug
 
             """
         let configuration = try ConfigurationLoader.parse(yaml, file: "/etc/dicomdrop/watch.yaml")
@@ -103,6 +115,12 @@ import Watcher
         let model = try #require(configuration.quality.model)
         #expect(model.features == ["mean", "std"] && model.weights == [1, 2] && model.bias == 0.5 && model.threshold == 0.25)
         #expect(model.mean == [3, 4] && model.scale == [5, 6])
+        #expect(configuration.statusServer == StatusServerConfiguration(host: "::1", port: 8470, token: "0123456789abcdef-token"))
+        #expect(configuration.webhooks == [
+            WebhookConfiguration(url: URL(string: "https://hooks.example.org/dicomdrop")!, events: [.unitFailed, .diskFull], secret: "s3cret", attempts: 3),
+            WebhookConfiguration(url: URL(string: "http://127.0.0.1:9000/all")!, events: Set(WebhookEvent.allCases)),
+        ])
+        #expect(configuration.log.format == .json && configuration.log.level == .debug)
 
         // The model from a file instead.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
@@ -116,6 +134,27 @@ import Watcher
         for key in ConfigurationLoader.schemaKeys() {
             #expect(yaml.contains("\(key):") || key == "model_file", "\(key) is not loaded by this test")
         }
+    }
+
+    @Test func theStatusServerWebhooksAndLogSettingsAreCheckedWithTheirPlace() {
+        #expect((failure("http:\n  listen: 0.0.0.0:8470\n") ?? "").hasPrefix(
+            "watch.yaml:2:11: http.listen: 0.0.0.0 is reachable from other machines: set http.token"))
+        #expect(failure("http:\n  listen: 127.0.0.1:8470\n  token: short\n")
+                == "watch.yaml:3:10: http.token: must be at least 16 characters (e.g. from `openssl rand -hex 24`)")
+        #expect(failure("http:\n  listen: localhost\n")
+                == "watch.yaml:2:11: http.listen: must be host:port (127.0.0.1:8470, [::1]:8470), found \"localhost\"")
+        #expect(failure("http:\n  token: 0123456789abcdef0\n") == "watch.yaml:2:3: http: needs listen: host:port (e.g. 127.0.0.1:8470)")
+        #expect(failure("webhooks:\n  - url: ftp://example.org/\n")
+                == "watch.yaml:2:10: webhooks[0].url: must be an http:// or https:// address, found \"ftp://example.org/\"")
+        #expect((failure("webhooks:\n  - url: http://example.org/\n    events: [unit_done, unit_gone]\n") ?? "").hasPrefix(
+            "watch.yaml:3:25: webhooks[0].events[1]: unknown event \"unit_gone\"; known: unit_done, unit_failed, validation_failed, overflow, disk_full"))
+        #expect(failure("webhooks:\n  - url: http://example.org/\n    attempts: 0\n")
+                == "watch.yaml:3:15: webhooks[0].attempts: must be between 1 and 20, found 0")
+        #expect(failure("log:\n  format: xml\n") == "watch.yaml:2:11: log.format: must be text or json, found \"xml\"")
+        #expect(failure("log:\n  level: loud\n")
+                == "watch.yaml:2:10: log.level: must be one of trace, debug, info, notice, warning, error, critical, found \"loud\"")
+        // Loopback needs no token.
+        #expect((try? ConfigurationLoader.parse("http:\n  listen: 127.0.0.1:0\n", file: "watch.yaml"))?.statusServer?.isLoopback == true)
     }
 
     @Test func extraColumnsMustBeDictionaryKeywordsOfOneColumnsValue() {
@@ -219,7 +258,7 @@ import Watcher
 
     @Test func anUnknownKeyIsNamedWithItsLineAndColumn() {
         #expect(failure("drop: in\nsetle_seconds: 3\n")
-                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, extra_columns, filters, filters_action, limits, log_file, output, png, quality, rescan_seconds, settle_seconds, watch, workers)")
+                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, extra_columns, filters, filters_action, http, limits, log, log_file, output, png, quality, rescan_seconds, settle_seconds, watch, webhooks, workers)")
         #expect(failure("buckets:\n  size:\n    - name: a\n      max_pixel: 5\n")?.hasPrefix("watch.yaml:4:7: buckets.size[0].max_pixel: unknown key") == true)
     }
 

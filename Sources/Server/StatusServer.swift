@@ -1,0 +1,162 @@
+import Config
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Ledger
+import Logging
+import NIOCore
+import Pipeline
+import ServiceLifecycle
+
+/// The status server (Hummingbird 2) as a service of the daemon's group: the JSON API,
+/// `/metrics`, the dashboard and the output files it shows (docs/STATUS-SERVER.md). It
+/// reads the ledger (WAL: never in the writer's way) and the live state; it writes nothing.
+public struct StatusServer: Service {
+    let settings: StatusServerConfiguration
+    let ledger: Ledger
+    let live: LiveState
+    let exporter: MetricsExporter?
+    let output: URL
+    let database: URL
+    let version: String
+    /// False for --once and --reprocess, which have no change source.
+    let watching: Bool
+    let logger: Logger
+
+    public init(settings: StatusServerConfiguration, ledger: Ledger, live: LiveState, exporter: MetricsExporter?,
+                configuration: WatchConfiguration, version: String, watching: Bool, logger: Logger) {
+        self.settings = settings
+        self.ledger = ledger
+        self.live = live
+        self.exporter = exporter
+        self.output = configuration.output
+        self.database = configuration.database
+        self.version = version
+        self.watching = watching
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let router = Router()
+        if let token = settings.token { router.add(middleware: BearerToken(token: token)) }
+        addRoutes(to: router)
+        let address = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "dicomdrop"),
+            onServerRunning: { [logger] channel in
+                // Port 0 asks the system for a free port: the log says which (tests read it).
+                logger.info("status server listening on http://\(address):\(channel.localAddress?.port ?? settings.port)/")
+            },
+            logger: logger)
+        try await app.runService()
+    }
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        let ledger = ledger, live = live, exporter = exporter, files = OutputFiles(output: output)
+        let thumbnails = ThumbnailCache()
+        let (version, watching, output, database) = (version, watching, output, database)
+
+        router.get("/api/health") { _, _ in
+            let health = StatusDocuments.health(live.snapshot, version: version, watching: watching, output: output, ledger: database)
+            return json(StatusDocuments.encode(health), status: health.ok ? .ok : .serviceUnavailable)
+        }
+        router.get("/api/units") { _, _ in
+            json(StatusDocuments.encode(StatusDocuments.Units(units: try ledger.unitRows())))
+        }
+        router.get("/api/runs") { request, _ in
+            let query = request.uri.queryParameters
+            let limit = try limitParameter(query["limit"], default: 50, maximum: 1000)
+            return json(StatusDocuments.encode(StatusDocuments.Runs(runs: try ledger.recentRuns(unit: query["unit"].map(String.init), limit: limit))))
+        }
+        router.get("/api/buckets") { _, _ in
+            json(StatusDocuments.encode(StatusDocuments.Buckets(try ledger.bucketRows())))
+        }
+        router.get("/api/failures") { request, _ in
+            let limit = try limitParameter(request.uri.queryParameters["limit"], default: 100, maximum: 1000)
+            return json(StatusDocuments.encode(StatusDocuments.Failures(failures: try ledger.recentFailures(limit: limit))))
+        }
+        router.get("/api/throughput") { _, _ in
+            let now = Date()
+            let counts = try ledger.contentsPerMinute(since: now.addingTimeInterval(-3600))
+            return json(StatusDocuments.encode(StatusDocuments.Throughput.lastHour(counts, now: now)))
+        }
+        router.get("/api/images") { request, _ in
+            let query = request.uri.queryParameters
+            let limit = try limitParameter(query["limit"], default: 48, maximum: 500)
+            let rows = try ledger.imageRows(bucket: query["bucket"].map(String.init), after: query["after"].map(String.init), limit: limit)
+            let next = rows.count == limit ? rows.last.map { "\($0.directory)/\($0.name)" } : nil
+            return json(StatusDocuments.encode(StatusDocuments.Images(images: rows.map(StatusDocuments.Image.init), next: next)))
+        }
+        router.get("/api/images/{name}") { request, context in
+            let name = try context.parameters.require("name")
+            guard let detail = try ledger.imageDetail(name: name.removingPercentEncoding ?? name,
+                                                      bucket: request.uri.queryParameters["bucket"].map(String.init)) else {
+                throw HTTPError(.notFound, message: "no image \(name)")
+            }
+            return json(StatusDocuments.imageDetail(detail))
+        }
+        router.get("/files/**") { _, context in
+            guard let path = files.resolve(context.parameters.getCatchAll()) else { throw HTTPError(.notFound) }
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return respond(data, type: path.hasSuffix(".png") ? "image/png" : "application/json")
+        }
+        router.get("/thumbnails/**") { request, context in
+            guard let path = files.resolve(context.parameters.getCatchAll()), path.hasSuffix(".png") else { throw HTTPError(.notFound) }
+            let side = try limitParameter(request.uri.queryParameters["size"], default: 256, maximum: 1024, minimum: 16)
+            let png = try await Task.detached { try thumbnails.thumbnail(of: path, longestSide: side) }.value
+            return respond(png, type: "image/png", cache: "private, max-age=60")
+        }
+        router.get("/metrics") { _, _ in
+            guard let exporter else { throw HTTPError(.notFound, message: "metrics are not collected in this process") }
+            let body = exporter.scrape(live: live.snapshot, buckets: (try? ledger.bucketRows()) ?? [])
+            return respond(Data(body), type: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        for (path, resource, type) in Dashboard.files {
+            router.get(RouterPath(path)) { _, _ in respond(Data(resource), type: type, cache: "no-cache") }
+        }
+    }
+}
+
+/// `Authorization: Bearer TOKEN`, or `?token=TOKEN` (an <img> cannot send a header); the
+/// dashboard's own page, style and script are served without it (they hold no data).
+struct BearerToken: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if Dashboard.files.contains(where: { $0.path == request.uri.path }) { return try await next(request, context) }
+        let header = request.headers[.authorization].map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : "" }
+        let given = header ?? request.uri.queryParameters["token"].map(String.init)
+        guard let given, Self.equalInConstantTime(given, token) else {
+            return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"dicomdrop\""])
+        }
+        return try await next(request, context)
+    }
+
+    /// Comparing byte by byte up to the first difference would tell an attacker, by timing,
+    /// how much of a guess is right.
+    static func equalInConstantTime(_ a: String, _ b: String) -> Bool {
+        let left = Array(a.utf8), right = Array(b.utf8)
+        guard left.count == right.count else { return false }
+        return zip(left, right).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+private func json(_ data: Data, status: HTTPResponse.Status = .ok) -> Response {
+    respond(data, type: "application/json", status: status)
+}
+
+private func respond(_ data: Data, type: String, status: HTTPResponse.Status = .ok, cache: String = "no-store") -> Response {
+    Response(status: status, headers: [.contentType: type, .cacheControl: cache],
+             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// `limit`, `size`: a whole number in range, or the default when absent; anything else is a 400.
+private func limitParameter(_ text: Substring?, default fallback: Int, maximum: Int, minimum: Int = 1) throws -> Int {
+    guard let text else { return fallback }
+    guard let value = Int(text), (minimum...maximum).contains(value) else {
+        throw HTTPError(.badRequest, message: "expected a whole number from \(minimum) to \(maximum), found \(text)")
+    }
+    return value
+}

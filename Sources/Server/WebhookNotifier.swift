@@ -1,0 +1,141 @@
+import Config
+import Crypto
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Ledger
+import Logging
+import Metrics
+import Pipeline
+import ServiceLifecycle
+import Synchronization
+
+/// `webhooks:` as a service: each event the live state posts is sent as JSON to every
+/// webhook that asked for it, retried with exponential backoff a bounded number of times,
+/// each delivery's course kept in the ledger (`webhook_deliveries`). Processing never waits
+/// for it: events are handed over through a buffered stream (the newest 1,000 kept if a
+/// receiver is down for long), and deliveries run concurrently.
+public struct WebhookNotifier: Service {
+    let hooks: [WebhookConfiguration]
+    let ledger: Ledger
+    let logger: Logger
+    let events: AsyncStream<DaemonEvent>
+    let continuation: AsyncStream<DaemonEvent>.Continuation
+    /// Set on shutdown: the attempt in flight finishes (the last run's event still goes out
+    /// with --once), but no delivery waits for a retry.
+    let stopping = Flag()
+    /// The first wait between attempts; doubled each time, at most `maximumDelay`.
+    let firstDelay: Duration
+    static let maximumDelay = Duration.seconds(60)
+    let session: URLSession
+
+    public init(hooks: [WebhookConfiguration], live: LiveState, ledger: Ledger, logger: Logger, firstDelay: Duration = .seconds(1)) {
+        self.hooks = hooks
+        self.ledger = ledger
+        self.logger = logger
+        self.firstDelay = firstDelay
+        let (stream, continuation) = AsyncStream.makeStream(of: DaemonEvent.self, bufferingPolicy: .bufferingNewest(1000))
+        events = stream
+        self.continuation = continuation
+        live.subscribe { continuation.yield($0) }
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 10
+        session = URLSession(configuration: configuration)
+    }
+
+    public func run() async throws {
+        // On shutdown the stream ends; a delivery waiting to retry is recorded as abandoned,
+        // never retried by a later start (the event is history).
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await event in events {
+                    for hook in hooks where hook.events.contains(event.kind) {
+                        group.addTask { await deliver(event, to: hook) }
+                    }
+                }
+            }
+        } onGracefulShutdown: { [continuation, stopping] in
+            stopping.set()
+            continuation.finish()
+        }
+    }
+
+    /// The JSON body: the event, when, the unit and its run's counts and reasons.
+    static func body(of event: DaemonEvent) -> Data {
+        var object: [String: Any] = ["event": event.kind.rawValue, "at": ISO8601DateFormatter().string(from: event.at),
+                                     "reasons": event.reasons]
+        if let unit = event.unit { object["unit"] = unit }
+        if let detail = event.detail { object["detail"] = detail }
+        if let run = event.run {
+            object["run"] = ["trigger": run.trigger.rawValue, "outcome": run.outcome.rawValue, "seconds": run.seconds,
+                             "files": ["seen": run.counts.seen, "new": run.counts.new, "duplicate": run.counts.duplicate,
+                                       "skipped": run.counts.skipped, "failed": run.counts.failed]]
+        }
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    }
+
+    /// `sha256=<hex>` of HMAC-SHA256(secret, body), as GitHub's webhooks sign.
+    static func signature(of body: Data, secret: String) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
+        return "sha256=" + code.map { String(format: "%02x", $0) }.joined()
+    }
+
+    func deliver(_ event: DaemonEvent, to hook: WebhookConfiguration) async {
+        let body = Self.body(of: event)
+        var request = URLRequest(url: hook.url)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue("dicomdrop", forHTTPHeaderField: "User-Agent")
+        request.setValue(event.kind.rawValue, forHTTPHeaderField: "X-Dicomdrop-Event")
+        if let secret = hook.secret { request.setValue(Self.signature(of: body, secret: secret), forHTTPHeaderField: "X-Dicomdrop-Signature") }
+        let address = hook.url.absoluteString
+        let id = try? ledger.beginDelivery(url: address, event: event.kind.rawValue, unit: event.unit)
+        func record(_ attempts: Int, _ status: Int?, _ outcome: Ledger.DeliveryOutcome, _ error: String?) {
+            guard let id else { return }
+            do { try ledger.updateDelivery(id, attempts: attempts, status: status, outcome: outcome, error: error) } catch {
+                logger.error("webhook delivery \(id) not recorded: \(error)")
+            }
+        }
+        var delay = firstDelay
+        for attempt in 1...hook.attempts {
+            var status: Int?, failure: String
+            do {
+                let (_, response) = try await session.data(for: request)
+                status = (response as? HTTPURLResponse)?.statusCode
+                if let status, (200..<300).contains(status) {
+                    record(attempt, status, .delivered, nil)
+                    Counter(label: "dicomdrop_webhook_deliveries_total", dimensions: [("outcome", "delivered")]).increment()
+                    return
+                }
+                failure = "HTTP \(status.map(String.init) ?? "without a status")"
+            } catch {
+                failure = "\(error.localizedDescription)"
+            }
+            if Task.isCancelled || stopping.isSet {
+                record(attempt, status, .abandoned, "the daemon stopped: \(failure)")
+                return
+            }
+            if attempt == hook.attempts {
+                record(attempt, status, .failed, failure)
+                Counter(label: "dicomdrop_webhook_deliveries_total", dimensions: [("outcome", "failed")]).increment()
+                logger.error("webhook \(address): \(event.kind.rawValue) not delivered after \(attempt) attempt(s): \(failure)")
+                return
+            }
+            record(attempt, status, .sending, failure)
+            do { try await Task.sleep(for: delay) } catch {
+                record(attempt, status, .abandoned, "the daemon stopped: \(failure)")
+                return
+            }
+            delay = min(delay * 2, Self.maximumDelay)
+        }
+    }
+}
+
+/// Set once, read from any task.
+final class Flag: Sendable {
+    private let state = Mutex(false)
+    var isSet: Bool { state.withLock { $0 } }
+    func set() { state.withLock { $0 = true } }
+}

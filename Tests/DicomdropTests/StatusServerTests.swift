@@ -1,0 +1,192 @@
+@preconcurrency import Glibc
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Imaging
+import Ledger
+import Testing
+
+/// The status server of a real daemon on loopback: its answers against the ledger's rows,
+/// the files it serves and refuses, the token, /metrics, and the dashboard in a real browser.
+@Suite(.serialized) struct StatusServerTests {
+    /// A corpus folder with images for two buckets, a non-DICOM file and a broken one.
+    static let images = ["pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small.dcm", "pydicom-data/MR2_UNCR.dcm",
+                         "pydicom-data/RG1_UNCR.dcm", "pydicom/test_files/JPEG2000.dcm", "pydicom-data/US1_J2KR.dcm",
+                         "pydicom/test_files/rtplan.dcm", "pydicom/test_files/README.txt"]
+
+    /// A daemon with the server on a free port, that has processed `images` (and a truncated
+    /// file) in unit `study`; the server's address.
+    static func processedDaemon(token: String? = nil, extra: String = "") async throws -> (DaemonHarness, URL) {
+        let harness = try DaemonHarness(extraConfig: "http:\n  listen: 127.0.0.1:0\n" + (token.map { "  token: \($0)\n" } ?? "") + extra)
+        try harness.drop(images, into: "study")
+        let broken = try Data(contentsOf: URL(fileURLWithPath: Corpus.path("pydicom/test_files/CT_small.dcm")))
+        try broken.prefix(3000).write(to: harness.drop.appendingPathComponent("study/truncated.dcm"))
+        try harness.start()
+        let ledger = try harness.ledger()
+        #expect(await waitUntil(seconds: 30) { (try? ledger.state(of: "study")) == .done }, "\(harness.logText())")
+        let address = await listeningAddress(in: harness)
+        return (harness, try #require(address, "\(harness.logText())"))
+    }
+
+    /// The address the log line `status server listening on http://127.0.0.1:PORT/` gives.
+    static func listeningAddress(in harness: DaemonHarness) async -> URL? {
+        var address: URL?
+        _ = await waitUntil(seconds: 10) {
+            let text = harness.logText()
+            guard let range = text.range(of: #"status server listening on (http://[^ \n]+)"#, options: .regularExpression) else { return false }
+            address = URL(string: String(text[range].split(separator: " ").last!))
+            return true
+        }
+        return address
+    }
+
+    static func get(_ url: URL, headers: [String: String] = [:]) async throws -> (status: Int, body: Data, type: String?) {
+        var request = URLRequest(url: url)
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = try #require(response as? HTTPURLResponse)
+        return (http.statusCode, data, http.value(forHTTPHeaderField: "Content-Type"))
+    }
+
+    static func json(_ data: Data) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test func theAPIAnswersWhatTheLedgerHolds() async throws {
+        let (harness, server) = try await Self.processedDaemon()
+        let ledger = try harness.ledger()
+        let health = try await Self.get(server.appendingPathComponent("api/health"))
+        #expect(health.status == 200 && health.type == "application/json")
+        let healthDocument = try Self.json(health.body)
+        #expect(healthDocument["ok"] as? Bool == true)
+        #expect((healthDocument["watcher"] as? [String: Any])?["alive"] as? Bool == true)
+        #expect(((healthDocument["disk"] as? [String: Any])?["output"] as? [String: Any])?["free_bytes"] as? Int ?? 0 > 0)
+
+        // Units: the counts of the unit's paths by their contents' outcomes.
+        let units = try Self.json(try await Self.get(server.appendingPathComponent("api/units")).body)["units"] as? [[String: Any]]
+        let study = try #require(units?.first { $0["name"] as? String == "study" })
+        let sources = try ledger.sources(inUnit: "study")
+        #expect(study["files"] as? Int == sources.count && sources.count == 9)
+        #expect(study["state"] as? String == "done")
+        let outcomes = try sources.values.map { try #require(try ledger.content($0.sha256)).outcome }
+        #expect(study["processed"] as? Int == outcomes.filter { $0 == .processed }.count)
+        #expect(study["not_dicom"] as? Int == 1 && study["failed"] as? Int == 1)
+        #expect((study["last_run"] as? [String: Any])?["outcome"] as? String == "done")
+
+        // Buckets: images per bucket as the contents table holds them.
+        let buckets = try Self.json(try await Self.get(server.appendingPathComponent("api/buckets")).body)
+        let counted = try ledger.bucketDirectories().reduce(into: [String: Int]()) { $0[$1.bucket, default: 0] += $1.images }
+        let shown = (buckets["buckets"] as? [[String: Any]] ?? []).reduce(into: [String: Int]()) { $0[$1["name"] as! String] = $1["images"] as? Int }
+        let expected = Dictionary(grouping: try sources.values.compactMap { try ledger.content($0.sha256) }.filter { $0.outcome == .processed && $0.bucket != nil },
+                                  by: { $0.bucket! }).mapValues(\.count)
+        #expect(shown == expected, "\(counted)")
+        #expect(buckets["total_images"] as? Int == expected.values.reduce(0, +))
+
+        // Failures: the truncated file (failed) and the README (not DICOM), with their paths.
+        let failures = try Self.json(try await Self.get(server.appendingPathComponent("api/failures")).body)["failures"] as? [[String: Any]] ?? []
+        #expect(Set(failures.compactMap { $0["path"] as? String }) == ["study/truncated.dcm", "study/README.txt"])
+        #expect(failures.first { $0["path"] as? String == "study/truncated.dcm" }?["kind"] as? String == "failed")
+
+        // Images, paged two at a time: every image once, in order.
+        var names: [String] = [], after: String?
+        repeat {
+            var components = URLComponents(url: server.appendingPathComponent("api/images"), resolvingAgainstBaseURL: false)!
+            components.queryItems = [URLQueryItem(name: "limit", value: "2")] + (after.map { [URLQueryItem(name: "after", value: $0)] } ?? [])
+            let page = try Self.json(try await Self.get(components.url!).body)
+            names += (page["images"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            after = page["next"] as? String
+        } while after != nil
+        #expect(names.count == expected.values.reduce(0, +) && Set(names).count == names.count)
+
+        // One image: its metadata and quality, its PNG served byte for byte, its thumbnail.
+        let ct = DaemonHarness.remapped("1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322")
+        let detail = try Self.json(try await Self.get(server.appendingPathComponent("api/images/\(ct)")).body)
+        #expect(detail["bucket"] as? String == "small" && (detail["metadata"] as? [String: Any])?["Modality"] as? String == "CT")
+        #expect((detail["metadata"] as? [String: Any])?["sha256"] == nil, "a source's hash is not shown")
+        #expect(((detail["quality"] as? [[String: Any]])?.first?["features"] as? [String: Any])?["p99"] != nil)
+        let png = try await Self.get(server.appendingPathComponent("files/small/\(ct).png"))
+        #expect(png.status == 200 && png.type == "image/png")
+        #expect(png.body == harness.outputs()["small/\(ct).png"])
+        let thumbnail = try await Self.get(URL(string: server.absoluteString + "thumbnails/small/\(ct).png?size=64")!)
+        let raster = try PNGCodec.decode(thumbnail.body)
+        #expect(max(raster.width, raster.height) == 64 && raster.bitDepth == 8)
+        #expect(try await Self.get(server.appendingPathComponent("api/images/1.2.3.4")).status == 404)
+
+        // Nothing outside the output directory, nor anything but PNG and JSON, is served.
+        symlink("/etc/passwd", harness.output.appendingPathComponent("small/leak.png").path)
+        symlink(harness.root.path, harness.output.appendingPathComponent("small/up").path)
+        for path in ["files/../ledger.sqlite", "files/%2e%2e/ledger.sqlite", "files/small/..%2F..%2Fwatch.yaml",
+                     "files/%2Fetc%2Fpasswd", "files/small/leak.png", "thumbnails/small/leak.png", "files/small/up/var/deidentify.key",
+                     "files/small/up/watch.yaml", "files/small/manifest.csv", "files/small/\(ct).png%00.json"] {
+            let answer = try await Self.get(URL(string: server.absoluteString + path)!)
+            #expect(answer.status == 404, "\(path): \(answer.status)")
+        }
+
+        // /metrics: Prometheus text with the run's counts.
+        let metrics = String(decoding: try await Self.get(server.appendingPathComponent("metrics")).body, as: UTF8.self)
+        #expect(metrics.contains("dicomdrop_files_seen_total 9"))
+        #expect(metrics.contains("dicomdrop_files_failed_total{reason=\"invalid_dicom\"} 1"))
+        #expect(metrics.contains("dicomdrop_stage_duration_seconds_count{stage=\"render\"}"))
+        #expect(metrics.contains("dicomdrop_bucket_images{bucket=\"small\"} \(expected["small"] ?? 0)"))
+        #expect(metrics.contains("dicomdrop_passes_total{kind=\"rescan\"} 1"))
+        #expect(await harness.stop() == 0)
+    }
+
+    @Test func aTokenIsRequiredOfEveryRequestButThePageItself() async throws {
+        let token = "0123456789abcdef0123"
+        let (harness, server) = try await Self.processedDaemon(token: token)
+        #expect(try await Self.get(server.appendingPathComponent("api/units")).status == 401)
+        #expect(try await Self.get(server.appendingPathComponent("api/units"), headers: ["Authorization": "Bearer wrong-token-wrong-token"]).status == 401)
+        #expect(try await Self.get(server.appendingPathComponent("api/units"), headers: ["Authorization": "Bearer \(token)"]).status == 200)
+        #expect(try await Self.get(URL(string: server.absoluteString + "metrics?token=\(token)")!).status == 200)
+        #expect(try await Self.get(server.appendingPathComponent("metrics")).status == 401)
+        #expect(try await Self.get(server.appendingPathComponent("dashboard.js")).status == 200)
+        #expect(await harness.stop() == 0)
+    }
+
+    @Test func aServerReachableFromOtherMachinesNeedsAToken() throws {
+        let harness = try DaemonHarness(extraConfig: "http:\n  listen: 0.0.0.0:0")
+        let result = try harness.run(["--check-config"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("http.listen") && result.standardError.contains("http.token"), "\(result.standardError)")
+    }
+
+    /// Debian's chromium, headless, loads the dashboard; what it shows is read from the DOM
+    /// it ends with, and a screenshot is kept in .test-artifacts/ (ignored by git).
+    @Test func theDashboardInABrowserShowsTheLedgersCountsAndTheGallery() async throws {
+        let (harness, server) = try await Self.processedDaemon(extra: "buckets:\n  size:\n    - {name: small, max_pixels: 262144}\n    - {name: large}")
+        let ledger = try harness.ledger()
+        let processed = try ledger.sources(inUnit: "study").values.compactMap { try ledger.content($0.sha256) }
+            .filter { $0.outcome == .processed && $0.bucket != nil }
+        let perBucket = Dictionary(grouping: processed, by: { $0.bucket! }).mapValues(\.count)
+        let small = try #require(perBucket["small"])
+        let page = URL(string: server.absoluteString + "?bucket=small")!
+        let dom = try ChildProcess.runTool("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                                                                "--dump-dom", page.absoluteString], seconds: 120)
+        #expect(dom.status == 0, "\(dom.standardError)")
+        let html = dom.standardOutput
+        #expect(html.contains("data-loaded=\"1\""), "\(html.prefix(2000))")
+        for (bucket, images) in perBucket {
+            #expect(html.contains("data-bucket=\"\(bucket)\" data-images=\"\(images)\""), "\(bucket): \(images)")
+        }
+        #expect(html.contains("id=\"total-images\" data-images=\"\(processed.count)\""))
+        #expect(html.contains("data-unit=\"study\" data-state=\"done\" data-files=\"9\""))
+        #expect(html.contains("id=\"gallery\" class=\"gallery\" data-bucket=\"small\" data-count=\"\(min(small, 48))\""))
+        let thumbnails = html.components(separatedBy: "class=\"thumb\"").count - 1
+        #expect(thumbnails == min(small, 48), "\(thumbnails) thumbnails")
+        #expect(html.components(separatedBy: "class=\"failure\"").count - 1 == 2)
+
+        let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".test-artifacts")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        let screenshot = artifacts.appendingPathComponent("dashboard.png")
+        let shot = try ChildProcess.runTool("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                                                                 "--window-size=1280,1600", "--screenshot=\(screenshot.path)", page.absoluteString],
+                                            seconds: 120)
+        #expect(shot.status == 0)
+        let picture = try PNGCodec.decode(try Data(contentsOf: screenshot))
+        #expect(picture.width == 1280 && picture.height == 1600)
+        #expect(await harness.stop() == 0)
+    }
+}
