@@ -5,6 +5,8 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "clinux.h"
 
@@ -44,4 +46,11 @@ int dd_name_this_thread(const char *name) {
 
 int dd_this_thread_name(char *name, size_t size) {
     return pthread_getname_np(pthread_self(), name, size);
+}
+
+int dd_lower_this_thread_priority(int nice_increment) {
+    // Linux keeps a nice value per thread: setpriority on the thread id changes only it.
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    int current = getpriority(PRIO_PROCESS, (id_t)tid);
+    return setpriority(PRIO_PROCESS, (id_t)tid, current + nice_increment);
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import GRDB
 
 /// Capacity-limited buckets: a bucket's images are spread over directories of at most
@@ -92,7 +93,7 @@ extension Ledger {
     }
 
     static func timestamp(_ date: Date) -> String {
-        ISO8601DateFormatter().string(from: date)
+        UTCTimestamp.string(date)
     }
 
     /// `YYYYMMDDTHHMMSSZ`, in UTC.

@@ -53,7 +53,7 @@ public final class PseudonymMap: Sendable {
     /// Records mappings not yet known, in one transaction.
     public func record(_ entries: [PseudonymMapping]) throws(Ledger.LedgerError) {
         guard !entries.isEmpty else { return }
-        let now = ISO8601DateFormatter().string(from: Date())
+        let now = UTCTimestamp.string(Date())
         do {
             try queue.write { db in
                 let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO pseudonyms (kind, original, pseudonym, first_seen) VALUES (?, ?, ?, ?)")

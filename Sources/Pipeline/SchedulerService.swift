@@ -93,9 +93,10 @@ public final class SchedulerService: Service {
         await settleAndRun(&scheduler, &pause, now: now)
         noteCatchUp(scheduler)
         if once && scheduler.isIdle && !pause.isPaused { return }
-        let ticker = Task { [continuation] in
+        let ticker = Task { [continuation, live] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(100))
+                live.update { $0.lastTimerTick = Date() }
                 continuation.yield(.tick)
             }
         }

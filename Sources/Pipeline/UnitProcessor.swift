@@ -290,7 +290,7 @@ public final class UnitProcessor: Sendable {
                     failed(failure ?? .invalidDICOM)
                 } else {
                     counts.new += 1
-                    if content.outcome == .notDICOM { metrics.failed(.notDICOM) }
+                    if content.outcome == .notDICOM { metrics.filesNotDICOM.increment() }
                 }
                 pending.staleOutputs += Set(previous?.outputs ?? []).subtracting(content.outputs).sorted()
                 pending.contents.append(content)

@@ -15,7 +15,7 @@ struct OutputFiles: Sendable {
 
     /// The file's absolute path, or nil when `segments` (percent-encoded, as in the URL) do not
     /// name a served file inside the output directory.
-    func resolve(_ segments: [Substring]) -> String? {
+    func resolve(_ segments: [String]) -> String? {
         var parts: [String] = []
         for segment in segments {
             guard let part = String(segment).removingPercentEncoding, !part.isEmpty, part != ".", part != "..",

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Ledger
 import Pipeline
 
@@ -13,7 +14,7 @@ public enum StatusDocuments {
         return (try? encoder.encode(value)) ?? Data("{}".utf8)
     }
 
-    static func iso(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+    static func iso(_ date: Date) -> String { UTCTimestamp.string(date) }
 
     public struct Disk: Codable, Sendable {
         public let path: String

@@ -49,12 +49,26 @@ public struct StatusServer: Service {
                 logger.info("status server listening on http://\(address):\(channel.localAddress?.port ?? settings.port)/")
             },
             logger: logger)
-        try await app.runService()
+        // `run`, not `runService`: the daemon's group owns the signals and shuts the server
+        // down in its turn (runService would catch SIGTERM itself and could end the server,
+        // and with it the group, before the files in hand are done).
+        try await app.run()
     }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         let ledger = ledger, live = live, exporter = exporter, files = OutputFiles(output: output)
         let thumbnails = ThumbnailCache()
+        // SQLite reads and file reads block for milliseconds (more on a large ledger), and a
+        // thumbnail is tens of milliseconds of CPU: neither may hold one of the cooperative
+        // pool's threads, which the scheduling loop and the runs' bookkeeping share.
+        let reads = BlockingWork(label: "dicomdrop.status-reads", concurrent: true)
+        let thumbnailing = BlockingWork(label: "dicomdrop.thumbnails", concurrent: false)
+        // Up to a second old (docs/STATUS-SERVER.md): what the ledger's summaries cost is then
+        // bounded whatever the clients' number and rate.
+        let documents = RecentAnswers<Data>(), bucketRows = RecentAnswers<[Ledger.BucketRow]>()
+        @Sendable func buckets() async throws -> [Ledger.BucketRow] {
+            try await bucketRows.answer { try await reads.run { try ledger.bucketRows() } }
+        }
         let (version, watching, output, database) = (version, watching, output, database)
 
         router.get("/api/health") { _, _ in
@@ -62,54 +76,66 @@ public struct StatusServer: Service {
             return json(StatusDocuments.encode(health), status: health.ok ? .ok : .serviceUnavailable)
         }
         router.get("/api/units") { _, _ in
-            json(StatusDocuments.encode(StatusDocuments.Units(units: try ledger.unitRows())))
+            json(try await documents.answer("units") {
+                StatusDocuments.encode(StatusDocuments.Units(units: try await reads.run { try ledger.unitRows() }))
+            })
         }
         router.get("/api/runs") { request, _ in
             let query = request.uri.queryParameters
             let limit = try limitParameter(query["limit"], default: 50, maximum: 1000)
-            return json(StatusDocuments.encode(StatusDocuments.Runs(runs: try ledger.recentRuns(unit: query["unit"].map(String.init), limit: limit))))
+            let unit = query["unit"].map(String.init)
+            return json(try await documents.answer("runs \(unit ?? "") \(limit)") {
+                StatusDocuments.encode(StatusDocuments.Runs(runs: try await reads.run { try ledger.recentRuns(unit: unit, limit: limit) }))
+            })
         }
         router.get("/api/buckets") { _, _ in
-            json(StatusDocuments.encode(StatusDocuments.Buckets(try ledger.bucketRows())))
+            json(StatusDocuments.encode(StatusDocuments.Buckets(try await buckets())))
         }
         router.get("/api/failures") { request, _ in
             let limit = try limitParameter(request.uri.queryParameters["limit"], default: 100, maximum: 1000)
-            return json(StatusDocuments.encode(StatusDocuments.Failures(failures: try ledger.recentFailures(limit: limit))))
+            return json(try await documents.answer("failures \(limit)") {
+                StatusDocuments.encode(StatusDocuments.Failures(failures: try await reads.run { try ledger.recentFailures(limit: limit) }))
+            })
         }
         router.get("/api/throughput") { _, _ in
-            let now = Date()
-            let counts = try ledger.contentsPerMinute(since: now.addingTimeInterval(-3600))
-            return json(StatusDocuments.encode(StatusDocuments.Throughput.lastHour(counts, now: now)))
+            json(try await documents.answer("throughput") {
+                let now = Date()
+                let counts = try await reads.run { try ledger.contentsPerMinute(since: now.addingTimeInterval(-3600)) }
+                return StatusDocuments.encode(StatusDocuments.Throughput.lastHour(counts, now: now))
+            })
         }
         router.get("/api/images") { request, _ in
             let query = request.uri.queryParameters
             let limit = try limitParameter(query["limit"], default: 48, maximum: 500)
-            let rows = try ledger.imageRows(bucket: query["bucket"].map(String.init), after: query["after"].map(String.init), limit: limit)
+            let (bucket, after) = (query["bucket"].map(String.init), query["after"].map(String.init))
+            let rows = try await reads.run { try ledger.imageRows(bucket: bucket, after: after, limit: limit) }
             let next = rows.count == limit ? rows.last.map { "\($0.directory)/\($0.name)" } : nil
             return json(StatusDocuments.encode(StatusDocuments.Images(images: rows.map(StatusDocuments.Image.init), next: next)))
         }
         router.get("/api/images/{name}") { request, context in
             let name = try context.parameters.require("name")
-            guard let detail = try ledger.imageDetail(name: name.removingPercentEncoding ?? name,
-                                                      bucket: request.uri.queryParameters["bucket"].map(String.init)) else {
+            let bucket = request.uri.queryParameters["bucket"].map(String.init)
+            guard let detail = try await reads.run({ try ledger.imageDetail(name: name.removingPercentEncoding ?? name, bucket: bucket) }) else {
                 throw HTTPError(.notFound, message: "no image \(name)")
             }
             return json(StatusDocuments.imageDetail(detail))
         }
         router.get("/files/**") { _, context in
-            guard let path = files.resolve(context.parameters.getCatchAll()) else { throw HTTPError(.notFound) }
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let segments = context.parameters.getCatchAll().map(String.init)
+            guard let path = try await reads.run({ files.resolve(segments) }) else { throw HTTPError(.notFound) }
+            let data = try await reads.run { try Data(contentsOf: URL(fileURLWithPath: path)) }
             return respond(data, type: path.hasSuffix(".png") ? "image/png" : "application/json")
         }
         router.get("/thumbnails/**") { request, context in
-            guard let path = files.resolve(context.parameters.getCatchAll()), path.hasSuffix(".png") else { throw HTTPError(.notFound) }
+            let segments = context.parameters.getCatchAll().map(String.init)
+            guard let path = try await reads.run({ files.resolve(segments) }), path.hasSuffix(".png") else { throw HTTPError(.notFound) }
             let side = try limitParameter(request.uri.queryParameters["size"], default: 256, maximum: 1024, minimum: 16)
-            let png = try await Task.detached { try thumbnails.thumbnail(of: path, longestSide: side) }.value
+            let png = try await thumbnailing.run { try thumbnails.thumbnail(of: path, longestSide: side) }
             return respond(png, type: "image/png", cache: "private, max-age=60")
         }
         router.get("/metrics") { _, _ in
             guard let exporter else { throw HTTPError(.notFound, message: "metrics are not collected in this process") }
-            let body = exporter.scrape(live: live.snapshot, buckets: (try? ledger.bucketRows()) ?? [])
+            let body = exporter.scrape(live: live.snapshot, buckets: (try? await buckets()) ?? [])
             return respond(Data(body), type: "text/plain; version=0.0.4; charset=utf-8")
         }
         for (path, resource, type) in Dashboard.files {
@@ -159,4 +185,20 @@ private func limitParameter(_ text: Substring?, default fallback: Int, maximum: 
         throw HTTPError(.badRequest, message: "expected a whole number from \(minimum) to \(maximum), found \(text)")
     }
     return value
+}
+
+/// Blocking work (SQLite, file reads, thumbnails) on a dispatch queue's threads, awaited
+/// without holding a thread of the cooperative pool.
+struct BlockingWork: Sendable {
+    let queue: DispatchQueue
+
+    init(label: String, concurrent: Bool) {
+        queue = DispatchQueue(label: label, qos: .utility, attributes: concurrent ? [.concurrent] : [])
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import Config
 import Crypto
 import Foundation
+import Shared
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -63,7 +64,7 @@ public struct WebhookNotifier: Service {
 
     /// The JSON body: the event, when, the unit and its run's counts and reasons.
     static func body(of event: DaemonEvent) -> Data {
-        var object: [String: Any] = ["event": event.kind.rawValue, "at": ISO8601DateFormatter().string(from: event.at),
+        var object: [String: Any] = ["event": event.kind.rawValue, "at": UTCTimestamp.string(event.at),
                                      "reasons": event.reasons]
         if let unit = event.unit { object["unit"] = unit }
         if let detail = event.detail { object["detail"] = detail }
@@ -91,10 +92,12 @@ public struct WebhookNotifier: Service {
         request.setValue(event.kind.rawValue, forHTTPHeaderField: "X-Dicomdrop-Event")
         if let secret = hook.secret { request.setValue(Self.signature(of: body, secret: secret), forHTTPHeaderField: "X-Dicomdrop-Signature") }
         let address = hook.url.absoluteString
-        let id = try? ledger.beginDelivery(url: address, event: event.kind.rawValue, unit: event.unit)
-        func record(_ attempts: Int, _ status: Int?, _ outcome: Ledger.DeliveryOutcome, _ error: String?) {
+        // A ledger write may wait for the commit queue's transaction: off the cooperative pool.
+        let ledger = ledger, writes = BlockingWork(label: "dicomdrop.webhook-records", concurrent: false)
+        let id = try? await writes.run { try ledger.beginDelivery(url: address, event: event.kind.rawValue, unit: event.unit) }
+        func record(_ attempts: Int, _ status: Int?, _ outcome: Ledger.DeliveryOutcome, _ error: String?) async {
             guard let id else { return }
-            do { try ledger.updateDelivery(id, attempts: attempts, status: status, outcome: outcome, error: error) } catch {
+            do { try await writes.run { try ledger.updateDelivery(id, attempts: attempts, status: status, outcome: outcome, error: error) } } catch {
                 logger.error("webhook delivery \(id) not recorded: \(error)")
             }
         }
@@ -105,7 +108,7 @@ public struct WebhookNotifier: Service {
                 let (_, response) = try await session.data(for: request)
                 status = (response as? HTTPURLResponse)?.statusCode
                 if let status, (200..<300).contains(status) {
-                    record(attempt, status, .delivered, nil)
+                    await record(attempt, status, .delivered, nil)
                     Counter(label: "dicomdrop_webhook_deliveries_total", dimensions: [("outcome", "delivered")]).increment()
                     return
                 }
@@ -114,18 +117,27 @@ public struct WebhookNotifier: Service {
                 failure = "\(error.localizedDescription)"
             }
             if Task.isCancelled || stopping.isSet {
-                record(attempt, status, .abandoned, "the daemon stopped: \(failure)")
+                await record(attempt, status, .abandoned, "the daemon stopped: \(failure)")
+                Counter(label: "dicomdrop_webhook_deliveries_total", dimensions: [("outcome", "abandoned")]).increment()
                 return
             }
             if attempt == hook.attempts {
-                record(attempt, status, .failed, failure)
+                await record(attempt, status, .failed, failure)
                 Counter(label: "dicomdrop_webhook_deliveries_total", dimensions: [("outcome", "failed")]).increment()
                 logger.error("webhook \(address): \(event.kind.rawValue) not delivered after \(attempt) attempt(s): \(failure)")
                 return
             }
-            record(attempt, status, .sending, failure)
-            do { try await Task.sleep(for: delay) } catch {
-                record(attempt, status, .abandoned, "the daemon stopped: \(failure)")
+            await record(attempt, status, .sending, failure)
+            // In slices, so that a shutdown ends the wait within 0.1 s (the group waits for
+            // every delivery); the request in flight, if any, is left to finish.
+            var waited = Duration.zero
+            while waited < delay && !stopping.isSet && !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                waited += .milliseconds(100)
+            }
+            if stopping.isSet || Task.isCancelled {
+                await record(attempt, status, .abandoned, "the daemon stopped: \(failure)")
+                Counter(label: "dicomdrop_webhook_deliveries_total", dimensions: [("outcome", "abandoned")]).increment()
                 return
             }
             delay = min(delay * 2, Self.maximumDelay)

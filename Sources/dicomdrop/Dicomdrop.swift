@@ -158,7 +158,7 @@ struct Dicomdrop: AsyncParsableCommand {
             services.append(.init(service: notifier, successTerminationBehavior: .ignore, serviceName: "webhooks"))
         }
         if mode != .watch {
-            services.append(.init(service: ProgressDisplay(live: processor.live), successTerminationBehavior: .ignore,
+            services.append(.init(service: ProgressDisplay(live: processor.live, logger: logger), successTerminationBehavior: .ignore,
                                   serviceName: "progress"))
         }
         return services

@@ -1,19 +1,23 @@
 import Foundation
+import Logging
 import Pipeline
 import ServiceLifecycle
 
 /// `--once` and `--reprocess`: how far the work is, on standard error. On a terminal, one
 /// line redrawn in place (files and MB done of the total, rate, ETA); otherwise (a pipe, a
-/// log file, systemd) a plain line every few seconds, so logs are not flooded with redraws.
+/// log file, systemd) a log line every few seconds, so logs are not flooded with redraws.
 /// The total grows as each unit's run starts and lists its changed files.
 struct ProgressDisplay: Service {
     let live: LiveState
+    /// Plain lines go through the log (its format and destination: JSON lines stay JSON).
+    let logger: Logger
     let isTerminal: Bool
     /// Between plain lines when standard error is not a terminal.
     let plainInterval: Duration
 
-    init(live: LiveState, isTerminal: Bool = isatty(STDERR_FILENO) == 1, plainInterval: Duration = .seconds(5)) {
+    init(live: LiveState, logger: Logger, isTerminal: Bool = isatty(STDERR_FILENO) == 1, plainInterval: Duration = .seconds(5)) {
         self.live = live
+        self.logger = logger
         self.isTerminal = isTerminal
         self.plainInterval = plainInterval
     }
@@ -31,7 +35,7 @@ struct ProgressDisplay: Service {
                 // Redrawn every turn: a log line in between cleared it (LogOutput).
                 write("\r\u{1B}[2K" + Self.line(progress, seconds: seconds(elapsed)))
             } else if ContinuousClock.now - lastPlain >= plainInterval, progress != lastShown, progress.runsStarted > 0 {
-                write("progress: " + Self.line(progress, seconds: seconds(elapsed)) + "\n")
+                logger.info("progress: \(Self.line(progress, seconds: seconds(elapsed)))")
                 lastPlain = ContinuousClock.now
             }
             lastShown = progress

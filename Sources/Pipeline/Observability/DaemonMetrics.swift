@@ -16,8 +16,6 @@ public final class DaemonMetrics: Sendable {
     public enum FailureKind: String, Sendable, CaseIterable {
         /// The file could not be read (I/O error, permission, vanished mid-read).
         case unreadable
-        /// Not a DICOM file (not an error for the unit; counted apart).
-        case notDICOM = "not_dicom"
         /// A DICOM file that is malformed, truncated, or beyond the reader's limits.
         case invalidDICOM = "invalid_dicom"
         /// Its outputs could not be written.
@@ -30,6 +28,8 @@ public final class DaemonMetrics: Sendable {
     let filesSkipped = Counter(label: "dicomdrop_files_skipped_total")
     let filesFailed: [FailureKind: Counter]
     let bytesHashed = Counter(label: "dicomdrop_bytes_hashed_total")
+    /// Files that are not DICOM: left alone, not a failure.
+    let filesNotDICOM = Counter(label: "dicomdrop_files_not_dicom_total")
     let stageSeconds: [Stage: Metrics.Timer]
     let inotifyOverflows = Counter(label: "dicomdrop_inotify_overflows_total")
     let passes: [String: Counter]

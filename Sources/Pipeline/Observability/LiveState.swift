@@ -38,6 +38,9 @@ public final class LiveState: Sendable {
         /// The scheduling loop's last turn (its 100 ms tick) or the last file a run handled
         /// (a run holds the loop): a watchdog's sign of life.
         public var lastActivity: Date?
+        /// The scheduler's 100 ms timer, which keeps running while a run holds the loop (a
+        /// large file may take minutes): the process's tasks are alive.
+        public var lastTimerTick: Date?
         /// When the change source (inotify or poll) ended, which it does only on shutdown
         /// or failure; nil while it runs (or before it starts).
         public var changeSourceEnded: Date?

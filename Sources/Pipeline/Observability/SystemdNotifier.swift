@@ -27,16 +27,20 @@ public struct SystemdNotifier: Service {
     public func run() async throws {
         guard let socketPath else { return }
         let interval = Duration.milliseconds(100)
-        var readySent = false, lastPing = ContinuousClock.now
+        var readySent = false, lastPing = ContinuousClock.now, lastStatus = ""
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let snapshot = live.snapshot
+                let pending = "\(snapshot.pendingUnits + snapshot.readyUnits) unit(s) pending, \(snapshot.progress.filesDone) file(s) handled"
+                let status = "STATUS=" + (snapshot.paused.map { "paused: \($0.reason)" }
+                    ?? (snapshot.caughtUp ? "watching; \(pending)" : "catching up: \(pending)"))
                 if !readySent && snapshot.caughtUp {
-                    send("READY=1\nSTATUS=watching; start-up catch-up done", to: socketPath)
+                    send("READY=1\n" + status, to: socketPath)
                     readySent = true
-                } else if !readySent {
-                    send("STATUS=catching up: \(snapshot.pendingUnits + snapshot.readyUnits) unit(s) pending, \(snapshot.progress.filesDone) file(s) handled", to: socketPath)
+                } else if status != lastStatus {
+                    send(status, to: socketPath)
                 }
+                lastStatus = status
                 if let watchdog, ContinuousClock.now - lastPing >= watchdog / 2, isAlive(snapshot, within: watchdog) {
                     send("WATCHDOG=1", to: socketPath)
                     lastPing = ContinuousClock.now
@@ -48,12 +52,14 @@ public struct SystemdNotifier: Service {
         }
     }
 
-    /// The loop turned (or a run finished a file) within half the watchdog's interval, or
-    /// the start-up catch-up is still walking the tree (no ping is better than a lie only
-    /// once systemd has a reason to wait: the catch-up is before READY=1).
+    /// The loop turned (or a run finished a file) within half the watchdog's interval; or a
+    /// run holds the loop (one large file may take minutes) while the scheduler's timer still
+    /// fires; or the start-up catch-up is not over (systemd's watchdog starts at READY=1).
     private func isAlive(_ snapshot: LiveState.Snapshot, within watchdog: Duration) -> Bool {
-        guard let last = snapshot.lastActivity else { return !snapshot.caughtUp }
-        return Date().timeIntervalSince(last) < Double(watchdog.components.seconds) / 2 + 1
+        let window = Double(watchdog.components.seconds) / 2 + 1
+        func recent(_ date: Date?) -> Bool { date.map { Date().timeIntervalSince($0) < window } ?? false }
+        if !snapshot.caughtUp { return true }
+        return recent(snapshot.lastActivity) || (snapshot.currentRun != nil && recent(snapshot.lastTimerTick))
     }
 
     /// One datagram to the socket; `@name` is Linux's abstract namespace.
