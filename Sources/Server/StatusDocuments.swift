@@ -32,7 +32,10 @@ public enum StatusDocuments {
 
     public struct Health: Codable, Sendable {
         public let ok: Bool
+        /// Why the daemon cannot make progress (then `ok` is false and the status 503).
         public let problems: [String]
+        /// What will stop it soon: a filesystem nearly full.
+        public let warnings: [String]
         public let version: String
         public let started: String
         public let watcher: Watcher
@@ -70,26 +73,27 @@ public enum StatusDocuments {
         }
     }
 
-    /// Below this, a filesystem is too full to go on (a PNG and its JSON, a ledger batch).
+    /// Below this, a filesystem is nearly full: a warning (a large image's outputs, a ledger
+    /// batch), not yet a problem; the pause says when writes are refused.
     static let minimumFreeBytes: Int64 = 64 << 20
 
-    /// `ok` is false when the daemon cannot make progress: paused, a disk nearly full, the
-    /// change source ended while watching.
+    /// `ok` is false when the daemon cannot make progress: paused (the output refuses
+    /// writes), or the change source ended while watching.
     static func health(_ live: LiveState.Snapshot, version: String, watching: Bool, output: URL, ledger: URL) -> Health {
         var disks: [String: Disk] = [:]
         disks["output"] = Disk.of(output.path)
         disks["ledger"] = Disk.of(ledger.deletingLastPathComponent().path).map {
             Disk(path: ledger.path, freeBytes: $0.freeBytes, totalBytes: $0.totalBytes)
         }
-        var problems: [String] = []
+        var problems: [String] = [], warnings: [String] = []
         if let paused = live.paused { problems.append("processing paused since \(iso(paused.since)): \(paused.reason)") }
         for (name, disk) in disks.sorted(by: { $0.key < $1.key }) where disk.freeBytes < minimumFreeBytes {
-            problems.append("the \(name) filesystem has \(disk.freeBytes / (1 << 20)) MiB free")
+            warnings.append("the \(name) filesystem has \(disk.freeBytes / (1 << 20)) MiB free")
         }
         let alive = !watching || live.changeSourceEnded == nil
         if !alive { problems.append("the change source (\(live.watcher)) has ended: nothing new is noticed") }
         return Health(
-            ok: problems.isEmpty, problems: problems, version: version, started: iso(live.started),
+            ok: problems.isEmpty, problems: problems, warnings: warnings, version: version, started: iso(live.started),
             watcher: Health.Watcher(description: live.watcher, alive: alive),
             lastPass: live.lastPass.map { Health.Pass(at: iso($0.at), seconds: $0.seconds, files: $0.files) },
             queue: Health.Queue(pendingUnits: live.pendingUnits, readyUnits: live.readyUnits, filesInHand: live.filesInHand,

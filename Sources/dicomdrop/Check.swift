@@ -5,7 +5,7 @@ import Ledger
 import Pipeline
 
 /// `dicomdrop check [--repair]`: the ledger compared with the output and drop directories.
-struct Check: ParsableCommand {
+struct Check: LedgerSubcommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare the ledger with the outputs and the drop directory; --repair makes them agree.",
         discussion: """
@@ -30,14 +30,7 @@ struct Check: ParsableCommand {
     var repair = false
 
     func run() throws {
-        let configuration: WatchConfiguration
-        let ledger: Ledger
-        do {
-            configuration = try ConfigurationLoader.load(path: dicomdrop.config)
-            ledger = try Ledger(path: configuration.database)
-        } catch {
-            fail("\(error)")
-        }
+        let (configuration, ledger) = configurationAndLedger()
         // Taken exclusively to learn whether another process runs; kept only by --repair,
         // so that a report does not stop a daemon from starting meanwhile.
         var lock = try? LedgerLock(beside: configuration.database, mode: .exclusive)
@@ -77,8 +70,4 @@ struct Check: ParsableCommand {
         withExtendedLifetime(lock) {}
     }
 
-    private func fail(_ reason: String) -> Never {
-        FileHandle.standardError.write(Data("dicomdrop check: \(reason)\n".utf8))
-        Dicomdrop.exit(withError: ExitCode(2))
-    }
 }

@@ -6,7 +6,7 @@ import Pipeline
 
 /// `dicomdrop export`: the joined metadata of everything processed, for pandas, DuckDB or a
 /// spreadsheet, read from the ledger (also while the daemon writes it).
-struct Export: ParsableCommand {
+struct Export: LedgerSubcommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the metadata of every processed instance (the instance_overview view) as CSV or JSON Lines.",
         discussion: """
@@ -29,14 +29,7 @@ struct Export: ParsableCommand {
     var bucket: String?
 
     func run() throws {
-        let configuration: WatchConfiguration
-        let ledger: Ledger
-        do {
-            configuration = try ConfigurationLoader.load(path: dicomdrop.config)
-            ledger = try Ledger(path: configuration.database)
-        } catch {
-            fail("\(error)")
-        }
+        let (configuration, ledger) = configurationAndLedger()
         let destination = out.map { URL(fileURLWithPath: $0).standardizedFileURL }
         // A file is written beside its destination and renamed over it: a reader never
         // sees half an export.
@@ -67,10 +60,6 @@ struct Export: ParsableCommand {
         }
     }
 
-    private func fail(_ reason: String) -> Never {
-        FileHandle.standardError.write(Data("dicomdrop export: \(reason)\n".utf8))
-        Dicomdrop.exit(withError: ExitCode(2))
-    }
 }
 
 extension DatasetExport.Format: ExpressibleByArgument {}

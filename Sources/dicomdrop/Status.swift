@@ -6,7 +6,7 @@ import Server
 
 /// `dicomdrop status`: units, buckets, recent runs and failures, read from the ledger
 /// opened read-only: it runs beside the daemon and changes nothing.
-struct Status: ParsableCommand {
+struct Status: LedgerSubcommand {
     static let configuration = CommandConfiguration(
         abstract: "Show units, buckets, recent runs and failures from the ledger (read-only; works while the daemon runs).",
         discussion: "With --json, one object: the status server's /api/units, /api/buckets, /api/runs and /api/failures documents."
@@ -22,12 +22,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         guard (1...1000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000") }
-        let ledger: Ledger
-        do {
-            ledger = try Ledger(readingOnly: try ConfigurationLoader.load(path: dicomdrop.config).database)
-        } catch {
-            fail("\(error)")
-        }
+        let (_, ledger) = configurationAndLedger(readOnly: true)
         let units: [Ledger.UnitRow], buckets: [Ledger.BucketRow], runs: [Ledger.RunSummaryRow], failures: [Ledger.FailureRow]
         do {
             (units, buckets, runs, failures) = (try ledger.unitRows(), try ledger.bucketRows(),
@@ -43,10 +38,6 @@ struct Status: ParsableCommand {
         print(Self.text(units: units, buckets: buckets, runs: runs, failures: failures))
     }
 
-    private func fail(_ reason: String) -> Never {
-        FileHandle.standardError.write(Data("dicomdrop status: \(reason)\n".utf8))
-        Dicomdrop.exit(withError: ExitCode(2))
-    }
 
     static func text(units: [Ledger.UnitRow], buckets: [Ledger.BucketRow], runs: [Ledger.RunSummaryRow],
                      failures: [Ledger.FailureRow]) -> String {

@@ -56,6 +56,46 @@ struct DiskFullTests {
         #expect(text.components(separatedBy: "processing resumed").count == 2, "\(text)")
         #expect(await harness.stop() == 0)
     }
+
+    /// The operator is told: /api/health answers 503 with the reason while paused, and 200
+    /// again once it resumes; a webhook gets disk_full.
+    @Test func aPauseMakesHealth503AndSendsDiskFull() async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("receiver-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let receiver = try OperatorTests.Receiver(failures: 0, log: scratch)
+        let harness = try DaemonHarness(extraConfig: """
+            http:
+              listen: 127.0.0.1:0
+            webhooks:
+              - url: http://127.0.0.1:\(receiver.port)/
+                events: [disk_full]
+            """)
+        try FileManager.default.createDirectory(at: harness.output, withIntermediateDirectories: true)
+        let mount = try TmpfsMount(at: harness.output.path, bytes: 2 << 20)
+        defer { mount.unmount() }
+        let filler = harness.output.appendingPathComponent("filler")
+        try Data(repeating: 7, count: 1_700_000).write(to: filler)
+        try DistinctImages.write(Self.files, into: harness.drop.appendingPathComponent("study"))
+        try harness.start()
+        let server = try #require(await StatusServerTests.listeningAddress(in: harness), "\(harness.logText())")
+        let health = server.appendingPathComponent("api/health")
+        #expect(await waitUntil(seconds: 60) { harness.logText().contains("processing paused") }, "\(harness.logText())")
+        let paused = try await StatusServerTests.get(health)
+        #expect(paused.status == 503)
+        let document = try StatusServerTests.json(paused.body)
+        #expect(document["ok"] as? Bool == false)
+        #expect((document["problems"] as? [String])?.first?.contains("No space left on device") == true, "\(document)")
+        #expect(await waitUntil(seconds: 10) { receiver.requests.contains { ($0["body"] as? String)?.contains("\"disk_full\"") == true } })
+
+        try FileManager.default.removeItem(at: filler)
+        let ledger = try harness.ledger()
+        #expect(await waitUntil(seconds: 60) { (try? ledger.state(of: "study")) == .done }, "\(harness.logText())")
+        let resumed = try StatusServerTests.json(try await StatusServerTests.get(health).body)
+        #expect(resumed["ok"] as? Bool == true, "\(resumed)")
+        // The 2 MiB filesystem is still nearly full: said, but no reason for a 503.
+        #expect((resumed["warnings"] as? [String])?.first?.contains("output filesystem has") == true, "\(resumed)")
+        #expect(await harness.stop() == 0)
+    }
 }
 
 /// A tmpfs of `bytes` mounted at `path` for the length of a test.

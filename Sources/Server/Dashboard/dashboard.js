@@ -137,7 +137,7 @@ const loadHealth = guarded("health", async () => {
   badge.textContent = h.ok ? "ok" : "problems";
   badge.className = `badge ${h.ok ? "ok" : "bad"}`;
   $("health").dataset.ok = String(Boolean(h.ok));
-  $("problems").replaceChildren(...(h.problems ?? []).map((p) => el("li", {}, p)));
+  $("problems").replaceChildren(...[...(h.problems ?? []), ...(h.warnings ?? []).map((w) => "warning: " + w)].map((p) => el("li", {}, p)));
 
   const q = h.queue ?? {};
   const run = h.current_run;
