@@ -17,7 +17,16 @@ public struct StatusServerConfiguration: Sendable, Equatable {
 
     /// 127.0.0.0/8, ::1 and localhost: only this machine can connect.
     public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        host == "localhost" || Self.isLoopbackAddress(host)
+    }
+
+    /// A numeric address in 127.0.0.0/8, or ::1 (a host name that merely starts with
+    /// "127." is not one).
+    public static func isLoopbackAddress(_ text: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { bytes in bytes.dropLast().allSatisfy { $0 == 0 } && bytes.last == 1 }
     }
 
     /// `127.0.0.1:8470`, `[::1]:8470`, `0.0.0.0:8470`; nil when it is not host:port.

@@ -20,19 +20,20 @@ public enum Thumbnail {
         let bytesPerSample = source.bitDepth / 8
         var pixels = [UInt8](repeating: 0, count: width * height * channels)
         source.pixels.withUnsafeBufferPointer { input in
-            func sample(_ x: Int, _ y: Int, _ channel: Int) -> UInt32 {
+            func sample(_ x: Int, _ y: Int, _ channel: Int) -> UInt64 {
                 let index = ((y * source.width + x) * channels + channel) * bytesPerSample
                 // 16-bit samples are in host order (PNGCodec); the top byte is the 8-bit value.
-                return bytesPerSample == 1 ? UInt32(input[index])
-                    : UInt32(UnsafeRawBufferPointer(input).loadUnaligned(fromByteOffset: index, as: UInt16.self) >> 8)
+                return bytesPerSample == 1 ? UInt64(input[index])
+                    : UInt64(UnsafeRawBufferPointer(input).loadUnaligned(fromByteOffset: index, as: UInt16.self) >> 8)
             }
             for row in 0..<height {
                 let y0 = row * source.height / height, y1 = max(y0 + 1, (row + 1) * source.height / height)
                 for column in 0..<width {
                     let x0 = column * source.width / width, x1 = max(x0 + 1, (column + 1) * source.width / width)
-                    let count = UInt32((y1 - y0) * (x1 - x0))
+                    // A 65535 x 65535 PNG into 16 px: 4096^2 samples of up to 255 a box.
+                    let count = UInt64((y1 - y0) * (x1 - x0))
                     for channel in 0..<channels {
-                        var sum: UInt32 = 0
+                        var sum: UInt64 = 0
                         for y in y0..<y1 { for x in x0..<x1 { sum += sample(x, y, channel) } }
                         pixels[(row * width + column) * channels + channel] = UInt8((sum + count / 2) / count)
                     }

@@ -179,6 +179,8 @@ extension Ledger {
 
     public struct ImageRow: Sendable, Codable, Equatable {
         public let name: String
+        /// The queries below select only images with a bucket (a filter's `skip` leaves
+        /// instances without one); the defaults only keep a row from trapping.
         public let bucket: String
         public let directory: String
         public let reason: String?
@@ -193,8 +195,8 @@ extension Ledger {
 
         init(_ row: Row) {
             name = row["name"]
-            bucket = row["bucket"]
-            directory = row["directory"]
+            bucket = row["bucket"] ?? ""
+            directory = row["directory"] ?? ""
             reason = row["reason"]
             suboptimal = (row["suboptimal"] as Int?) == 1
             let outputs = (row["outputs"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
@@ -210,14 +212,14 @@ extension Ledger {
 
     /// Images in directory, then name order, after the cursor `after` (`directory/name`).
     public func imageRows(bucket: String?, after: String?, limit: Int) throws(LedgerError) -> [ImageRow] {
-        var conditions: [String] = [], arguments: [any DatabaseValueConvertible] = []
+        var conditions = ["bucket IS NOT NULL"], arguments: [any DatabaseValueConvertible] = []
         if let bucket { conditions.append("bucket = ?"); arguments.append(bucket) }
         if let after, let slash = after.lastIndex(of: "/") {
             conditions.append("(directory, name) > (?, ?)")
             arguments += [String(after[..<slash]), String(after[after.index(after: slash)...])]
         }
         arguments.append(limit)
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let filter = "WHERE " + conditions.joined(separator: " AND ")
         let sql = """
             SELECT name, bucket, directory, reason, suboptimal, outputs, "Modality", "Rows", "Columns"
             FROM instance_overview \(filter) ORDER BY directory, name LIMIT ?
@@ -238,7 +240,7 @@ extension Ledger {
     public func imageDetail(name: String, bucket: String?) throws(LedgerError) -> ImageDetail? {
         let arguments: StatementArguments = if let bucket { [name, bucket] } else { [name] }
         return try read { db -> ImageDetail? in
-            let sql = "SELECT * FROM instance_overview WHERE name = ?\(bucket == nil ? "" : " AND bucket = ?") ORDER BY directory LIMIT 1"
+            let sql = "SELECT * FROM instance_overview WHERE name = ? AND bucket IS NOT NULL\(bucket == nil ? "" : " AND bucket = ?") ORDER BY directory LIMIT 1"
             guard let row = try Row.fetchOne(db, sql: sql, arguments: arguments) else {
                 return nil
             }

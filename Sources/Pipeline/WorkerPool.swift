@@ -75,11 +75,11 @@ public final class WorkerPool: Service, Sendable {
     /// How many jobs run at once.
     public let count: Int
 
-    /// `name`: the threads are named `name-1`, `name-2` ... (as `top -H` and `perf` show
-    /// them; Linux keeps 15 bytes).
     /// How much nicer than the rest of the process the workers are.
     static let niceIncrement: Int32 = 5
 
+    /// `name`: the threads are named `name-1`, `name-2` ... (as `top -H` and `perf` show
+    /// them; Linux keeps 15 bytes).
     public init(count: Int, name: String = "worker") {
         self.count = max(1, count)
         core = Core(threads: self.count)

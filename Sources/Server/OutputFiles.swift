@@ -2,7 +2,8 @@ import Foundation
 
 /// The only files the status server serves: PNG and JSON outputs under the output directory,
 /// named by their path relative to it. A path that would leave it (`..`, an absolute path, a
-/// symbolic link pointing out, a NUL) resolves to nothing.
+/// symbolic link pointing out, a NUL) or names a dot file (a write in progress) resolves to
+/// nothing.
 struct OutputFiles: Sendable {
     /// The output directory with every symbolic link resolved.
     let root: String
@@ -18,7 +19,8 @@ struct OutputFiles: Sendable {
     func resolve(_ segments: [String]) -> String? {
         var parts: [String] = []
         for segment in segments {
-            guard let part = String(segment).removingPercentEncoding, !part.isEmpty, part != ".", part != "..",
+            // A dot name is no output: `.dicomdrop-tmp-*` are writes in progress.
+            guard let part = String(segment).removingPercentEncoding, !part.isEmpty, !part.hasPrefix("."),
                   !part.contains("/"), !part.contains("\0") else { return nil }
             parts.append(part)
         }

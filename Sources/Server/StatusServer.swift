@@ -38,7 +38,12 @@ public struct StatusServer: Service {
 
     public func run() async throws {
         let router = Router()
-        if let token = settings.token { router.add(middleware: BearerToken(token: token)) }
+        router.add(middleware: SafetyHeaders())
+        if let token = settings.token {
+            router.add(middleware: BearerToken(token: token))
+        } else {
+            router.add(middleware: LoopbackHost(port: settings.port, configuredHost: settings.host))
+        }
         addRoutes(to: router)
         let address = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
         let app = Application(
@@ -72,7 +77,11 @@ public struct StatusServer: Service {
         let (version, watching, output, database) = (version, watching, output, database)
 
         router.get("/api/health") { _, _ in
-            let health = StatusDocuments.health(live.snapshot, version: version, watching: watching, output: output, ledger: database)
+            // statvfs of a hung network mount would block: off the pool too.
+            let snapshot = live.snapshot
+            let health = try await reads.run {
+                StatusDocuments.health(snapshot, version: version, watching: watching, output: output, ledger: database)
+            }
             return json(StatusDocuments.encode(health), status: health.ok ? .ok : .serviceUnavailable)
         }
         router.get("/api/units") { _, _ in
@@ -84,7 +93,7 @@ public struct StatusServer: Service {
             let query = request.uri.queryParameters
             let limit = try limitParameter(query["limit"], default: 50, maximum: 1000)
             let unit = query["unit"].map(String.init)
-            return json(try await documents.answer("runs \(unit ?? "") \(limit)") {
+            return json(try await documents.answer("runs \(String(describing: unit)) \(limit)") {
                 StatusDocuments.encode(StatusDocuments.Runs(runs: try await reads.run { try ledger.recentRuns(unit: unit, limit: limit) }))
             })
         }
@@ -108,9 +117,14 @@ public struct StatusServer: Service {
             let query = request.uri.queryParameters
             let limit = try limitParameter(query["limit"], default: 48, maximum: 500)
             let (bucket, after) = (query["bucket"].map(String.init), query["after"].map(String.init))
-            let rows = try await reads.run { try ledger.imageRows(bucket: bucket, after: after, limit: limit) }
-            let next = rows.count == limit ? rows.last.map { "\($0.directory)/\($0.name)" } : nil
-            return json(StatusDocuments.encode(StatusDocuments.Images(images: rows.map(StatusDocuments.Image.init), next: next)))
+            if let after, !after.contains("/") {
+                throw HTTPError(.badRequest, message: "after must be a cursor DIRECTORY/NAME, as the last page's next")
+            }
+            // One more than asked: the last page is the one with nothing after it.
+            let rows = try await reads.run { try ledger.imageRows(bucket: bucket, after: after, limit: limit + 1) }
+            let page = Array(rows.prefix(limit))
+            let next = rows.count > limit ? page.last.map { "\($0.directory)/\($0.name)" } : nil
+            return json(StatusDocuments.encode(StatusDocuments.Images(images: page.map(StatusDocuments.Image.init), next: next)))
         }
         router.get("/api/images/{name}") { request, context in
             let name = try context.parameters.require("name")
@@ -166,6 +180,54 @@ struct BearerToken: RouterMiddleware {
         let left = Array(a.utf8), right = Array(b.utf8)
         guard left.count == right.count else { return false }
         return zip(left, right).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// Without a token, only requests addressed to this machine by name or loopback address: a
+/// web page the operator opens could otherwise point its own host name at 127.0.0.1 (DNS
+/// rebinding) and read the API through the operator's browser.
+struct LoopbackHost: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let port: Int
+    let configuredHost: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let host = request.head.authority ?? ""
+        guard Self.isLocal(host, configuredHost: configuredHost) else {
+            return Response(status: .misdirectedRequest)
+        }
+        return try await next(request, context)
+    }
+
+    /// `localhost`, `127.x.y.z`, `[::1]` or the configured host, with any port.
+    static func isLocal(_ authority: String, configuredHost: String) -> Bool {
+        var name = Substring(authority.lowercased())
+        if name.hasPrefix("["), let close = name.firstIndex(of: "]") {
+            name = name[name.index(after: name.startIndex)..<close]
+        } else if let colon = name.lastIndex(of: ":") {
+            name = name[..<colon]
+        }
+        return name == "localhost" || name == configuredHost.lowercased() || StatusServerConfiguration.isLoopbackAddress(String(name))
+    }
+}
+
+/// What every answer carries: no sniffing a JSON or PNG as HTML, no framing, scripts and
+/// images from this server only, and no token leaving in a Referer.
+struct SafetyHeaders: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self'; frame-ancestors 'none'"
+        response.headers[Self.referrerPolicy] = "no-referrer"
+        return response
     }
 }
 

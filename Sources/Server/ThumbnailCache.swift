@@ -9,7 +9,8 @@ final class ThumbnailCache: Sendable {
     struct Key: Hashable {
         let path: String
         let size: Int64
-        let modified: Int
+        let modifiedSeconds: Int
+        let modifiedNanoseconds: Int
         let longestSide: Int
     }
 
@@ -30,8 +31,8 @@ final class ThumbnailCache: Sendable {
     func thumbnail(of path: String, longestSide: Int) throws -> Data {
         var status = stat()
         guard stat(path, &status) == 0 else { throw CocoaError(.fileNoSuchFile) }
-        let key = Key(path: path, size: Int64(status.st_size), modified: status.st_mtim.tv_sec * 1_000_000_000 + status.st_mtim.tv_nsec,
-                      longestSide: longestSide)
+        let key = Key(path: path, size: Int64(status.st_size), modifiedSeconds: status.st_mtim.tv_sec,
+                      modifiedNanoseconds: status.st_mtim.tv_nsec, longestSide: longestSide)
         if let hit = entries.withLock({ state -> Data? in
             state.clock += 1
             guard let entry = state.items[key] else { return nil }

@@ -69,5 +69,4 @@ struct Check: LedgerSubcommand {
         }
         withExtendedLifetime(lock) {}
     }
-
 }

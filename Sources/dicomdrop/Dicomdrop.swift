@@ -111,6 +111,10 @@ struct Dicomdrop: AsyncParsableCommand {
                 """.utf8))
             throw ExitCode(2)
         }
+        if let server = configuration.statusServer, let refusal = ListenCheck.refusal(host: server.host, port: server.port) {
+            FileHandle.standardError.write(Data("dicomdrop: \(config): http.listen: cannot listen on \(server.host):\(server.port): \(refusal)\n".utf8))
+            throw ExitCode(2)
+        }
         // swift-metrics binds each metric when it is made: the backend comes before the
         // pipeline makes its metrics. Without the status server nothing would read them.
         let exporter = configuration.statusServer == nil ? nil : MetricsExporter.bootstrap()
@@ -151,7 +155,9 @@ struct Dicomdrop: AsyncParsableCommand {
             let server = StatusServer(settings: settings, ledger: ledger, live: processor.live, exporter: exporter,
                                       configuration: configuration, version: DicomdropVersion.current, watching: mode == .watch,
                                       logger: logger)
-            services.append(.init(service: server, serviceName: "status server"))
+            // Should it fail later all the same, the pipeline stops as on SIGTERM: the files in
+            // hand finish and the run is recorded.
+            services.append(.init(service: server, failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "status server"))
         }
         if !configuration.webhooks.isEmpty {
             let notifier = WebhookNotifier(hooks: configuration.webhooks, live: processor.live, ledger: ledger, logger: logger)

@@ -59,7 +59,6 @@ struct Export: LedgerSubcommand {
             }
         }
     }
-
 }
 
 extension DatasetExport.Format: ExpressibleByArgument {}

@@ -92,6 +92,8 @@ final class LogOutput: Sendable {
 /// swift-log's stream handler for `log.format: text` (what a terminal shows); one JSON object
 /// per line for `json` (journald, Loki, jq): `{"time","level","label","message",...metadata}`.
 struct DaemonLogHandler: LogHandler {
+    /// `2026-12-02T08:00:00.123Z`: a value type, safe from any thread.
+    static let time = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
     let label: String
     var text: StreamLogHandler
     var metadata: Logger.Metadata = [:]
@@ -125,20 +127,11 @@ struct DaemonLogHandler: LogHandler {
             .merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             object[key] = "\(value)"
         }
-        object["time"] = ISO8601DateFormatter.withFractionalSeconds.string(from: Date())
+        object["time"] = Date().formatted(Self.time)
         object["level"] = event.level.rawValue
         object["label"] = label
         object["message"] = "\(event.message)"
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         LogOutput.shared.write(String(decoding: data, as: UTF8.self) + "\n")
     }
-}
-
-extension ISO8601DateFormatter {
-    /// `2026-12-02T08:00:00.123Z`; ISO8601DateFormatter is thread-safe.
-    nonisolated(unsafe) static let withFractionalSeconds: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
 }

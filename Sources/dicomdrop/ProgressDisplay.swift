@@ -54,8 +54,8 @@ struct ProgressDisplay: Service {
     static func line(_ progress: LiveState.Snapshot.Progress, seconds: Double, width: Int = 24) -> String {
         let megabytes = Double(progress.bytesDone) / 1e6, totalMegabytes = Double(progress.bytesTotal) / 1e6
         let fraction = progress.bytesTotal > 0 ? min(1, Double(progress.bytesDone) / Double(progress.bytesTotal))
-            : progress.filesTotal > 0 ? Double(progress.filesDone) / Double(progress.filesTotal) : 0
-        let filled = Int((fraction * Double(width)).rounded(.down))
+            : progress.filesTotal > 0 ? min(1, Double(progress.filesDone) / Double(progress.filesTotal)) : 0
+        let filled = max(0, min(width, Int((fraction * Double(width)).rounded(.down))))
         let bar = "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "]"
         let rate = seconds > 0 ? megabytes / seconds : 0
         var eta = "--:--"

@@ -38,7 +38,6 @@ struct Status: LedgerSubcommand {
         print(Self.text(units: units, buckets: buckets, runs: runs, failures: failures))
     }
 
-
     static func text(units: [Ledger.UnitRow], buckets: [Ledger.BucketRow], runs: [Ledger.RunSummaryRow],
                      failures: [Ledger.FailureRow]) -> String {
         var lines: [String] = []

@@ -98,6 +98,10 @@ import Testing
             after = page["next"] as? String
         } while after != nil
         #expect(names.count == expected.values.reduce(0, +) && Set(names).count == names.count)
+        #expect(try await Self.get(URL(string: server.absoluteString + "api/images?after=nocursor")!).status == 400)
+        // Exactly one page's worth: no next page announced.
+        let whole = try Self.json(try await Self.get(URL(string: server.absoluteString + "api/images?limit=\(names.count)")!).body)
+        #expect(whole["next"] == nil && (whole["images"] as? [Any])?.count == names.count)
 
         // One image: its metadata and quality, its PNG served byte for byte, its thumbnail.
         let ct = DaemonHarness.remapped("1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322")
@@ -123,6 +127,15 @@ import Testing
             #expect(answer.status == 404, "\(path): \(answer.status)")
         }
 
+        // Without a token, only requests addressed to this machine (DNS rebinding); every
+        // answer says not to sniff, frame or refer.
+        let rebound = try ChildProcess.runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: attacker.example:80",
+                                                                server.appendingPathComponent("api/units").absoluteString])
+        #expect(rebound.standardOutput == "421", "\(rebound.standardOutput)")
+        let headers = try ChildProcess.runTool("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", server.appendingPathComponent("api/units").absoluteString])
+        #expect(headers.standardOutput.lowercased().contains("x-content-type-options: nosniff"), "\(headers.standardOutput)")
+        #expect(headers.standardOutput.lowercased().contains("content-security-policy: default-src 'self'"))
+
         // /metrics: Prometheus text with the run's counts.
         let metrics = String(decoding: try await Self.get(server.appendingPathComponent("metrics")).body, as: UTF8.self)
         #expect(metrics.contains("dicomdrop_files_seen_total 9"))
@@ -143,6 +156,23 @@ import Testing
         #expect(try await Self.get(server.appendingPathComponent("metrics")).status == 401)
         #expect(try await Self.get(server.appendingPathComponent("dashboard.js")).status == 200)
         #expect(await harness.stop() == 0)
+    }
+
+    @Test func aPortInUseStopsStartUpWithItsReason() throws {
+        let taken = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(taken) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(taken, $0, length) } }
+        listen(taken, 1)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(taken, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let harness = try DaemonHarness(extraConfig: "http:\n  listen: 127.0.0.1:\(port)")
+        let result = try harness.run(["--once"])
+        #expect(result.status == 2)
+        #expect(result.standardError.contains("cannot listen on 127.0.0.1:\(port): Address already in use"), "\(result.standardError)")
     }
 
     @Test func aServerReachableFromOtherMachinesNeedsAToken() throws {

@@ -38,9 +38,9 @@ int dd_name_this_thread(const char *name);
 // pthread_getname_np(3) for the calling thread into `name` (at least 16 bytes).
 int dd_this_thread_name(char *name, size_t size);
 
-#endif
-
 // Raises the calling thread's nice value by `nice_increment` (Linux keeps one per thread):
 // the file workers yield the CPU to the scheduling loop, the commit thread and the status
 // server, which wait for milliseconds, not seconds. Returns 0, or -1 with errno.
 int dd_lower_this_thread_priority(int nice_increment);
+
+#endif
