@@ -389,13 +389,8 @@ public final class Ledger: Sendable {
     private static func fetchContent(_ db: Database, _ sha256: String) throws -> ContentRecord? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM contents WHERE sha256 = ?", arguments: [sha256]) else { return nil }
         let outputs = try String.fetchAll(db, sql: "SELECT path FROM outputs WHERE sha256 = ? ORDER BY path", arguments: [sha256])
-        let images = try Row.fetchAll(db, sql: "SELECT * FROM image_quality WHERE sha256 = ? ORDER BY output", arguments: [sha256]).map { row in
-            ImageQualityRecord(output: row["output"], frame: row["frame"],
-                               features: Dictionary(uniqueKeysWithValues: QualityFeatureNames.all.compactMap { name in
-                                   (row[name] as Double?).map { (name, $0) }
-                               }),
-                               modelScore: row["model_score"], suboptimal: row["suboptimal"] == 1, reason: row["reason"])
-        }
+        let images = try Row.fetchAll(db, sql: "SELECT * FROM image_quality WHERE sha256 = ? ORDER BY output", arguments: [sha256])
+            .map(ImageQualityRecord.init(row:))
         return ContentRecord(sha256: row["sha256"], outcome: ContentRecord.Outcome(rawValue: row["outcome"]) ?? .failed,
                              reason: row["reason"], bucket: row["bucket"], directory: row["directory"], outputs: outputs,
                              configurationDigest: row["config_digest"], unit: row["unit"], images: images)
@@ -551,5 +546,16 @@ extension Ledger {
                 attempt += 1
             }
         }
+    }
+}
+
+extension ImageQualityRecord {
+    /// An `image_quality` row: its features by the names the table has columns for.
+    init(row: Row) {
+        self.init(output: row["output"], frame: row["frame"],
+                  features: Dictionary(uniqueKeysWithValues: QualityFeatureNames.all.compactMap { name in
+                      (row[name] as Double?).map { (name, $0) }
+                  }),
+                  modelScore: row["model_score"], suboptimal: row["suboptimal"] == 1, reason: row["reason"])
     }
 }

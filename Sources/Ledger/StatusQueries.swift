@@ -248,16 +248,8 @@ extension Ledger {
             let metadata = Array(row.columnNames).filter { !hidden.contains($0) }.map { column in
                 (column: column, value: MetadataValue.fromDatabaseValue(row[column] as DatabaseValue))
             }
-            let features = QualityFeatureNames.all
             let quality = try Row.fetchAll(db, sql: "SELECT * FROM image_quality WHERE sha256 = ? ORDER BY frame",
-                                           arguments: [row["sha256"] as String]).map { quality in
-                ImageQualityRecord(output: quality["output"], frame: quality["frame"],
-                                   features: Dictionary(uniqueKeysWithValues: features.compactMap { name in
-                                       (quality[name] as Double?).map { (name, $0) }
-                                   }),
-                                   modelScore: quality["model_score"], suboptimal: quality["suboptimal"] as Bool,
-                                   reason: quality["reason"])
-            }
+                                           arguments: [row["sha256"] as String]).map(ImageQualityRecord.init(row:))
             return ImageDetail(image: ImageRow(row), metadata: metadata, quality: quality)
         }
     }

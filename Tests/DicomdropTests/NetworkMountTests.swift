@@ -64,12 +64,17 @@ import Testing
         #expect(await waitUntil(seconds: 10) { harness.logText().contains("pending at start-up") }, "\(harness.logText())")
         #expect(harness.logText().contains("watcher: poll every 1.0 s, because the drop directory is on fuse"), "\(harness.logText())")
 
-        try Self.write(DaemonTests.images, into: backing.appendingPathComponent("study"))
+        // Written beside the export and renamed into it whole: on a loaded machine a copy
+        // that stalls longer than settle_seconds would be taken for a finished one, and
+        // this test is about polling, not settling (DaemonTests cover slow copies).
+        let staging = harness.root.appendingPathComponent("staging")
+        try Self.write(DaemonTests.images, into: staging)
+        try FileManager.default.moveItem(at: staging, to: backing.appendingPathComponent("study"))
         let ledger = try harness.ledger()
         // poll_seconds + settle (two stat passes) and the run itself, with room for a loaded machine.
         #expect(await waitUntil(seconds: 20) { (try? ledger.state(of: "study")) == .done }, "\(harness.logText())")
-        #expect(try ledger.runs(of: "study").map(\.trigger) == [.poll])
-        #expect(try ledger.runs(of: "study").map(\.counts) == [RunCounts(seen: 4, new: 4)])
+        #expect(try ledger.runs(of: "study").map(\.trigger) == [.poll], "\(harness.logText())")
+        #expect(try ledger.runs(of: "study").map(\.counts) == [RunCounts(seen: 4, new: 4)], "\((try? ledger.runs(of: "study")) ?? [])")
         #expect(await harness.stop() == 0)
 
         // Remount, with other FUSE mounts taken first so that the device number changes as
