@@ -9,15 +9,26 @@ import Testing
 struct DiskFullTests {
     static let files = 40
 
-    @Test func aFullOutputPausesProcessingOnceAndItResumesByItselfWhenSpaceIsFreed() async throws {
-        let harness = try DaemonHarness()
+    /// The output directory on a 2 MiB tmpfs, most of it taken by a filler file (room for
+    /// about a third of the outputs), and `files` distinct images dropped in unit `study`.
+    static func nearlyFullOutput(of harness: DaemonHarness) throws -> (TmpfsMount, filler: URL) {
         try FileManager.default.createDirectory(at: harness.output, withIntermediateDirectories: true)
         let mount = try TmpfsMount(at: harness.output.path, bytes: 2 << 20)
-        defer { mount.unmount() }
-        // Most of the filesystem taken by something else: room for about a third of the outputs.
         let filler = harness.output.appendingPathComponent("filler")
-        try Data(repeating: 7, count: 1_700_000).write(to: filler)
-        try DistinctImages.write(Self.files, into: harness.drop.appendingPathComponent("study"))
+        do {
+            try Data(repeating: 7, count: 1_700_000).write(to: filler)
+            try DistinctImages.write(files, into: harness.drop.appendingPathComponent("study"))
+        } catch {
+            mount.unmount()
+            throw error
+        }
+        return (mount, filler)
+    }
+
+    @Test func aFullOutputPausesProcessingOnceAndItResumesByItselfWhenSpaceIsFreed() async throws {
+        let harness = try DaemonHarness()
+        let (mount, filler) = try Self.nearlyFullOutput(of: harness)
+        defer { mount.unmount() }
 
         try harness.start()
         let ledger = try harness.ledger()
@@ -70,12 +81,8 @@ struct DiskFullTests {
               - url: http://127.0.0.1:\(receiver.port)/
                 events: [disk_full]
             """)
-        try FileManager.default.createDirectory(at: harness.output, withIntermediateDirectories: true)
-        let mount = try TmpfsMount(at: harness.output.path, bytes: 2 << 20)
+        let (mount, filler) = try Self.nearlyFullOutput(of: harness)
         defer { mount.unmount() }
-        let filler = harness.output.appendingPathComponent("filler")
-        try Data(repeating: 7, count: 1_700_000).write(to: filler)
-        try DistinctImages.write(Self.files, into: harness.drop.appendingPathComponent("study"))
         try harness.start()
         let server = try #require(await StatusServerTests.listeningAddress(in: harness), "\(harness.logText())")
         let health = server.appendingPathComponent("api/health")

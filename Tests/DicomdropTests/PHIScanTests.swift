@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func noPlantedValueReachesAnyOutputTheLedgerOrTheLog() async throws {
-        let harness = try DaemonHarness(extraConfig: "deidentify:\n  write_dicom: true")
+        let harness = try DaemonHarness(extraConfig: "deidentify:\n  write_dicom: true\nhttp:\n  listen: 127.0.0.1:0")
         let folder = harness.drop.appendingPathComponent("batch-1")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var values: Set<String> = []
@@ -102,6 +102,21 @@ import Testing
         #expect(export.standardOutput.split(separator: "\n").count == 3, "one row per instance")
         haystacks.append(("export", Data(export.standardOutput.utf8)))
         for manifest in harness.manifests() { haystacks.append(("out/" + manifest.key, manifest.value)) }
+        // `dicomdrop status --json`, and what the status server answers: every document, every
+        // image's detail, the metrics.
+        haystacks.append(("status", Data(try harness.run(["status", "--json"]).standardOutput.utf8)))
+        try harness.start()
+        let server = try #require(await StatusServerTests.listeningAddress(in: harness), "\(harness.logText())")
+        var paths = ["api/health", "api/units", "api/runs", "api/buckets", "api/failures", "api/throughput", "metrics", "api/images?limit=500"]
+        let images = try StatusServerTests.json(try await StatusServerTests.get(URL(string: server.absoluteString + "api/images?limit=500")!).body)
+        for image in images["images"] as? [[String: Any]] ?? [] { paths.append("api/images/\(image["name"] as? String ?? "")") }
+        #expect(paths.count == 8 + 3, "three images' details")
+        for path in paths {
+            let answer = try await StatusServerTests.get(URL(string: server.absoluteString + path)!)
+            #expect(answer.status == 200, "\(path)")
+            haystacks.append(("GET /" + path, answer.body))
+        }
+        #expect(await harness.stop() == 0)
         #expect(!harness.manifests().isEmpty)
 
         var forms: Set<String> = []
