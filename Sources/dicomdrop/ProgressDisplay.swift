@@ -26,9 +26,19 @@ struct ProgressDisplay: Service {
         let start = ContinuousClock.now
         if isTerminal { LogOutput.shared.clearsLineFirst = true }
         defer { LogOutput.shared.clearsLineFirst = false }
+        // Cancelled at once by the shutdown: `--once` must not wait out a redraw's sleep to
+        // exit (it did: 0.4 s on every no-op run).
+        await cancelWhenGracefulShutdown { [self] in await draw(from: start) }
+        // The last state, then a new line: what follows (the run's log line) starts clean.
+        if isTerminal {
+            write("\r\u{1B}[2K" + Self.line(live.snapshot.progress, seconds: seconds(ContinuousClock.now - start)) + "\n")
+        }
+    }
+
+    private func draw(from start: ContinuousClock.Instant) async {
         var lastPlain = start, lastShown: LiveState.Snapshot.Progress?
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: isTerminal ? .milliseconds(200) : .milliseconds(500))
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: isTerminal ? .milliseconds(200) : .milliseconds(500)) } catch { return }
             let progress = live.snapshot.progress
             let elapsed = (ContinuousClock.now - start)
             if isTerminal {
@@ -39,10 +49,6 @@ struct ProgressDisplay: Service {
                 lastPlain = ContinuousClock.now
             }
             lastShown = progress
-        }
-        // The last state, then a new line: what follows (the run's log line) starts clean.
-        if isTerminal {
-            write("\r\u{1B}[2K" + Self.line(live.snapshot.progress, seconds: seconds(ContinuousClock.now - start)) + "\n")
         }
     }
 

@@ -27,9 +27,18 @@ public struct SystemdNotifier: Service {
     public func run() async throws {
         guard let socketPath else { return }
         let interval = Duration.milliseconds(100)
-        var readySent = false, lastPing = ContinuousClock.now, lastStatus = ""
         await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            // Cancelled at once by the shutdown, not after the next 100 ms sleep.
+            await cancelWhenGracefulShutdown { [self] in await notify(socketPath, every: interval) }
+        } onGracefulShutdown: { [self] in
+            send("STOPPING=1\nSTATUS=stopping: finishing the files in hand", to: socketPath)
+        }
+    }
+
+    private func notify(_ socketPath: String, every interval: Duration) async {
+        var readySent = false, lastPing = ContinuousClock.now, lastStatus = ""
+        do {
+            while !Task.isCancelled {
                 let snapshot = live.snapshot
                 let pending = "\(snapshot.pendingUnits + snapshot.readyUnits) unit(s) pending, \(snapshot.progress.filesDone) file(s) handled"
                 let status = "STATUS=" + (snapshot.paused.map { "paused: \($0.reason)" }
@@ -45,10 +54,10 @@ public struct SystemdNotifier: Service {
                     send("WATCHDOG=1", to: socketPath)
                     lastPing = ContinuousClock.now
                 }
-                try? await Task.sleep(for: interval)
+                try await Task.sleep(for: interval)
             }
-        } onGracefulShutdown: { [self] in
-            send("STOPPING=1\nSTATUS=stopping: finishing the files in hand", to: socketPath)
+        } catch {
+            return  // cancelled: the daemon is stopping
         }
     }
 
