@@ -26,6 +26,8 @@ public enum ConfigurationLoader {
         "http": .mapping(["listen": .leaf, "token": .leaf]),
         "webhooks": .list(.mapping(["url": .leaf, "events": .list(.leaf), "secret": .leaf, "attempts": .leaf])),
         "log": .mapping(["format": .leaf, "level": .leaf]),
+        "expectations": expectationsSchema,
+        "annotations": annotationsSchema,
         "limits": .mapping(["max_elements": .leaf, "max_inflated_bytes": .leaf]),
         "quality": .mapping(qualityRuleKeys.merging([
             "modalities": .dictionary(.mapping(qualityRuleKeys)),
@@ -405,6 +407,7 @@ public enum ConfigurationLoader {
             throw error(at: ["database"], in: root, file: file, "must not be inside the drop directory \(drop): dicomdrop never writes into the drop directory")
         }
         try validateOperatorSettings(raw, into: &configuration, root: root, file: file)
+        try readExpectationsAndAnnotations(root, into: &configuration, file: file)
         return configuration
     }
 
@@ -606,7 +609,7 @@ public enum ConfigurationLoader {
         error(at: node(at: path, in: root) ?? root, path: path, file: file, message)
     }
 
-    private static func error(at node: Node, path: [any CodingKey], file: String, _ message: String) -> ConfigurationError {
+    static func error(at node: Node, path: [any CodingKey], file: String, _ message: String) -> ConfigurationError {
         ConfigurationError(file: file, line: node.mark?.line, column: node.mark?.column, key: keyPath(path), message: message)
     }
 

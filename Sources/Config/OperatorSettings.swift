@@ -53,7 +53,7 @@ public enum WebhookEvent: String, Sendable, CaseIterable, Codable {
     case unitDone = "unit_done"
     /// A run failed (the ledger or the output could not record it), or recorded failed files.
     case unitFailed = "unit_failed"
-    /// A run's expectations failed validation (issue 15's expectations; not yet sent).
+    /// A run's expectations failed validation: its verdict is `failed_validation`.
     case validationFailed = "validation_failed"
     /// The inotify queue overflowed: events were lost and a rescan catches up.
     case overflow

@@ -10,6 +10,9 @@ public enum ReservedBucket: String, CaseIterable, Sendable {
     case excluded
     /// Datasets without an image (structured reports, RT plans, DICOMDIRs).
     case nonImage = "non-image"
+    /// Images of a run that failed validation (`expectations.on_failure: hold`), until
+    /// `dicomdrop release RUN`.
+    case held
 
     /// Why the folder is dicomdrop's, for the error that refuses it as a bucket name.
     public var purpose: String {
@@ -18,6 +21,7 @@ public enum ReservedBucket: String, CaseIterable, Sendable {
         case .review: "holds images set aside by the privacy checks"
         case .nonImage: "holds datasets without pixels"
         case .excluded: "holds images the filters set aside"
+        case .held: "holds the images of runs that failed validation until they are released"
         }
     }
 }

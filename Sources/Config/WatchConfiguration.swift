@@ -50,6 +50,10 @@ public struct WatchConfiguration: Sendable, Equatable {
     public var webhooks: [WebhookConfiguration] = []
     /// `log.*`: format and level of log lines.
     public var log = LogConfiguration()
+    /// `expectations:`: the rules every run is validated against; nil: none.
+    public var expectations: ExpectationSettings?
+    /// `annotations.*`: where label files are dropped.
+    public var annotations = AnnotationSettings()
 
     public init(drop: URL, output: URL, database: URL, deidentification: DeidentificationConfiguration, settleSeconds: Double = 5,
                 rescanSeconds: Double = 60, workers: Int = ProcessInfo.processInfo.activeProcessorCount,

@@ -177,6 +177,7 @@ public final class Ledger: Sendable {
         registerMetadataMigration(&migrator)
         registerBucketDirectoriesMigration(&migrator)
         registerOperatorMigration(&migrator)
+        registerValidationMigration(&migrator)
         return migrator
     }
 
@@ -460,7 +461,7 @@ public final class Ledger: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(sha256) DO UPDATE SET outcome = excluded.outcome, reason = excluded.reason,
                     bucket = excluded.bucket, directory = excluded.directory, config_digest = excluded.config_digest,
-                    unit = excluded.unit, processed_at = excluded.processed_at
+                    unit = excluded.unit, processed_at = excluded.processed_at, held_by_run = NULL
                 """)
             let deleteInstance = try db.cachedStatement(sql: "DELETE FROM instances WHERE sha256 = ?")
             let insertOutput = try db.cachedStatement(sql: "INSERT OR REPLACE INTO outputs (path, sha256) VALUES (?, ?)")
@@ -483,6 +484,9 @@ public final class Ledger: Sendable {
                 try deleteQuality.execute(arguments: [content.sha256])
                 try upsertContent.execute(arguments: [content.sha256, content.outcome.rawValue, content.reason, content.bucket,
                                                       content.directory, content.configurationDigest, content.unit, now])
+                if let annotations = content.annotations {
+                    try Self.recordAnnotations(annotations, of: content.sha256, at: now, in: db)
+                }
                 if let metadata = content.metadata {
                     try metadataWriter.record(metadata, sha256: content.sha256, in: db)
                 } else {

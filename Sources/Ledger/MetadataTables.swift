@@ -56,6 +56,10 @@ extension Ledger {
                             try db.execute(sql: "ALTER TABLE \(table.rawValue) ADD COLUMN \(column.name.quotedDatabaseIdentifier) \(column.type.rawValue)")
                         }
                     }
+                    if try Self.columnNames(of: .instances, in: db).contains("SOPInstanceUID") {
+                        // Labels find their image by UID (`refreshAnnotations`).
+                        try db.execute(sql: #"CREATE INDEX IF NOT EXISTS instances_by_sop_instance_uid ON instances("SOPInstanceUID")"#)
+                    }
                     try Self.createOverview(db)
                 }
             }
@@ -87,7 +91,7 @@ extension Ledger {
     /// outputs, and the columns of its series, study, patient and device (each attribute
     /// once, under its keyword).
     static func createOverview(_ db: Database) throws {
-        var seen: Set<String> = ["sha256", "name", "device_id", "device_key", "id"]
+        var seen: Set<String> = ["sha256", "name", "device_id", "device_key", "id", "labels", "boxes", "held_by_run"]
         var selected: [String] = []
         for (alias, table) in [("i", MetadataTable.instances), ("se", .series), ("st", .studies), ("p", .patients), ("d", .devices)] {
             for column in try columnNames(of: table, in: db) where seen.insert(column.lowercased()).inserted {
@@ -101,6 +105,11 @@ extension Ledger {
                 (SELECT max(q.suboptimal) FROM image_quality q WHERE q.sha256 = i.sha256) AS suboptimal,
                 (SELECT json_group_array(path) FROM (SELECT o.path FROM outputs o WHERE o.sha256 = i.sha256 ORDER BY o.path)) AS outputs,
                 c.unit AS unit, c.processed_at AS processed_at, i.sha256 AS sha256,
+                (SELECT group_concat(label, ';') FROM (SELECT DISTINCT a.label FROM annotations a
+                    WHERE a.instance = i.sha256 AND a.withdrawn_at IS NULL ORDER BY a.label)) AS labels,
+                (SELECT count(*) FROM annotations a JOIN boxes b ON b.annotation = a.id
+                    WHERE a.instance = i.sha256 AND a.withdrawn_at IS NULL) AS boxes,
+                c.held_by_run AS held_by_run,
                 \(selected.joined(separator: ", "))
             FROM instances i
             JOIN contents c ON c.sha256 = i.sha256
@@ -181,7 +190,7 @@ extension Ledger {
                 o."StudyInstanceUID", o."SeriesInstanceUID", o."SOPInstanceUID", o."Modality",
                 o."ViewPosition", o."Rows", o."Columns",
                 (SELECT count(*) FROM image_quality f WHERE f.sha256 = o.sha256) AS frames,
-                o.suboptimal, q.model_score, \(features), o.bucket, o.reason
+                o.suboptimal, q.model_score, \(features), o.bucket, o.reason, o.labels
             FROM instance_overview o LEFT JOIN image_quality q ON q.sha256 = o.sha256 AND q.frame = 1
             WHERE o.directory = ? ORDER BY o.name
             """, [directory])

@@ -50,6 +50,18 @@ public final class PseudonymMap: Sendable {
         try migrator.migrateRetrying(writer)
     }
 
+    /// The pseudonym recorded for an original value of a kind (`uid`, `patient`), if any.
+    public func pseudonym(of original: String, kind: String) throws(Ledger.LedgerError) -> String? {
+        do {
+            return try queue.read { db in
+                try String.fetchOne(db.cachedStatement(sql: "SELECT pseudonym FROM pseudonyms WHERE kind = ? AND original = ?"),
+                                    arguments: [kind, original])
+            }
+        } catch {
+            throw .database("\(error)")
+        }
+    }
+
     /// Records mappings not yet known, in one transaction.
     public func record(_ entries: [PseudonymMapping]) throws(Ledger.LedgerError) {
         guard !entries.isEmpty else { return }

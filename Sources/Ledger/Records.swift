@@ -45,6 +45,8 @@ public struct ContentRecord: Sendable, Equatable {
         case processed
         case notDICOM = "not_dicom"
         case failed
+        /// An annotation file: its labels are in `annotations`.
+        case annotations
     }
 
     public var sha256: String
@@ -65,6 +67,8 @@ public struct ContentRecord: Sendable, Equatable {
     public var images: [ImageQualityRecord]
     /// The rows of the metadata tables, for a DICOM dataset (nil for what is not one).
     public var metadata: InstanceMetadata?
+    /// The labels of an annotation file (nil for what is not one).
+    public var annotations: AnnotationFile?
 
     public init(sha256: String, outcome: Outcome, reason: String? = nil, bucket: String? = nil, directory: String? = nil,
                 outputs: [String] = [], configurationDigest: String, unit: String, images: [ImageQualityRecord] = [],

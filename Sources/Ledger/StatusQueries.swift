@@ -16,6 +16,8 @@ extension Ledger {
         public let outcome: String?
         public let error: String?
         public let files: Files
+        /// `passed` or `failed_validation` when `expectations:` validated the run.
+        public let verdict: String?
 
         public struct Files: Sendable, Codable, Equatable {
             public let seen, new, duplicate, skipped, failed: Int
@@ -29,6 +31,7 @@ extension Ledger {
             finished = row["finished_at"]
             outcome = row["outcome"]
             error = row["error"]
+            verdict = row["verdict"]
             files = Files(seen: row["files_seen"] ?? 0, new: row["files_new"] ?? 0, duplicate: row["files_duplicate"] ?? 0,
                           skipped: row["files_skipped"] ?? 0, failed: row["files_failed"] ?? 0)
         }
@@ -42,10 +45,12 @@ extension Ledger {
         /// count contents this unit produced; a path whose content was produced by another
         /// path first is a `duplicate`.
         public var files = 0, processed = 0, duplicate = 0, notDICOM = 0, failed = 0, unreadable = 0
+        /// Annotation files (their labels are in `annotations`).
+        public var annotationFiles = 0
         public var lastRun: RunSummaryRow?
 
         enum CodingKeys: String, CodingKey {
-            case name, state, updated, files, processed, duplicate, failed, unreadable, lastRun
+            case name, state, updated, files, processed, duplicate, failed, unreadable, lastRun, annotationFiles
             case notDICOM = "notDicom"
         }
     }
@@ -71,6 +76,7 @@ extension Ledger {
                 switch row["outcome"] as String {
                 case "processed": units[name]!.processed += contents
                 case "not_dicom": units[name]!.notDICOM += contents
+                case "annotations": units[name]!.annotationFiles += contents
                 default: units[name]!.failed += contents
                 }
             }

@@ -21,6 +21,17 @@ public struct RunSummary: Sendable, Equatable {
     let pausedBy: OutputWriter.Failure?
     /// Files that failed, by why.
     public let failures: [DaemonMetrics.FailureKind: Int]
+    /// The run's validation by `expectations:`; nil when it was not validated (no rules, or
+    /// no instance processed).
+    public var validation: Validation?
+
+    public struct Validation: Sendable, Equatable {
+        public let run: Int64
+        public let verdict: RunVerdict
+        public let failedRules: [String]
+        /// Images moved to `held` (on_failure: hold).
+        public let held: Int
+    }
 }
 
 /// Processes the units of the drop directory: stat, hash what changed, skip what the ledger
@@ -42,6 +53,10 @@ public final class UnitProcessor: Sendable {
 
     let deidentifier: Deidentifier
     let pseudonymMap: PseudonymMap
+    let annotationStage: AnnotationStage
+    /// `expectations:`; nil: runs are not validated.
+    let expectations: ExpectationEvaluator?
+    let heldImages: HeldImages
     /// Where files are processed (`workers` threads) and where batches are committed: both
     /// services of the daemon's group, shared by every run.
     public let workers: WorkerPool
@@ -54,8 +69,10 @@ public final class UnitProcessor: Sendable {
         case key(KeyFile.KeyError)
         case pseudonymMap(Ledger.LedgerError)
         case metadataTables(Ledger.LedgerError)
+        case expectations(String)
         public var description: String {
             switch self {
+            case .expectations(let reason): "expectations: \(reason)"
             case .key(let error): "\(error)"
             case .pseudonymMap(let error): "pseudonym map: \(error)"
             case .metadataTables(let error): "metadata tables: \(error)"
@@ -96,11 +113,21 @@ public final class UnitProcessor: Sendable {
         let key: SymmetricKey
         do { key = try KeyFile.loadOrCreate(at: settings.keyFile) } catch { throw .key(error) }
         do { pseudonymMap = try PseudonymMap(path: settings.mapDatabase) } catch { throw .pseudonymMap(error) }
+        let columns = Set(catalog.columns.map(\.name))
+        if let rules = configuration.expectations {
+            for keyword in rules.keywords where !columns.contains(keyword) {
+                throw .expectations("a rule reads \(keyword), which is not a column of the metadata tables; add it to extra_columns")
+            }
+        }
+        expectations = configuration.expectations.map(ExpectationEvaluator.init(settings:))
+        heldImages = HeldImages(ledger: ledger, writer: writer, manifests: manifests)
         deidentifier = Deidentifier(
             settings: DeidentificationSettings(options: Set(settings.options.compactMap(ConfidentialityProfile.Option.init(rawValue:))),
                                                keepPrivateCreators: Set(settings.keepPrivateCreators),
                                                descriptorAllowList: Set(settings.descriptorAllowList)),
             pseudonyms: Pseudonymizer(key: key))
+        annotationStage = AnnotationStage(settings: configuration.annotations, pseudonyms: Pseudonymizer(key: key), map: pseudonymMap,
+                                          ledger: ledger, retainsUIDs: settings.options.contains(ConfidentialityProfile.Option.retainUIDs.rawValue))
     }
 
     /// Says, once at start-up, which units' outputs were made under another configuration:
@@ -151,11 +178,17 @@ public final class UnitProcessor: Sendable {
         var ending = Ending.complete
         var touched: Set<String> = []
         var failures: [DaemonMetrics.FailureKind: Int] = [:]
+        var instances: [String] = []
         do {
             ending = try await handleFiles(of: unit, reprocess: trigger == .reprocess, counts: &counts, touched: &touched,
-                                           failures: &failures)
+                                           failures: &failures, instances: &instances)
         } catch {
             failure = error
+        }
+        touched.formUnion(refreshAnnotations())
+        var validation: RunSummary.Validation?
+        if failure == nil, let expectations, !instances.isEmpty {
+            validation = validate(run: run, unit: unit, instances: instances, with: expectations)
         }
         // What was committed is in the manifests, whatever ended the run.
         manifests.refresh(touched)
@@ -175,8 +208,9 @@ public final class UnitProcessor: Sendable {
         let error = failure.map { "\($0)" } ?? pausedBy.map { "\($0)" }
         try ledger.finishRun(run, of: unit, counts: counts, outcome: outcome, error: error, state: state)
         let seconds = (ContinuousClock.now - start).inSeconds
-        let summary = RunSummary(unit: unit, trigger: trigger, counts: counts, outcome: outcome, seconds: seconds, pausedBy: pausedBy,
+        var summary = RunSummary(unit: unit, trigger: trigger, counts: counts, outcome: outcome, seconds: seconds, pausedBy: pausedBy,
                                  failures: failures)
+        summary.validation = validation
         let line = "run \(outcome.rawValue): unit=\(unit) trigger=\(trigger.rawValue) seen=\(counts.seen) new=\(counts.new) duplicate=\(counts.duplicate) skipped=\(counts.skipped) failed=\(counts.failed) seconds=\(String(format: "%.3f", seconds))"
         switch outcome {
         case .done: logger.info("\(line)")
@@ -203,7 +237,7 @@ public final class UnitProcessor: Sendable {
     /// `touched`: the bucket directories whose images changed, for their manifests;
     /// `failures`: the files that failed, by why.
     private func handleFiles(of unit: String, reprocess: Bool, counts: inout RunCounts, touched: inout Set<String>,
-                             failures: inout [DaemonMetrics.FailureKind: Int]) async throws(Ledger.LedgerError) -> Ending {
+                             failures: inout [DaemonMetrics.FailureKind: Int], instances: inout [String]) async throws(Ledger.LedgerError) -> Ending {
         let files = tree.files(inUnit: unit)
         let known = try ledger.sources(inUnit: unit)
         counts.seen = files.count
@@ -292,6 +326,7 @@ public final class UnitProcessor: Sendable {
                     counts.new += 1
                     if content.outcome == .notDICOM { metrics.filesNotDICOM.increment() }
                 }
+                if content.outcome == .processed && content.metadata != nil { instances.append(content.sha256) }
                 pending.staleOutputs += Set(previous?.outputs ?? []).subtracting(content.outputs).sorted()
                 pending.contents.append(content)
                 for record in [content, previous].compactMap({ $0 }) {
@@ -389,6 +424,10 @@ public final class UnitProcessor: Sendable {
             }
         } catch {
             return .ledgerUnavailable(error)
+        }
+        if annotationStage.isAnnotationFile(file.path) {
+            let (content, failure) = annotationContent(file, sha: sha, bytes: bytes, unit: context.unit)
+            return .processed(content, previous: previous, pseudonyms: [], failure: failure)
         }
         do {
             let (content, pseudonyms, failure) = try processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames,
@@ -546,4 +585,76 @@ final class StopFlag: Sendable {
     private let state = Mutex(false)
     var isSet: Bool { state.withLock { $0 } }
     func set() { state.withLock { $0 = true } }
+}
+
+// MARK: Annotations and expectations
+
+extension UnitProcessor {
+    /// An annotation file's labels as a content record, or why the file is not one.
+    func annotationContent(_ file: DroppedFile, sha: String, bytes: Data?, unit: String) -> (ContentRecord, DaemonMetrics.FailureKind?) {
+        var record = ContentRecord(sha256: sha, outcome: .annotations, configurationDigest: digest, unit: unit)
+        switch annotationStage.read(bytes: bytes, path: file.path) {
+        case .success(let labels):
+            record.annotations = labels
+            let problems = labels.problems.prefix(5).map { "line \($0.line): \($0.reason)" }
+            record.reason = "\(labels.labels.count) label(s)" + (labels.problems.isEmpty ? "" : "; \(labels.problems.count) problem(s)")
+            if labels.problems.isEmpty {
+                logger.info("\(file.path): \(labels.labels.count) label(s)")
+            } else {
+                logger.warning("\(file.path): \(labels.labels.count) label(s); rows not read: \(problems.joined(separator: "; "))\(labels.problems.count > 5 ? "; ..." : "")")
+            }
+            return (record, nil)
+        case .failure(let failure):
+            logger.error("\(file.path): \(failure)")
+            record.outcome = .failed
+            record.reason = "\(failure)"
+            return (record, .invalidAnnotations)
+        }
+    }
+
+    /// Ties labels to the instances now known and withdraws those whose file is gone;
+    /// returns the directories whose manifests' labels changed.
+    func refreshAnnotations() -> Set<String> {
+        do {
+            let changes = try ledger.refreshAnnotations()
+            if changes.matched + changes.withdrawn + changes.restored > 0 {
+                logger.info("annotations: \(changes.matched) label(s) tied to their image, \(changes.withdrawn) withdrawn, \(changes.restored) restored")
+            }
+            return changes.directories
+        } catch {
+            logger.error("annotations not brought up to date: \(error)")
+            return []
+        }
+    }
+
+    /// Checks the instances a run processed against `expectations:`, stores the results and
+    /// the verdict, and holds the run's images when it failed and `on_failure: hold`.
+    func validate(run: Int64, unit: String, instances: [String], with evaluator: ExpectationEvaluator) -> RunSummary.Validation? {
+        let outcome: ExpectationEvaluator.Outcome
+        do {
+            let rows = try ledger.overviewValues(of: instances, columns: evaluator.settings.keywords)
+            outcome = evaluator.evaluate(rows)
+            try ledger.recordValidation(of: run, results: outcome.results, verdict: outcome.verdict)
+        } catch {
+            logger.error("run \(run) of \(unit): expectations not evaluated: \(error)")
+            return nil
+        }
+        var held = 0
+        if outcome.verdict == .failedValidation && evaluator.settings.onFailure == .hold {
+            do {
+                held = try heldImages.hold(instances, byRun: run)
+            } catch {
+                logger.error("run \(run) of \(unit): images not held: \(error)")
+            }
+        }
+        let failed = outcome.results.filter { !$0.passed }.map { "\($0.rule) (\($0.detail ?? ""))" }
+        switch outcome.verdict {
+        case .passed:
+            logger.info("run \(run) of \(unit): validation passed (\(outcome.results.count) check(s) on \(instances.count) instance(s))")
+        case .failedValidation:
+            let holding = held > 0 ? "; \(held) image(s) held until `dicomdrop release \(run)`" : ""
+            logger.warning("run \(run) of \(unit): verdict failed_validation: \(failed.joined(separator: "; "))\(holding)")
+        }
+        return RunSummary.Validation(run: run, verdict: outcome.verdict, failedRules: outcome.failedRules, held: held)
+    }
 }

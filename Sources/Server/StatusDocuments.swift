@@ -186,6 +186,8 @@ extension StatusDocuments {
         public let buckets: Buckets
         public let runs: [Ledger.RunSummaryRow]
         public let failures: [Ledger.FailureRow]
+        /// Annotation files: labels waiting for their image, rows not read.
+        public var annotations: [Ledger.AnnotationFileReport]?
 
         public init(units: [Ledger.UnitRow], buckets: [Ledger.BucketRow], runs: [Ledger.RunSummaryRow], failures: [Ledger.FailureRow]) {
             self.units = units

@@ -91,6 +91,11 @@ public struct WebhookNotifier: Service {
             object["run"] = ["trigger": run.trigger.rawValue, "outcome": run.outcome.rawValue, "seconds": run.seconds,
                              "files": ["seen": run.counts.seen, "new": run.counts.new, "duplicate": run.counts.duplicate,
                                        "skipped": run.counts.skipped, "failed": run.counts.failed]]
+            if let id = run.id, let verdict = run.verdict, var described = object["run"] as? [String: Any] {
+                described["id"] = id
+                described["verdict"] = verdict.rawValue
+                object["run"] = described
+            }
         }
         // Strings, whole numbers and a finite number of seconds: always encodable.
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)

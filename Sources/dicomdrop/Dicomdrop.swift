@@ -20,7 +20,7 @@ struct Dicomdrop: AsyncParsableCommand {
             directory is ever modified; what was done is kept in the SQLite ledger.
             """,
         version: DicomdropVersion.current,
-        subcommands: [Dump.self, Quality.self, Check.self, Export.self, Status.self]
+        subcommands: [Dump.self, Quality.self, Check.self, Export.self, Status.self, Validate.self, Release.self, RenderBoxes.self]
     )
 
     @Option(help: "The configuration file.")

@@ -24,22 +24,25 @@ struct Status: LedgerSubcommand {
         guard (1...1000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000") }
         let (_, ledger) = configurationAndLedger(readOnly: true)
         let units: [Ledger.UnitRow], buckets: [Ledger.BucketRow], runs: [Ledger.RunSummaryRow], failures: [Ledger.FailureRow]
+        let annotations: [Ledger.AnnotationFileReport]
         do {
             (units, buckets, runs, failures) = (try ledger.unitRows(), try ledger.bucketRows(),
                                                 try ledger.recentRuns(unit: nil, limit: limit), try ledger.recentFailures(limit: limit))
+            annotations = try ledger.annotationReports()
         } catch {
             fail("\(error)")
         }
         if json {
-            let document = StatusDocuments.Summary(units: units, buckets: buckets, runs: runs, failures: failures)
+            var document = StatusDocuments.Summary(units: units, buckets: buckets, runs: runs, failures: failures)
+            document.annotations = annotations
             FileHandle.standardOutput.write(StatusDocuments.encode(document) + Data("\n".utf8))
             return
         }
-        print(Self.text(units: units, buckets: buckets, runs: runs, failures: failures))
+        print(Self.text(units: units, buckets: buckets, runs: runs, failures: failures, annotations: annotations))
     }
 
     static func text(units: [Ledger.UnitRow], buckets: [Ledger.BucketRow], runs: [Ledger.RunSummaryRow],
-                     failures: [Ledger.FailureRow]) -> String {
+                     failures: [Ledger.FailureRow], annotations: [Ledger.AnnotationFileReport] = []) -> String {
         var lines: [String] = []
         let states = Dictionary(grouping: units, by: \.state).map { "\($0.key) \($0.value.count)" }.sorted()
         lines.append("units: \(units.count)\(states.isEmpty ? "" : " (" + states.joined(separator: ", ") + ")")")
@@ -57,10 +60,21 @@ struct Status: LedgerSubcommand {
         })
         lines.append("")
         lines.append("recent runs:")
-        lines += table([["id", "unit", "trigger", "outcome", "started", "seen", "new", "duplicate", "skipped", "failed"]] + runs.map { run in
+        lines += table([["id", "unit", "trigger", "outcome", "started", "seen", "new", "duplicate", "skipped", "failed", "verdict"]] + runs.map { run in
             ["\(run.id)", run.unit, run.trigger, run.outcome ?? "running", run.started, "\(run.files.seen)", "\(run.files.new)",
-             "\(run.files.duplicate)", "\(run.files.skipped)", "\(run.files.failed)"]
+             "\(run.files.duplicate)", "\(run.files.skipped)", "\(run.files.failed)", run.verdict ?? "-"]
         })
+        if !annotations.isEmpty {
+            lines.append("")
+            lines.append("annotation files:")
+            lines += table([["file", "labels", "matched", "waiting for their image (lines)", "rows not read"]] + annotations.map { file in
+                [file.path, "\(file.labels)", "\(file.matched)", file.unmatchedLines.isEmpty ? "-" : file.unmatchedLines.map(String.init).joined(separator: ","),
+                 "\(file.problems.count)"]
+            })
+            for file in annotations {
+                for problem in file.problems { lines.append("  \(file.path) line \(problem.line): \(problem.reason)") }
+            }
+        }
         lines.append("")
         lines.append("recent failures:\(failures.isEmpty ? " none" : "")")
         for failure in failures {

@@ -81,6 +81,22 @@ import Watcher
             log:
               format: json
               level: debug
+            expectations:
+              rules:
+                - {name: r, severity: warn, at_least: 0.5, required: [Rows]}
+                - {name: s, regex: {Modality: "^CR$"}}
+                - {name: t, in: {Modality: [CR]}}
+                - {name: u, range: {Rows: [1, 2]}}
+                - {name: v, unique: Rows}
+                - {name: w, unique_within: {study: Rows}}
+                - {name: x, row_count: [1, 2]}
+              meta:
+                max_failed_errors: 1
+                max_failed_warnings: 2
+                suboptimal_share: [0, 0.5]
+              on_failure: hold
+            annotations:
+              folder: labels
 
             """
         let configuration = try ConfigurationLoader.parse(yaml, file: "/etc/dicomdrop/watch.yaml")
@@ -121,6 +137,9 @@ import Watcher
             WebhookConfiguration(url: URL(string: "http://127.0.0.1:9000/all")!, events: Set(WebhookEvent.allCases)),
         ])
         #expect(configuration.log.format == .json && configuration.log.level == .debug)
+        #expect(configuration.expectations?.rules.map(\.check.kind) == ["required", "regex", "in", "range", "unique", "unique_within", "row_count"])
+        #expect(configuration.expectations?.meta == MetaValidation(maxFailedErrors: 1, maxFailedWarnings: 2, suboptimalShare: 0...0.5))
+        #expect(configuration.expectations?.onFailure == .hold && configuration.annotations.folder == "labels")
 
         // The model from a file instead.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
@@ -258,7 +277,7 @@ import Watcher
 
     @Test func anUnknownKeyIsNamedWithItsLineAndColumn() {
         #expect(failure("drop: in\nsetle_seconds: 3\n")
-                == "watch.yaml:2:1: setle_seconds: unknown key (known here: buckets, database, deidentify, drop, extra_columns, filters, filters_action, http, limits, log, log_file, output, png, quality, rescan_seconds, settle_seconds, watch, webhooks, workers)")
+                == "watch.yaml:2:1: setle_seconds: unknown key (known here: annotations, buckets, database, deidentify, drop, expectations, extra_columns, filters, filters_action, http, limits, log, log_file, output, png, quality, rescan_seconds, settle_seconds, watch, webhooks, workers)")
         #expect(failure("buckets:\n  size:\n    - name: a\n      max_pixel: 5\n")?.hasPrefix("watch.yaml:4:7: buckets.size[0].max_pixel: unknown key") == true)
     }
 
@@ -295,6 +314,67 @@ import Watcher
         #expect(failure("drop: /srv/out/drop\noutput: /srv/out\n")?.hasPrefix("watch.yaml:1:7: drop: must not be inside the output") == true)
         #expect(failure("drop: /srv/drop\ndatabase: /srv/drop/ledger.sqlite\n")?.hasPrefix("watch.yaml:2:11: database: must not be inside the drop") == true)
         #expect(failure("drop: /srv/drop\noutput: /srv/drop-out\n") == nil)
+    }
+
+    @Test func expectationsAreReadRuleByRuleWithTheirDefaults() throws {
+        let configuration = try ConfigurationLoader.parse("""
+            expectations:
+              rules:
+                - {name: view present, required: [ViewPosition], severity: error}
+                - {name: modality, regex: {Modality: "^(CR|DX)$"}, severity: error}
+                - {name: size, range: {Rows: [256, 8192]}, severity: warn}
+                - {name: views, in: {ViewPosition: [PA, AP]}}
+                - {name: unique, unique: SOPInstanceUID}
+                - {name: one instance number per series, unique_within: {series: InstanceNumber}}
+                - {name: age mostly known, required: PatientAge, at_least: 0.95}
+                - {name: some, row_count: [1, ~]}
+              meta: {max_failed_errors: 0, max_failed_warnings: 2, suboptimal_share: [0, 0.2]}
+              on_failure: hold
+            annotations:
+              folder: labels
+            """, file: "/w/watch.yaml")
+        let expectations = try #require(configuration.expectations)
+        #expect(expectations.rules == [
+            ExpectationRule(name: "view present", check: .required(["ViewPosition"])),
+            ExpectationRule(name: "modality", check: .regex(keyword: "Modality", pattern: "^(CR|DX)$")),
+            ExpectationRule(name: "size", severity: .warn, check: .range(keyword: "Rows", minimum: 256, maximum: 8192)),
+            ExpectationRule(name: "views", check: .oneOf(keyword: "ViewPosition", values: ["PA", "AP"])),
+            ExpectationRule(name: "unique", check: .unique(keyword: "SOPInstanceUID")),
+            ExpectationRule(name: "one instance number per series", check: .uniqueWithin(scope: .series, keyword: "InstanceNumber")),
+            ExpectationRule(name: "age mostly known", check: .required(["PatientAge"]), atLeast: 0.95),
+            ExpectationRule(name: "some", check: .rowCount(minimum: 1, maximum: nil)),
+        ])
+        #expect(expectations.meta == MetaValidation(maxFailedErrors: 0, maxFailedWarnings: 2, suboptimalShare: 0...0.2))
+        #expect(expectations.onFailure == .hold)
+        #expect(configuration.annotations.folder == "labels")
+        #expect(configuration.annotations.isAnnotationFile("labels/a.csv") && configuration.annotations.isAnnotationFile("s/x.annotations.json"))
+        #expect(!configuration.annotations.isAnnotationFile("s/metadata.csv"))
+        #expect(try ConfigurationLoader.parse("drop: d\n", file: "/w/watch.yaml").expectations == nil)
+    }
+
+    @Test func aBadExpectationIsNamedWithItsPlace() {
+        let head = "expectations:\n  rules:\n"
+        #expect(failure(head + "    - {name: a, regex: {Modality: \"(\"}}\n")?.hasPrefix("watch.yaml:3:35: expectations.rules[0].regex.Modality: is not a regular expression") == true)
+        #expect(failure(head + "    - {name: a, range: {Nope: [1, 2]}}\n")
+                == "watch.yaml:3:25: expectations.rules[0].range: \"Nope\" is not an attribute keyword of the DICOM dictionary (PS3.6), which are written like ViewPosition")
+        #expect(failure(head + "    - {name: a, required: [Rows], unique: Rows}\n")
+                == "watch.yaml:3:7: expectations.rules[0]: needs exactly one of required, regex, in, range, unique, unique_within, row_count, found required and unique")
+        #expect(failure(head + "    - {required: [Rows]}\n") == "watch.yaml:3:7: expectations.rules[0].name: needs a name")
+        #expect(failure(head + "    - {name: a, required: [Rows]}\n    - {name: a, required: [Columns]}\n")
+                == "watch.yaml:4:7: expectations.rules[1].name: \"a\" is used twice")
+        #expect(failure(head + "    - {name: a, required: [Rows], at_least: 1.5}\n")
+                == "watch.yaml:3:45: expectations.rules[0].at_least: must be a share above 0 and at most 1, found \"1.5\"")
+        #expect(failure(head + "    - {name: a, required: [Rows], severity: fatal}\n")
+                == "watch.yaml:3:45: expectations.rules[0].severity: must be warn or error, found \"fatal\"")
+        #expect(failure(head + "    - {name: a, unique_within: {ward: Rows}}\n")
+                == "watch.yaml:3:33: expectations.rules[0].unique_within: must be within series, study or patient, found \"ward\"")
+        #expect(failure(head + "    - {name: a, range: {Rows: [9, 2]}}\n")
+                == "watch.yaml:3:31: expectations.rules[0].range.Rows: must be [low, high] with low <= high (~ for no bound)")
+        #expect(failure(head + "    - {name: a, sometimes: [Rows]}\n")?.hasPrefix("watch.yaml:3:17: expectations.rules[0].sometimes: unknown key") == true)
+        #expect(failure("expectations:\n  meta: {suboptimal_share: [0.5, 0.2]}\n")
+                == "watch.yaml:2:28: expectations.meta.suboptimal_share: must be [low, high] with 0 <= low <= high <= 1")
+        #expect(failure("expectations:\n  on_failure: drop\n") == "watch.yaml:2:15: expectations.on_failure: must be hold or record, found \"drop\"")
+        #expect(failure("annotations:\n  folder: ../x\n")?.hasPrefix("watch.yaml:2:11: annotations.folder: must be a folder name") == true)
     }
 
     @Test func deidentificationOptionsAreTheProfilesOwnAndAnUnknownOneIsNamedWithTheKnownOnes() throws {

@@ -117,7 +117,9 @@ final class DaemonHarness: @unchecked Sendable {
 
     private static func isManifest(_ relative: String) -> Bool {
         let components = relative.split(separator: "/")
-        return components.count == 2 && components[1] == "manifest.csv"
+        // A held run's directories are under held/.
+        let depth = components.first == "held" ? 3 : 2
+        return components.count == depth && components.last == "manifest.csv"
     }
 
     private func filesUnderOutput() -> [String: Data] {

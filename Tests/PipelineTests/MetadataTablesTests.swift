@@ -224,7 +224,13 @@ import Testing
             try db.execute(sql: """
                 INSERT INTO main.contents SELECT sha256, outcome, reason, bucket, config_digest, unit, processed_at FROM new.contents
                 """)
-            for table in ["units", "runs", "sources", "outputs", "image_quality", "unreadable"] {
+            try db.execute(sql: "INSERT INTO main.units SELECT * FROM new.units")
+            // Runs gained the verdict's columns after v4.
+            try db.execute(sql: """
+                INSERT INTO main.runs SELECT id, unit, trigger, started_at, finished_at, files_seen, files_new, files_duplicate,
+                    files_skipped, files_failed, outcome, error, pid FROM new.runs
+                """)
+            for table in ["sources", "outputs", "image_quality", "unreadable"] {
                 try db.execute(sql: "INSERT INTO main.\(table) SELECT * FROM new.\(table)")
             }
             try db.execute(sql: "DETACH DATABASE new")

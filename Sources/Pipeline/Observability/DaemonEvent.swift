@@ -21,6 +21,9 @@ public struct DaemonEvent: Sendable, Equatable {
         public let outcome: RunOutcome
         public let counts: RunCounts
         public let seconds: Double
+        /// The run's id and verdict, when `expectations:` validated it.
+        public var id: Int64?
+        public var verdict: RunVerdict?
     }
 
     public init(kind: WebhookEvent, at: Date = Date(), unit: String? = nil, run: RunFacts? = nil,
@@ -37,7 +40,9 @@ public struct DaemonEvent: Sendable, Equatable {
     /// unit_done when it is done; nothing for an interrupted or paused run (the pause has
     /// its own event, and an interrupted run goes on at the next start).
     static func of(_ summary: RunSummary) -> DaemonEvent? {
-        let facts = RunFacts(trigger: summary.trigger, outcome: summary.outcome, counts: summary.counts, seconds: summary.seconds)
+        var facts = RunFacts(trigger: summary.trigger, outcome: summary.outcome, counts: summary.counts, seconds: summary.seconds)
+        facts.id = summary.validation?.run
+        facts.verdict = summary.validation?.verdict
         let reasons = Dictionary(uniqueKeysWithValues: summary.failures.map { ($0.key.rawValue, $0.value) })
         switch summary.outcome {
         case .failed:
@@ -51,5 +56,21 @@ public struct DaemonEvent: Sendable, Equatable {
         case .interrupted, .paused:
             return nil
         }
+    }
+
+    /// The events a run's end makes: `of(summary)`, and validation_failed when its
+    /// expectations failed (reasons: the failed rules, by the names watch.yaml gives them).
+    static func events(of summary: RunSummary) -> [DaemonEvent] {
+        var events = of(summary).map { [$0] } ?? []
+        if let validation = summary.validation, validation.verdict == .failedValidation {
+            var facts = RunFacts(trigger: summary.trigger, outcome: summary.outcome, counts: summary.counts, seconds: summary.seconds)
+            facts.id = validation.run
+            facts.verdict = validation.verdict
+            let held = validation.held > 0 ? "; \(validation.held) image(s) held until dicomdrop release \(validation.run)" : ""
+            events.append(DaemonEvent(kind: .validationFailed, unit: summary.unit, run: facts,
+                                      reasons: Dictionary(validation.failedRules.map { ($0, 1) }, uniquingKeysWith: +),
+                                      detail: "run \(validation.run) failed validation\(held)"))
+        }
+        return events
     }
 }

@@ -20,6 +20,8 @@ public final class DaemonMetrics: Sendable {
         case invalidDICOM = "invalid_dicom"
         /// Its outputs could not be written.
         case write
+        /// An annotation file that cannot be read as labels (not CSV or JSON, no label column).
+        case invalidAnnotations = "invalid_annotations"
     }
 
     let filesSeen = Counter(label: "dicomdrop_files_seen_total")

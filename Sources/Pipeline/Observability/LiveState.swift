@@ -125,7 +125,7 @@ public final class LiveState: Sendable {
 
     func record(_ summary: RunSummary) {
         metrics.record(summary)
-        if let event = DaemonEvent.of(summary) { post(event) }
+        for event in DaemonEvent.events(of: summary) { post(event) }
         update { snapshot in
             snapshot.runs.add(summary.outcome)
             snapshot.files.seen += summary.counts.seen

@@ -1,0 +1,94 @@
+import Config
+import Foundation
+import Ledger
+import Logging
+
+/// The reserved `held` bucket: a run that failed validation under `on_failure: hold` has its
+/// images moved from `<directory>/` to `held/<directory>/`, out of the training buckets,
+/// until `dicomdrop release RUN` moves them back.
+///
+/// A move is link, make durable, record, unlink: a crash before the ledger's commit leaves
+/// extra links under `held/` that no row names; after it, the old names that no row names.
+/// Either way every row names a file that is there.
+public struct HeldImages: Sendable {
+    public static let prefix = ReservedBucket.held.rawValue + "/"
+
+    let ledger: Ledger
+    let writer: OutputWriter
+    let manifests: ManifestWriter
+
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        case unknownRun(Int64)
+        case nothingHeld(Int64)
+        case move(path: String, reason: String)
+        case ledger(Ledger.LedgerError)
+
+        public var description: String {
+            switch self {
+            case .unknownRun(let run): "run \(run) is not in the ledger"
+            case .nothingHeld(let run): "run \(run) holds no images (never held, or already released)"
+            case .move(let path, let reason): "\(path): cannot move: \(reason)"
+            case .ledger(let error): "\(error)"
+            }
+        }
+    }
+
+    init(ledger: Ledger, writer: OutputWriter, manifests: ManifestWriter) {
+        self.ledger = ledger
+        self.writer = writer
+        self.manifests = manifests
+    }
+
+    public init(output: URL, ledger: Ledger, logger: Logger) {
+        let writer = OutputWriter(root: output)
+        self.init(ledger: ledger, writer: writer, manifests: ManifestWriter(ledger: ledger, writer: writer, logger: logger))
+    }
+
+    /// Holds the images of `hashes` (contents `run` processed) that are in a size bucket;
+    /// those the reserved buckets already set aside stay there. Returns how many.
+    func hold(_ hashes: [String], byRun run: Int64) throws(Failure) -> Int {
+        let reserved = ReservedBucket.allCases.map(\.rawValue)
+        let outputs: [String: [String]]
+        do { outputs = try ledger.outputsToHold(hashes, exceptBuckets: reserved) } catch { throw .ledger(error) }
+        guard !outputs.isEmpty else { return 0 }
+        let moves = outputs.values.flatMap { $0 }.map { ($0, Self.prefix + $0) }
+        try move(moves) { () throws(Ledger.LedgerError) in try ledger.hold(Array(outputs.keys), byRun: run, prefix: Self.prefix) }
+        return outputs.count
+    }
+
+    /// Moves the images `run` holds back to their directories; returns how many.
+    public func release(run: Int64) throws(Failure) -> Int {
+        let exists: Bool, outputs: [String: [String]]
+        do { exists = try ledger.runExists(run) } catch { throw .ledger(error) }
+        guard exists else { throw .unknownRun(run) }
+        do { outputs = try ledger.heldOutputs(ofRun: run) } catch { throw .ledger(error) }
+        guard !outputs.isEmpty else { throw .nothingHeld(run) }
+        let moves = outputs.values.flatMap { $0 }.filter { $0.hasPrefix(Self.prefix) }.map { ($0, String($0.dropFirst(Self.prefix.count))) }
+        try move(moves) { () throws(Ledger.LedgerError) in try ledger.release(Array(outputs.keys), ofRun: run, prefix: Self.prefix) }
+        return outputs.count
+    }
+
+    private func move(_ moves: [(from: String, to: String)], record: () throws(Ledger.LedgerError) -> Void) throws(Failure) {
+        let root = writer.root.path
+        for (from, to) in moves {
+            let destination = root + "/" + to
+            if let failure = OutputWriter.makeFolder((destination as NSString).deletingLastPathComponent) {
+                throw .move(path: to, reason: "\(failure)")
+            }
+            unlink(destination)  // a link an interrupted move left
+            guard link(root + "/" + from, destination) == 0 else {
+                throw .move(path: from, reason: String(cString: strerror(errno)))
+            }
+        }
+        do {
+            try writer.makeDurable()
+            try record()
+        } catch {
+            for (_, to) in moves { unlink(root + "/" + to) }
+            throw .move(path: moves.first?.from ?? root, reason: "\(error)")
+        }
+        for (from, _) in moves { unlink(root + "/" + from) }
+        let directories = Set(moves.flatMap { [($0.from as NSString).deletingLastPathComponent, ($0.to as NSString).deletingLastPathComponent] })
+        manifests.refresh(directories)
+    }
+}

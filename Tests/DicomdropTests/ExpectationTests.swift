@@ -1,0 +1,88 @@
+import Foundation
+import Ledger
+import Testing
+
+/// Expectations through the real binary: a rule set where one error rule fails on purpose
+/// gives the run `failed_validation`, holds its images in `held/` (manifests there, none in
+/// the bucket), `validate` reports it with exit status 1, and `release` puts the images
+/// back; a rule set the data meets passes and holds nothing.
+@Suite(.serialized) struct ExpectationTests {
+    static func rules(modalities: String, onFailure: String = "hold") -> String {
+        """
+        expectations:
+          rules:
+            - {name: modality, regex: {Modality: "^(\(modalities))$"}, severity: error}
+            - {name: size, range: {Rows: [256, 8192]}, severity: warn}
+            - {name: one instance number per series, unique_within: {series: InstanceNumber}}
+            - {name: enough images, row_count: [1, 100]}
+          meta: {max_failed_errors: 0, max_failed_warnings: 2, suboptimal_share: [0, 0.5]}
+          on_failure: \(onFailure)
+        """
+    }
+
+    let files = ["pydicom/test_files/CT_small.dcm", "pydicom/test_files/MR_small.dcm"]
+
+    @Test func aFailedErrorRuleHoldsTheRunsImagesUntilReleased() async throws {
+        let harness = try DaemonHarness(extraConfig: Self.rules(modalities: "CR|DX"))
+        try harness.drop(files, into: "study")
+        #expect(try harness.run(["--once"]).status == 0)
+        let pngs = harness.outputs().keys.filter { $0.hasSuffix(".png") }.sorted()
+        #expect(pngs.count == 2 && pngs.allSatisfy { $0.hasPrefix("held/small/") }, "\(pngs)")
+        #expect(harness.manifests().keys.sorted() == ["held/small/manifest.csv"])
+
+        let report = try harness.run(["validate"])
+        #expect(report.status == 1, "\(report.standardError)")
+        #expect(report.standardOutput.hasPrefix("run 1 of study"))
+        #expect(report.standardOutput.contains("failed_validation"))
+        #expect(report.standardOutput.contains("2 image(s) held in held/ until `dicomdrop release 1`"))
+        let json = try harness.run(["validate", "--run", "1", "--json"])
+        let document = try JSONDecoder().decode(RunValidation.self, from: Data(json.standardOutput.utf8))
+        #expect(document.verdict == .failedValidation && document.held == 2)
+        let results = Dictionary(uniqueKeysWithValues: document.results.map { ($0.rule, $0) })
+        #expect(results["modality"].map { ($0.checked, $0.failed, $0.passed, $0.examples.count) } ?? (0, 0, true, 0) == (2, 2, false, 2))
+        #expect(results["size"].map { ($0.severity, $0.failed, $0.passed) } ?? ("", 0, true) == ("warn", 2, false))
+        #expect(results["one instance number per series"]?.passed == true)
+        #expect(results["enough images"]?.passed == true)
+        #expect(results["max_failed_errors"].map { ($0.failed, $0.passed, $0.examples) } ?? (0, true, []) == (1, false, ["modality"]))
+        #expect(results["max_failed_warnings"]?.passed == true && results["suboptimal_share"]?.passed == true)
+        let runs = try harness.ledger().recentRuns(unit: "study", limit: 1)
+        #expect(runs.first?.verdict == "failed_validation")
+        #expect(try harness.run(["status"]).standardOutput.contains("failed_validation"))
+
+        let release = try harness.run(["release", "1"])
+        #expect(release.status == 0, "\(release.standardError)")
+        #expect(release.standardOutput == "released 2 image(s) of run 1 to their buckets\n")
+        let released = harness.outputs().keys.filter { $0.hasSuffix(".png") }.sorted()
+        #expect(released == pngs.map { String($0.dropFirst("held/".count)) })
+        #expect(harness.manifests().keys.sorted() == ["small/manifest.csv"])
+        #expect(try harness.check().status == 0, "the ledger names every file where it now is")
+        let afterRelease = try harness.run(["validate", "--run", "1"])
+        #expect(afterRelease.status == 1 && afterRelease.standardOutput.contains("held images released"))
+        let again = try harness.run(["release", "1"])
+        #expect(again.status == 2 && again.standardError.contains("run 1 holds no images"))
+        #expect(try harness.run(["release", "99"]).standardError.contains("run 99 is not in the ledger"))
+    }
+
+    @Test func rulesTheDataMeetsPassAndHoldNothing() async throws {
+        let harness = try DaemonHarness(extraConfig: Self.rules(modalities: "CT|MR"))
+        try harness.drop(files, into: "study")
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(harness.outputs().keys.filter { $0.hasSuffix(".png") }.allSatisfy { $0.hasPrefix("small/") })
+        let report = try harness.run(["validate"])
+        #expect(report.status == 0 && report.standardOutput.contains(": passed"), "\(report.standardOutput)")
+        #expect(try harness.ledger().recentRuns(unit: "study", limit: 1).first?.verdict == "passed")
+    }
+
+    @Test func aRuleOnAnAttributeWithoutAColumnIsRefusedAtStartUp() async throws {
+        let harness = try DaemonHarness(extraConfig: """
+            expectations:
+              rules:
+                - {name: filter, in: {FilterType: [NONE]}}
+            """)
+        let result = try harness.run(["--once"])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("expectations: a rule reads FilterType, which is not a column of the metadata tables; add it to extra_columns"),
+                "\(result.standardError)")
+        #expect(try harness.run(["validate"]).standardError.contains("no run has been validated yet"))
+    }
+}
