@@ -177,6 +177,7 @@ public final class Ledger: Sendable {
         registerMetadataMigration(&migrator)
         registerBucketDirectoriesMigration(&migrator)
         registerOperatorMigration(&migrator)
+        registerPlainImagesMigration(&migrator)
         return migrator
     }
 
@@ -488,6 +489,7 @@ public final class Ledger: Sendable {
                 } else {
                     try deleteInstance.execute(arguments: [content.sha256])
                 }
+                try Self.recordPlainImage(of: content, in: db)
                 for output in content.outputs {
                     try insertOutput.execute(arguments: [output, content.sha256])
                 }

@@ -65,6 +65,8 @@ public struct ContentRecord: Sendable, Equatable {
     public var images: [ImageQualityRecord]
     /// The rows of the metadata tables, for a DICOM dataset (nil for what is not one).
     public var metadata: InstanceMetadata?
+    /// The `plain_images` row, for a PNG or JPEG file (nil for what is not one).
+    public var plainImage: PlainImageRecord?
 
     public init(sha256: String, outcome: Outcome, reason: String? = nil, bucket: String? = nil, directory: String? = nil,
                 outputs: [String] = [], configurationDigest: String, unit: String, images: [ImageQualityRecord] = [],
