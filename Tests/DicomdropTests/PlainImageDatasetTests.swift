@@ -54,8 +54,12 @@ import Testing
         #expect(first.standardError.contains("covid: missing_image images/missing.png (covid/metadata.csv line 8): no such image below covid"))
         #expect(first.standardError.contains("covid: extra_image covid/images/extra.png (covid/metadata.csv): no row of covid/metadata.csv names it"))
 
-        // One view over both kinds.
+        // One view over both kinds, and the README's worked example.
         #expect(try query(harness, "SELECT kind, count(*) FROM images GROUP BY kind ORDER BY kind;") == "dicom|1\njpeg|3\npng|4\n")
+        let readmeQuery = "SELECT kind, bucket, count(*) AS images FROM images GROUP BY 1, 2 ORDER BY 1, 2;"
+        let readme = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(readme.contains("sqlite3 var/dicomdrop.sqlite \"\(readmeQuery)\"\n    jpeg|large|1\n    jpeg|small|2\n    png|excluded|2"))
+        #expect(try query(harness, readmeQuery) == "dicom|excluded|1\njpeg|large|1\njpeg|small|2\npng|excluded|2\npng|small|1\npng|suboptimal|1\n")
         #expect(try query(harness, "SELECT source, bucket, rows, columns, reason FROM images WHERE kind != 'dicom' ORDER BY source;") == """
             covid/images/ct.png|small|128|128|
             covid/images/ct16.png|suboptimal|128|128|suboptimal: dynamic range p99-p1 6 < 16
