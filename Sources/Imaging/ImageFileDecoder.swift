@@ -62,6 +62,7 @@ public enum ImageFileDecoder {
         case nil:
             throw .notAnImage
         case .png:
+            try checkPNGSize(bytes)
             do {
                 return DecodedImageFile(kind: .png, raster: try PNGCodec.decode(bytes), warning: nil)
             } catch {
@@ -69,6 +70,18 @@ public enum ImageFileDecoder {
             }
         case .jpeg:
             return try decodeJPEG(bytes)
+        }
+    }
+
+    /// libpng allocates the whole image from the header's size before reading a row: a
+    /// header claiming more samples than a DICOM frame may hold is refused first (the same
+    /// limit, 16,384 x 16,384 x 3, counting 4 channels for any colour type).
+    private static func checkPNGSize(_ bytes: Data) throws(ImageFileError) {
+        let header = [UInt8](bytes.prefix(24))
+        guard header.count == 24, header[12...15] == [0x49, 0x48, 0x44, 0x52] else { return }  // IHDR; libpng names what else is wrong
+        let width = header[16..<20].reduce(0) { $0 << 8 | Int($1) }, height = header[20..<24].reduce(0) { $0 << 8 | Int($1) }
+        guard width * height * 4 <= ImageLayout.maximumSamplesPerFrame else {
+            throw .png("\(width)x\(height) pixels is beyond the limit of \(ImageLayout.maximumSamplesPerFrame / 4) pixels")
         }
     }
 

@@ -70,6 +70,12 @@ import Testing
         }
     }
 
+    @Test func aPNGHeaderClaimingAHugeImageIsRefusedBeforeLibpngAllocatesIt() throws {
+        var png = try PNGCodec.encode(gray)
+        png.replaceSubrange(16..<24, with: [0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00])  // 65536 x 65536
+        #expect(throws: ImageFileError.png("65536x65536 pixels is beyond the limit of 201326592 pixels")) { try ImageFileDecoder.decode(png) }
+    }
+
     @Test func damagedJPEGsAreErrorsOrWarningsWithLibjpegsReason() throws {
         let (jpeg, _) = try pillowJPEG(mode: "RGB")
         // Garbage after the SOI: libjpeg gives up.
