@@ -15,6 +15,7 @@ APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev libinotifytools0-dev libjpe
 APT_TEST_PACKAGES := python3 python3-pip dcmtk openjph-tools bindfs time sqlite3 chromium
 PYDICOM      := pydicom==3.0.2
 NUMPY        := numpy
+PILLOW       := pillow
 # pydicom's decoders for JPEG, JPEG-LS, JPEG 2000/HTJ2K and RLE behind the pixel oracle.
 PYLIBJPEG    := pylibjpeg==2.1.0 pylibjpeg-libjpeg==2.5.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -50,6 +51,10 @@ test-deps:
 	@python3 -c 'import numpy, sklearn' 2>/dev/null \
 		|| python3 -m pip install --quiet $(NUMPY) scikit-learn 2>/dev/null \
 		|| python3 -m pip install --quiet --break-system-packages $(NUMPY) scikit-learn
+	@# Pillow: scripts/make-plain-dataset and the plain image tests' reference decoding.
+	@python3 -c 'import PIL' 2>/dev/null \
+		|| python3 -m pip install --quiet $(PILLOW) 2>/dev/null \
+		|| python3 -m pip install --quiet --break-system-packages $(PILLOW)
 	@python3 -c 'import pylibjpeg, libjpeg, openjpeg, rle' 2>/dev/null \
 		|| python3 -m pip install --quiet $(PYLIBJPEG) 2>/dev/null \
 		|| python3 -m pip install --quiet --break-system-packages $(PYLIBJPEG)

@@ -1,7 +1,15 @@
-/// One rule of `filters:`: an attribute of the de-identified dataset and the values it must
-/// have (`include`) or must not have (`exclude`). Compared after DICOM's padding is trimmed;
-/// case-sensitive unless `ignoreCase`.
+/// One rule of `filters:`: an attribute of the de-identified dataset, or a column of a plain
+/// image dataset's `metadata.csv`, and the values it must have (`include`) or must not have
+/// (`exclude`). Compared after DICOM's padding is trimmed; case-sensitive unless `ignoreCase`.
 public struct AttributeFilter: Sendable, Equatable {
+    /// Written like a PS3.6 keyword (an upper-case letter, then letters and digits only): a
+    /// name of this shape that the dictionary lacks is a misspelt keyword, not a CSV column.
+    /// CSV columns are named otherwise (`view`, `finding`, `RT_PCR_positive`).
+    public static func looksLikeKeyword(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, ("A"..."Z").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+    }
+
     public enum Mode: String, Sendable {
         /// The image passes when one of its values is listed; without the attribute it fails.
         case include
@@ -9,7 +17,8 @@ public struct AttributeFilter: Sendable, Equatable {
         case exclude
     }
 
-    /// The attribute's keyword (`ViewPosition`), checked against the dictionary.
+    /// The attribute's keyword (`ViewPosition`), checked against the dictionary, or a CSV
+    /// column's name (`view`).
     public var keyword: String
     public var mode: Mode
     public var values: [String]

@@ -424,11 +424,13 @@ public enum ConfigurationLoader {
         for (keyNode, rule) in mapping {
             let keyword = keyNode.string ?? ""
             let path: [any CodingKey] = [Key("filters"), Key(keyword)]
-            guard let entry = StandardDictionary.entry(forKeyword: keyword) else {
-                throw error(at: keyNode, path: path, file: file, "unknown attribute keyword (PS3.6 keywords are written like ViewPosition)")
-            }
-            guard AttributeColumnKind.of(entry) != nil else {
-                throw error(at: keyNode, path: path, file: file, "\(keyword) is a sequence or bytes: it has no value to compare")
+            if let entry = StandardDictionary.entry(forKeyword: keyword) {
+                guard AttributeColumnKind.of(entry) != nil else {
+                    throw error(at: keyNode, path: path, file: file, "\(keyword) is a sequence or bytes: it has no value to compare")
+                }
+            } else if AttributeFilter.looksLikeKeyword(keyword) {
+                throw error(at: keyNode, path: path, file: file,
+                            "unknown attribute keyword (PS3.6 keywords are written like ViewPosition; a metadata.csv column is not written like a keyword)")
             }
             func values(_ list: Node, at place: [any CodingKey]) throws(ConfigurationError) -> [String] {
                 guard let items = list.sequence else { throw error(at: list, path: place, file: file, shape) }

@@ -178,6 +178,7 @@ public final class Ledger: Sendable {
         registerBucketDirectoriesMigration(&migrator)
         registerOperatorMigration(&migrator)
         registerValidationMigration(&migrator)
+        registerPlainImagesMigration(&migrator)
         return migrator
     }
 
@@ -492,6 +493,7 @@ public final class Ledger: Sendable {
                 } else {
                     try deleteInstance.execute(arguments: [content.sha256])
                 }
+                try Self.recordPlainImage(of: content, in: db)
                 for output in content.outputs {
                     try insertOutput.execute(arguments: [output, content.sha256])
                 }

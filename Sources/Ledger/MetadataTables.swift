@@ -118,6 +118,7 @@ extension Ledger {
             LEFT JOIN patients p ON p."PatientID" = st."PatientID"
             LEFT JOIN devices d ON d.id = se.device_id;
             """)
+        try createImagesView(db)
     }
 
     /// Removes the devices, series, studies and patients no instance leads to any more: a
@@ -146,6 +147,7 @@ extension Ledger {
                 SELECT c.sha256, min(o.path) AS sidecar FROM contents c JOIN outputs o ON o.sha256 = c.sha256
                 WHERE c.sha256 > ? AND c.outcome = 'processed' AND o.path LIKE '%.json'
                     AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.sha256 = c.sha256)
+                    AND NOT EXISTS (SELECT 1 FROM plain_images p WHERE p.sha256 = c.sha256)
                 GROUP BY c.sha256 ORDER BY c.sha256 LIMIT ?
                 """, arguments: [after, limit]).map { (sha256: $0["sha256"], sidecar: $0["sidecar"]) }
         }

@@ -69,6 +69,8 @@ public struct ContentRecord: Sendable, Equatable {
     public var metadata: InstanceMetadata?
     /// The labels of an annotation file (nil for what is not one).
     public var annotations: AnnotationFile?
+    /// The `plain_images` row, for a PNG or JPEG file (nil for what is not one).
+    public var plainImage: PlainImageRecord?
 
     public init(sha256: String, outcome: Outcome, reason: String? = nil, bucket: String? = nil, directory: String? = nil,
                 outputs: [String] = [], configurationDigest: String, unit: String, images: [ImageQualityRecord] = [],

@@ -37,12 +37,18 @@ enum OutputNaming {
     /// claimed in this run: two different files with one SOP Instance UID both survive.
     static func claimName(for dataSet: DataSet, sha: String, keyedName: () -> String, bucket: String, ledger: Ledger,
                           claimed: ClaimSet<String>) -> String {
+        claimName(base: baseName(for: dataSet, keyedName: keyedName), sha: sha, keyedName: keyedName, bucket: bucket, ledger: ledger,
+                  claimed: claimed)
+    }
+
+    /// The same for a name chosen otherwise (a plain image's is always the keyed content name).
+    static func claimName(base: String, sha: String, keyedName: () -> String, bucket: String, ledger: Ledger,
+                          claimed: ClaimSet<String>) -> String {
         func isFree(_ candidate: String) -> Bool {
             let key = "\(bucket)/\(candidate)"
             if let owner = try? ledger.owner(ofOutput: key + ".json"), owner != sha { return false }
             return claimed.claim(key)
         }
-        let base = baseName(for: dataSet, keyedName: keyedName)
         if isFree(base) { return base }
         let keyed = keyedName()
         if isFree(base + "-" + keyed.prefix(16)) { return base + "-" + keyed.prefix(16) }

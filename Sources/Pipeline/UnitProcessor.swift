@@ -241,11 +241,13 @@ public final class UnitProcessor: Sendable {
         let files = tree.files(inUnit: unit)
         let known = try ledger.sources(inUnit: unit)
         counts.seen = files.count
+        let plain = try plainDatasets(of: unit, files: files, known: known, reprocess: reprocess)
 
-        // 1. Unchanged fingerprints are skipped without being read.
+        // 1. Unchanged fingerprints are skipped without being read (unless a changed
+        // metadata.csv gave the image another row).
         var changed: [DroppedFile] = []
         for file in files {
-            if !reprocess, let record = known[file.path], record.fingerprint == file.fingerprint {
+            if !reprocess, let record = known[file.path], record.fingerprint == file.fingerprint, !plain.reevaluate.contains(file.path) {
                 counts.skipped += 1
             } else {
                 changed.append(file)
@@ -259,7 +261,7 @@ public final class UnitProcessor: Sendable {
         // content no longer has are removed only once the batch that forgets them is
         // committed: a crash in between leaves files the ledger does not name (swept by
         // nothing, harmless), never ledger rows naming files that are gone.
-        let context = RunContext(unit: unit, reprocess: reprocess)
+        let context = RunContext(unit: unit, reprocess: reprocess, plain: plain)
         live.runStarting(files: changed.count, bytes: changed.reduce(0) { $0 + $1.fingerprint.size })
         let commits = commitQueue.session { [self] (batch) throws(Ledger.LedgerError) in
             try metrics.time(.commit) { () throws(Ledger.LedgerError) in
@@ -396,10 +398,13 @@ public final class UnitProcessor: Sendable {
         /// Hashes a worker of this run has taken on: the first file with a hash processes it,
         /// the others are copies.
         let claimedHashes = ClaimSet<String>()
+        /// The unit's metadata.csv rows, and the images they make run again.
+        let plain: PlainDatasets
 
-        init(unit: String, reprocess: Bool) {
+        init(unit: String, reprocess: Bool, plain: PlainDatasets = .none) {
             self.unit = unit
             self.reprocess = reprocess
+            self.plain = plain
         }
     }
 
@@ -419,7 +424,8 @@ public final class UnitProcessor: Sendable {
         do {
             previous = try ledger.content(sha)
             if let previous {
-                let isCopy = context.reprocess ? try ownedElsewhere(previous, unit: context.unit) : true
+                let again = context.reprocess || context.plain.reevaluate.contains(file.path)
+                let isCopy = again ? try ownedElsewhere(previous, unit: context.unit) : true
                 if isCopy { return .copy(sha256: sha) }
             }
         } catch {
@@ -428,6 +434,9 @@ public final class UnitProcessor: Sendable {
         if annotationStage.isAnnotationFile(file.path) {
             let (content, failure) = annotationContent(file, sha: sha, bytes: bytes, unit: context.unit)
             return .processed(content, previous: previous, pseudonyms: [], failure: failure)
+        }
+        if let outcome = plainImageOutcome(file, path: path, sha: sha, bytes: bytes, previous: previous, context: context) {
+            return outcome
         }
         do {
             let (content, pseudonyms, failure) = try processFile(file, sha: sha, unit: context.unit, claimedNames: context.claimedNames,

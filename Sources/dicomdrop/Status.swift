@@ -39,6 +39,8 @@ struct Status: LedgerSubcommand {
             return
         }
         print(Self.text(units: units, buckets: buckets, runs: runs, failures: failures, annotations: annotations))
+        let problems = (try? ledger.plainImageProblems()) ?? []
+        if !problems.isEmpty { print("\n" + PlainImageProblemsText.lines(problems).joined(separator: "\n")) }
     }
 
     static func text(units: [Ledger.UnitRow], buckets: [Ledger.BucketRow], runs: [Ledger.RunSummaryRow],

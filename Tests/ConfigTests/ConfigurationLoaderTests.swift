@@ -185,7 +185,7 @@ import Watcher
 
     @Test func anUnknownFilterKeywordOrAMalformedRuleIsNamedWithItsPlace() {
         #expect(failure("filters:\n  ViewPositon: [PA]\n")
-                == "watch.yaml:2:3: filters.ViewPositon: unknown attribute keyword (PS3.6 keywords are written like ViewPosition)")
+                == "watch.yaml:2:3: filters.ViewPositon: unknown attribute keyword (PS3.6 keywords are written like ViewPosition; a metadata.csv column is not written like a keyword)")
         #expect(failure("filters:\n  ViewPosition: PA\n")
                 == "watch.yaml:2:17: filters.ViewPosition: must be a list of values, {in: [...]} or {exclude: [...]}, with ignore_case: true as an option")
         #expect(failure("filters:\n  Modality: {exclude: [SR], in: [CT]}\n") == "watch.yaml:2:29: filters.Modality.in: give in or exclude, not both")
@@ -264,6 +264,13 @@ import Watcher
         #expect(configuration.sizeBucket(forPixels: 1000).name == "tiny")
         #expect(configuration.sizeBucket(forPixels: 1001).name == "mid")
         #expect(configuration.sizeBucket(forPixels: 4096 * 4096).name == "huge")
+    }
+
+    @Test func aFilterOnANameNoKeywordHasIsARuleOnAPlainDatasetsCSVColumn() throws {
+        let configuration = try ConfigurationLoader.parse("filters:\n  view: [PA, AP, \"AP Supine\"]\n  RT_PCR_positive: {exclude: [N]}\n",
+                                                          file: "watch.yaml")
+        #expect(configuration.filters == [AttributeFilter(keyword: "view", mode: .include, values: ["PA", "AP", "AP Supine"]),
+                                          AttributeFilter(keyword: "RT_PCR_positive", mode: .exclude, values: ["N"])])
     }
 
     private func failure(_ yaml: String) -> String? {

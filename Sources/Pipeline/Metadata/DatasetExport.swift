@@ -35,7 +35,7 @@ public enum DatasetExport {
         // A ledger no daemon has opened yet has the tables without their columns and view.
         try ledger.prepareMetadataColumns(catalog.columns)
         let json = Set(catalog.attributes.filter(\.multiValued).map(\.keyword)).union(["outputs"])
-        try write(.instances(bucket: bucket), from: ledger, format: format, jsonColumns: json, to: output)
+        try writeIncludingPlainImages(.instances(bucket: bucket), from: ledger, format: format, jsonColumns: json, to: output)
     }
 
     /// One RFC 4180 record: a field with a comma, quote, CR or LF is quoted, its quotes

@@ -20,7 +20,7 @@ struct ManifestWriter: Sendable {
             let text = LockedBox(Data())
             let rows = LockedBox(0)
             do {
-                try DatasetExport.write(.manifest(directory: directory), from: ledger, format: .csv, jsonColumns: []) { line in
+                try DatasetExport.writeIncludingPlainImages(.manifest(directory: directory), from: ledger, format: .csv, jsonColumns: []) { line in
                     text.value.append(line)
                     rows.value += 1
                 }

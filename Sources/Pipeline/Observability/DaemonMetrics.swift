@@ -18,6 +18,8 @@ public final class DaemonMetrics: Sendable {
         case unreadable
         /// A DICOM file that is malformed, truncated, or beyond the reader's limits.
         case invalidDICOM = "invalid_dicom"
+        /// A PNG or JPEG file that does not decode, or a `metadata.csv` that cannot be read.
+        case invalidImage = "invalid_image"
         /// Its outputs could not be written.
         case write
         /// An annotation file that cannot be read as labels (not CSV or JSON, no label column).

@@ -1,0 +1,94 @@
+import Foundation
+@testable import Imaging
+import Testing
+
+/// PNG and JPEG files as a plain dataset brings them, whole and damaged: every damage comes
+/// back as an error naming the library's reason, never as an abort.
+@Suite struct ImageFileDecoderTests {
+    private let gray = Raster(width: 3, height: 2, channels: 1, bitDepth: 8, pixels: [0, 50, 100, 150, 200, 250])
+    private let deep = Raster(width: 2, height: 1, channels: 1, bitDepth: 16, pixels: [0x34, 0x12, 0xFF, 0xFF])
+
+    /// A JPEG made by Pillow (libjpeg-turbo) from a gradient, and Pillow's decoding of it.
+    private func pillowJPEG(mode: String) throws -> (jpeg: Data, pixels: [UInt8]) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("jpeg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let script = """
+            import sys, numpy as np
+            from PIL import Image
+            y, x = np.mgrid[0:37, 0:53]
+            rgb = np.stack([(x * 4) % 256, (y * 6) % 256, ((x + y) * 3) % 256], axis=2).astype(np.uint8)
+            image = Image.fromarray(rgb, "RGB").convert(sys.argv[2])
+            image.save(sys.argv[1] + "/a.jpg", quality=80)
+            open(sys.argv[1] + "/a.raw", "wb").write(np.asarray(Image.open(sys.argv[1] + "/a.jpg")).tobytes())
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, folder.path, mode]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return (try Data(contentsOf: folder.appendingPathComponent("a.jpg")), [UInt8](try Data(contentsOf: folder.appendingPathComponent("a.raw"))))
+    }
+
+    @Test func theKindIsToldByTheFirstBytes() throws {
+        #expect(ImageFileKind.detect(try PNGCodec.encode(gray)) == .png)
+        #expect(ImageFileKind.detect(Data([0xFF, 0xD8, 0xFF, 0xDB, 0])) == .jpeg)
+        #expect(ImageFileKind.detect(Data(count: 132) + Data("DICM".utf8)) == nil)
+        #expect(ImageFileKind.detect(Data([0x89, 0x50])) == nil)
+        #expect(throws: ImageFileError.notAnImage) { try ImageFileDecoder.decode(Data("filename,view\n".utf8)) }
+    }
+
+    @Test func aPNGDecodesToItsOwnSamplesAt8And16Bits() throws {
+        for raster in [gray, deep] {
+            let decoded = try ImageFileDecoder.decode(try PNGCodec.encode(raster))
+            #expect(decoded.kind == .png && decoded.raster == raster && decoded.color == "gray" && decoded.warning == nil)
+        }
+    }
+
+    @Test func aJPEGDecodesAsPillowDecodesIt() throws {
+        for (mode, channels, color) in [("RGB", 3, "rgb"), ("L", 1, "gray")] {
+            let (jpeg, pixels) = try pillowJPEG(mode: mode)
+            let decoded = try ImageFileDecoder.decode(jpeg)
+            #expect(decoded.kind == .jpeg && decoded.color == color && decoded.warning == nil)
+            #expect(decoded.raster == Raster(width: 53, height: 37, channels: channels, bitDepth: 8, pixels: pixels), "\(mode)")
+        }
+    }
+
+    @Test func damagedPNGsAreErrorsWithLibpngsReason() throws {
+        let png = try PNGCodec.encode(Raster(width: 64, height: 64, channels: 1, bitDepth: 8, pixels: (0..<4096).map { UInt8($0 % 251) }))
+        var badCRC = png
+        badCRC[30] ^= 0xFF  // inside IHDR: its CRC no longer matches
+        for damaged in [png.prefix(png.count / 2), png.prefix(12), badCRC] {
+            #expect(throws: ImageFileError.self) { try ImageFileDecoder.decode(Data(damaged)) }
+            do {
+                _ = try ImageFileDecoder.decode(Data(damaged))
+            } catch {
+                guard case .png(let reason) = error else { Issue.record("\(error)"); continue }
+                #expect(!reason.isEmpty && "\(error)".hasPrefix("PNG cannot be decoded: libpng: "))
+            }
+        }
+    }
+
+    @Test func aPNGHeaderClaimingAHugeImageIsRefusedBeforeLibpngAllocatesIt() throws {
+        var png = try PNGCodec.encode(gray)
+        png.replaceSubrange(16..<24, with: [0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00])  // 65536 x 65536
+        #expect(throws: ImageFileError.png("65536x65536 pixels is beyond the limit of 201326592 pixels")) { try ImageFileDecoder.decode(png) }
+    }
+
+    @Test func damagedJPEGsAreErrorsOrWarningsWithLibjpegsReason() throws {
+        let (jpeg, _) = try pillowJPEG(mode: "RGB")
+        // Garbage after the SOI: libjpeg gives up.
+        #expect(throws: ImageFileError.self) { try ImageFileDecoder.decode(Data([0xFF, 0xD8, 0xFF, 0xE0]) + Data(repeating: 0x5A, count: 64)) }
+        do {
+            _ = try ImageFileDecoder.decode(Data([0xFF, 0xD8, 0xFF]))
+            Issue.record("three bytes decoded")
+        } catch {
+            #expect("\(error)".hasPrefix("JPEG cannot be decoded: libjpeg-turbo: "), "\(error)")
+        }
+        // Cut in the scan: libjpeg pads it with gray and warns; the pipeline refuses it.
+        let scan = try #require((0..<jpeg.count - 1).last { jpeg[jpeg.startIndex + $0] == 0xFF && jpeg[jpeg.startIndex + $0 + 1] == 0xDA })
+        let truncated = try ImageFileDecoder.decode(jpeg.prefix(scan + (jpeg.count - scan) / 2))
+        #expect(truncated.warning?.isEmpty == false)
+    }
+}
