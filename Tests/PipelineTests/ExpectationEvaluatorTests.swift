@@ -5,7 +5,7 @@ import Ledger
 import Testing
 
 /// Each rule kind on a small set of instances, `at_least`, and the meta rules that give the
-/// verdict; and the CSV and annotation readers on awkward input.
+/// verdict; and the annotation reader on awkward input.
 struct ExpectationEvaluatorTests {
     typealias Instance = ExpectationEvaluator.Instance
 
@@ -79,17 +79,6 @@ struct ExpectationEvaluatorTests {
         #expect(events[1].reasons == ["modality": 1, "max_failed_errors": 1])
         #expect(events[1].run?.id == 7 && events[1].run?.verdict == .failedValidation)
         #expect(events[1].detail == "run 7 failed validation; 2 image(s) held until dicomdrop release 7")
-    }
-
-    @Test func theCSVReaderTakesQuotesLineBreaksABOMAndCRLF() throws {
-        let text = "\u{FEFF}image,label,note\r\nA,\"a, b\",\"says \"\"hi\"\"\"\r\n\r\nB,c,\"two\nlines\"\r\nC,d"
-        let csv = try CSVRecords(Data(text.utf8))
-        #expect(csv.header == ["image", "label", "note"])
-        #expect(csv.records.map(\.line) == [2, 4, 6])
-        #expect(csv.records.map(\.fields) == [["A", "a, b", "says \"hi\""], ["B", "c", "two\nlines"], ["C", "d"]])
-        #expect(throws: CSVRecords.Failure.unterminatedQuote(line: 2)) { try CSVRecords(Data("a,b\n\"x,y\n".utf8)) }
-        #expect(throws: CSVRecords.Failure.textAfterQuote(line: 2)) { try CSVRecords(Data("a,b\n\"x\"y,z\n".utf8)) }
-        #expect(throws: CSVRecords.Failure.notUTF8) { try CSVRecords(Data([0x61, 0xFF, 0x0A])) }
     }
 
     @Test func theAnnotationReaderReportsEachBadRowByLineAndKeepsTheRest() throws {

@@ -13,7 +13,7 @@ import Ledger
 /// when it is a UID and dropped otherwise, with a problem saying so.
 struct AnnotationFileReader {
     enum Failure: Error, Equatable, CustomStringConvertible {
-        case csv(CSVRecords.Failure)
+        case csv(CSVTable.Failure)
         case json(String)
         case missingColumns(String)
 
@@ -38,20 +38,20 @@ struct AnnotationFileReader {
         if path.lowercased().hasSuffix(".json") {
             rows = try Self.jsonRows(data)
         } else {
-            let csv: CSVRecords
-            do { csv = try CSVRecords(data) } catch { throw .csv(error) }
+            let csv: CSVTable
+            do { csv = try CSVTable(parsing: data) } catch { throw .csv(error) }
             let header = csv.header.map { $0.lowercased() }
             guard header.contains("label") else { throw .missingColumns("has no label column (header: \(csv.header.joined(separator: ",")))") }
             guard header.contains("sop_instance_uid") || header.contains("image") else {
                 throw .missingColumns("names no image: it needs a sop_instance_uid or an image column")
             }
-            rows = csv.records.map { record in
+            rows = csv.rows.map { row in
                 var values: [String: JSONValue] = [:]
-                for (index, name) in csv.header.enumerated() where index < record.fields.count {
-                    let field = record.fields[index].trimmingCharacters(in: .whitespaces)
+                for (index, name) in csv.header.enumerated() {
+                    let field = csv.value(index, in: row)?.trimmingCharacters(in: .whitespaces) ?? ""
                     if !field.isEmpty { values[name] = .text(field) }
                 }
-                return (record.line, values)
+                return (row.line, values)
             }
         }
         var file = AnnotationFile(labels: [], problems: [])
