@@ -521,15 +521,7 @@ public final class UnitProcessor: Sendable {
             notes += imageNotes
             logger.info("\(file.path): \(imageNotes.joined(separator: "; "))")
         }
-        var directory = plan.bucket
-        if let capacity = configuration.bucketCapacity {
-            do {
-                directory = try ledger.place(sha, in: plan.bucket, capacity: capacity.images,
-                                             naming: capacity.naming == .sequence ? .sequence : .timestamp)
-            } catch {
-                throw .ledgerUnavailable(error)
-            }
-        }
+        let directory = try directory(for: sha, in: plan.bucket)
         let name = OutputNaming.claimName(for: dataSet, sha: sha, keyedName: { self.deidentifier.pseudonyms.contentName(sha) },
                                          bucket: directory, ledger: ledger, claimed: claimedNames)
         let written: WriteStage.Written
@@ -549,6 +541,17 @@ public final class UnitProcessor: Sendable {
         if directory != plan.bucket { processed.directory = directory }
         processed.metadata = catalog.metadata(of: dataSet, name: name)
         return (processed, deidentified.mappings, nil)
+    }
+
+    /// The directory of `bucket` the content's outputs go to: the bucket's own, or under
+    /// `buckets.capacity` the one the ledger places it in.
+    func directory(for sha: String, in bucket: String) throws(Interruption) -> String {
+        guard let capacity = configuration.bucketCapacity else { return bucket }
+        do {
+            return try ledger.place(sha, in: bucket, capacity: capacity.images, naming: capacity.naming == .sequence ? .sequence : .timestamp)
+        } catch {
+            throw .ledgerUnavailable(error)
+        }
     }
 
     /// Runs `transform` over `items` on the worker pool and hands each result to `consume`

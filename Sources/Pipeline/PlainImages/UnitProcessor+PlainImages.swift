@@ -118,15 +118,7 @@ extension UnitProcessor {
         let plan = planner.plan(BucketPlanner.Facts(hasPixelData: true, reviewReason: nil, filterFailure: filterFailure,
                                                     suboptimalReason: verdict.suboptimal ? verdict.reason : nil,
                                                     rows: raster.height, columns: raster.width))
-        var directory = plan.bucket
-        if let capacity = configuration.bucketCapacity {
-            do {
-                directory = try ledger.place(sha, in: plan.bucket, capacity: capacity.images,
-                                             naming: capacity.naming == .sequence ? .sequence : .timestamp)
-            } catch {
-                throw .ledgerUnavailable(error)
-            }
-        }
+        let directory = try directory(for: sha, in: plan.bucket)
         image.name = OutputNaming.claimName(base: name, sha: sha, keyedName: { name }, bucket: directory, ledger: ledger,
                                             claimed: context.claimedNames)
         let pngPath = "\(directory)/\(image.name).png"
