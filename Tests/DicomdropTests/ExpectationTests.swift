@@ -63,6 +63,31 @@ import Testing
         #expect(try harness.run(["release", "99"]).standardError.contains("run 99 is not in the ledger"))
     }
 
+    @Test func aFailedValidationIsSentToTheWebhooksWithTheFailedRules() async throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("receiver-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let receiver = try OperatorTests.Receiver(failures: 0, log: scratch)
+        let harness = try DaemonHarness(extraConfig: Self.rules(modalities: "CR|DX", onFailure: "record") + """
+
+            webhooks:
+              - url: http://127.0.0.1:\(receiver.port)/hooks
+                events: [validation_failed]
+            """)
+        try harness.drop(files, into: "study")
+        try harness.start()
+        #expect(await waitUntil(seconds: 30) { receiver.requests.count >= 1 }, "\(harness.logText())")
+        let body = try #require(receiver.requests.first?["body"] as? String)
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        #expect(event["event"] as? String == "validation_failed" && event["unit"] as? String == "study")
+        #expect(event["reasons"] as? [String: Int] == ["modality": 1, "size": 1, "max_failed_errors": 1], "warn-level rules that failed are named too")
+        let run = event["run"] as? [String: Any]
+        #expect(run?["verdict"] as? String == "failed_validation" && run?["id"] as? Int == 1)
+        #expect(event["detail"] as? String == "run 1 failed validation", "on_failure: record holds nothing")
+        for planted in ["1.3.6.1.4.1.5962", "CompressedSamples"] { #expect(!body.contains(planted)) }
+        #expect(harness.outputs().keys.filter { $0.hasSuffix(".png") }.allSatisfy { $0.hasPrefix("small/") })
+        #expect(await harness.stop() == 0)
+    }
+
     @Test func rulesTheDataMeetsPassAndHoldNothing() async throws {
         let harness = try DaemonHarness(extraConfig: Self.rules(modalities: "CT|MR"))
         try harness.drop(files, into: "study")
