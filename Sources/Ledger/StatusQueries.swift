@@ -240,6 +240,23 @@ extension Ledger {
         /// whoever holds the source find its outputs).
         public let metadata: [(column: String, value: MetadataValue?)]
         public let quality: [ImageQualityRecord]
+        /// Its labels not withdrawn, with their boxes, in file and line order.
+        public let labels: [Label]
+
+        public struct Label: Sendable, Codable, Equatable {
+            public let label: String
+            public let frame: Int?
+            public let annotator: String?
+            public let confidence: Double?
+            public let source: String?
+            public let box: Box?
+
+            public struct Box: Sendable, Codable, Equatable {
+                public let x, y, width, height: Double
+                /// `pixels` or `normalized`.
+                public let units: String
+            }
+        }
     }
 
     /// The image named `name` (in `bucket`, or the first by directory).
@@ -256,7 +273,18 @@ extension Ledger {
             }
             let quality = try Row.fetchAll(db, sql: "SELECT * FROM image_quality WHERE sha256 = ? ORDER BY frame",
                                            arguments: [row["sha256"] as String]).map(ImageQualityRecord.init(row:))
-            return ImageDetail(image: ImageRow(row), metadata: metadata, quality: quality)
+            let labels = try Row.fetchAll(db, sql: """
+                SELECT a.label, a.frame, a.annotator, a.confidence, a.source, b.x, b.y, b.width, b.height, b.units
+                FROM annotations a LEFT JOIN boxes b ON b.annotation = a.id
+                WHERE a.instance = ? AND a.withdrawn_at IS NULL ORDER BY a.file_sha256, a.line
+                """, arguments: [row["sha256"] as String]).map { label in
+                ImageDetail.Label(label: label["label"], frame: label["frame"], annotator: label["annotator"], confidence: label["confidence"],
+                                  source: label["source"],
+                                  box: (label["units"] as String?).map { units in
+                                      ImageDetail.Label.Box(x: label["x"], y: label["y"], width: label["width"], height: label["height"], units: units)
+                                  })
+            }
+            return ImageDetail(image: ImageRow(row), metadata: metadata, quality: quality, labels: labels)
         }
     }
 }

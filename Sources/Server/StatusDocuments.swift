@@ -175,6 +175,7 @@ public enum StatusDocuments {
              "reason": record.reason ?? NSNull(), "model_score": record.modelScore ?? NSNull(),
              "features": record.features.filter { $0.value.isFinite }]
         }
+        object["labels"] = (try? JSONSerialization.jsonObject(with: encode(detail.labels))) ?? []
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
     }
 }

@@ -219,4 +219,51 @@ import Testing
         #expect(picture.width == 1280 && picture.height == 1600)
         #expect(await harness.stop() == 0)
     }
+
+    /// `?image=NAME` opens an image's detail; its labels are listed and their boxes drawn
+    /// over the picture in the image's pixel coordinates (a normalized box scaled to them).
+    @Test func theDashboardDrawsAnImagesLabelledBoxesOverIt() async throws {
+        let harness = try DaemonHarness(extraConfig: "http:\n  listen: 127.0.0.1:0\n")
+        try harness.drop(["pydicom/test_files/CT_small.dcm"], into: "study")
+        let uid = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
+        try FileManager.default.createDirectory(at: harness.drop.appendingPathComponent("annotations"), withIntermediateDirectories: true)
+        try """
+            sop_instance_uid,label,x,y,width,height,units,annotator
+            \(uid),nodule,10,20,30,40,,dr a
+            \(uid),mass,0.5,0.5,0.25,0.125,normalized,dr b
+            \(uid),calcification,,,,,,dr a
+            """.write(to: harness.drop.appendingPathComponent("annotations/reads.csv"), atomically: true, encoding: .utf8)
+        try harness.start()
+        let ledger = try harness.ledger()
+        let name = DaemonHarness.remapped(uid)
+        #expect(await waitUntil(seconds: 30) { (try? ledger.annotationReports().first?.matched) == 3 }, "\(harness.logText())")
+        let server = try #require(await Self.listeningAddress(in: harness))
+
+        let detail = try await Self.get(server.appendingPathComponent("api/images/\(name)"))
+        let document = try #require(try JSONSerialization.jsonObject(with: detail.body) as? [String: Any])
+        let labels = try #require(document["labels"] as? [[String: Any]])
+        #expect(labels.map { $0["label"] as? String } == ["nodule", "mass", "calcification"])
+        #expect((labels[1]["box"] as? [String: Any])?["units"] as? String == "normalized" && labels[2]["box"] == nil)
+
+        let page = URL(string: server.absoluteString + "?bucket=small&image=\(name)")!
+        let dom = try ChildProcess.runTool("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                                                                "--dump-dom", page.absoluteString], seconds: 120)
+        #expect(dom.status == 0, "\(dom.standardError)")
+        let html = dom.standardOutput
+        #expect(html.contains("viewBox=\"0 0 128 128\""), "\(html.suffix(3000))")
+        #expect(html.contains("<rect x=\"10\" y=\"20\" width=\"30\" height=\"40\" class=\"box\" stroke=\"#00ff00\" data-label=\"nodule\">"))
+        #expect(html.contains("<rect x=\"64\" y=\"64\" width=\"32\" height=\"16\" class=\"box\" stroke=\"#ff0000\" data-label=\"mass\">"))
+        #expect(html.components(separatedBy: "class=\"box\"").count - 1 == 2, "a label without a box draws nothing")
+        #expect(html.components(separatedBy: "<tr data-label=").count - 1 == 3)
+
+        let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".test-artifacts")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        let shot = try ChildProcess.runTool("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                                                                 "--window-size=1280,1600",
+                                                                 "--screenshot=\(artifacts.appendingPathComponent("dashboard-boxes.png").path)",
+                                                                 page.absoluteString], seconds: 120)
+        #expect(shot.status == 0)
+        #expect(await harness.stop() == 0)
+    }
 }

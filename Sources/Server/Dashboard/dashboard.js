@@ -329,6 +329,52 @@ function metadataTable(meta) {
     el("tbody", {}, rows.map(([k, v]) => el("tr", {}, el("th", { class: "name" }, k), el("td", {}, value(v))))));
 }
 
+// One colour per label with a box, in label order: the colours `dicomdrop render-boxes` uses.
+const BOX_COLOURS = ["#ff0000", "#00ff00", "#0080ff", "#ffff00", "#ff00ff", "#00ffff", "#ff8000"];
+
+function labelColours(labels) {
+  const names = [...new Set((labels ?? []).filter((l) => l.box).map((l) => l.label))].sort();
+  return new Map(names.map((n, i) => [n, BOX_COLOURS[i % BOX_COLOURS.length]]));
+}
+
+// The image with its first frame's boxes drawn over it in an SVG of the image's own pixel
+// coordinates, so the rectangles scale with the picture.
+function figure(d, full) {
+  const img = el("img", { class: "full", src: full, alt: d.name });
+  const boxes = (d.labels ?? []).filter((l) => l.box && (l.frame ?? 1) === 1);
+  if (!boxes.length || !d.columns || !d.rows) return el("a", { href: full, target: "_blank", rel: "noopener" }, img);
+  const colours = labelColours(d.labels);
+  const overlay = svg("svg", { viewBox: `0 0 ${d.columns} ${d.rows}`, preserveAspectRatio: "none", class: "boxes" });
+  for (const l of boxes) {
+    const [sx, sy] = l.box.units === "normalized" ? [d.columns, d.rows] : [1, 1];
+    const rect = svg("rect", { x: l.box.x * sx, y: l.box.y * sy, width: l.box.width * sx, height: l.box.height * sy,
+      class: "box", stroke: colours.get(l.label), "data-label": l.label });
+    rect.append(svg("title", {}, l.label));
+    overlay.append(rect);
+  }
+  return el("a", { class: "figure", href: full, target: "_blank", rel: "noopener" }, img, overlay);
+}
+
+// Set through the CSSOM: the page's CSP refuses style attributes.
+function swatch(colour) {
+  if (!colour) return null;
+  const e = el("span", { class: "swatch" });
+  e.style.background = colour;
+  return e;
+}
+
+function labelsTable(labels) {
+  if (!labels?.length) return el("p", { class: "muted" }, "no labels");
+  const colours = labelColours(labels);
+  return el("table", { class: "labels" },
+    el("thead", {}, el("tr", {}, ["label", "frame", "box", "annotator", "source", "confidence"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, labels.map((l) => el("tr", { "data-label": l.label },
+      el("td", {}, swatch(colours.get(l.label)), l.label),
+      el("td", { class: "n" }, value(l.frame)),
+      el("td", { class: "name" }, l.box ? `${l.box.x}, ${l.box.y}, ${l.box.width} × ${l.box.height} ${l.box.units}` : "—"),
+      el("td", {}, l.annotator ?? "—"), el("td", {}, l.source ?? "—"), el("td", { class: "n" }, value(l.confidence))))));
+}
+
 async function openDetail(name, bucket) {
   const seq = ++detailSeq;
   const dialog = $("detail");
@@ -341,13 +387,13 @@ async function openDetail(name, bucket) {
   if (!d) { body.replaceChildren(el("p", { class: "muted" }, "could not load this image (see the status line)")); return; }
   const full = d.png ? url(`/files/${encodePath(d.png)}`) : null;
   body.replaceChildren(
-    full ? el("a", { href: full, target: "_blank", rel: "noopener" }, el("img", { class: "full", src: full, alt: d.name }))
-      : el("div", { class: "nopng full" }, "no PNG"),
+    full ? figure(d, full) : el("div", { class: "nopng full" }, "no PNG"),
     el("dl", { class: "facts" }, [
       ["bucket", d.bucket], ["directory", d.directory], ["reason", d.reason ?? "—"],
       ["frames", d.frames], ["modality", d.modality ?? "—"], ["size", `${d.columns} × ${d.rows}`],
       ["outputs", (d.outputs ?? []).join(", ")],
     ].flatMap(([k, v]) => [el("dt", {}, k), el("dd", { class: "name" }, value(v))])),
+    el("h3", {}, "Labels"), labelsTable(d.labels),
     el("h3", {}, "Quality"), qualityTable(d.quality),
     el("h3", {}, "Metadata"), metadataTable(d.metadata));
 }
@@ -382,6 +428,8 @@ async function main() {
   // The gallery needs the bucket list to pick its first bucket, so it loads after it.
   const first = pageParams.get("bucket") || buckets.find((b) => b.images > 0)?.name || buckets[0]?.name || "";
   await openGallery(first);
+  // ?image=NAME opens that image's detail: a link to one image, its labels and boxes.
+  if (pageParams.get("image")) await openDetail(pageParams.get("image"), pageParams.get("bucket") || undefined);
   document.body.dataset.loaded = "1";
 
   poll(loadHealth, FAST);
