@@ -74,14 +74,19 @@ public enum ImageFileDecoder {
     }
 
     /// libpng allocates the whole image from the header's size before reading a row: a
-    /// header claiming more samples than a DICOM frame may hold is refused first (the same
-    /// limit, 16,384 x 16,384 x 3, counting 4 channels for any colour type).
+    /// header claiming more bytes than a DICOM frame may hold (16,384 x 16,384 x 3 samples
+    /// of a byte) is refused first, counting 4 channels for any colour type and 2 bytes a
+    /// sample at 16 bits. The header's sizes reach 2^31 - 1 each: multiplied with overflow
+    /// checked, never trapping.
     private static func checkPNGSize(_ bytes: Data) throws(ImageFileError) {
-        let header = [UInt8](bytes.prefix(24))
-        guard header.count == 24, header[12...15] == [0x49, 0x48, 0x44, 0x52] else { return }  // IHDR; libpng names what else is wrong
+        let header = [UInt8](bytes.prefix(25))
+        guard header.count == 25, header[12...15] == [0x49, 0x48, 0x44, 0x52] else { return }  // IHDR; libpng names what else is wrong
         let width = header[16..<20].reduce(0) { $0 << 8 | Int($1) }, height = header[20..<24].reduce(0) { $0 << 8 | Int($1) }
-        guard width * height * 4 <= ImageLayout.maximumSamplesPerFrame else {
-            throw .png("\(width)x\(height) pixels is beyond the limit of \(ImageLayout.maximumSamplesPerFrame / 4) pixels")
+        let bytesPerPixel = header[24] == 16 ? 8 : 4
+        let (pixels, overflowed) = width.multipliedReportingOverflow(by: height)
+        let (total, overflowedAgain) = pixels.multipliedReportingOverflow(by: bytesPerPixel)
+        guard !overflowed, !overflowedAgain, total <= ImageLayout.maximumSamplesPerFrame else {
+            throw .png("\(width)x\(height) pixels at \(header[24]) bits is beyond the limit of \(ImageLayout.maximumSamplesPerFrame) bytes decoded")
         }
     }
 

@@ -119,6 +119,7 @@ extension Ledger {
                 ALTER TABLE runs ADD COLUMN verdict TEXT;           -- passed, failed_validation; NULL: not validated
                 ALTER TABLE runs ADD COLUMN released_at TEXT;       -- when its held images were released
                 ALTER TABLE contents ADD COLUMN held_by_run INTEGER; -- the run whose failed validation holds its images
+                ALTER TABLE contents ADD COLUMN awaiting_validation INTEGER; -- 1: recorded, not yet checked by expectations
                 CREATE TABLE expectation_results (
                     run INTEGER NOT NULL REFERENCES runs(id),
                     rule TEXT NOT NULL,
@@ -132,6 +133,7 @@ extension Ledger {
                     PRIMARY KEY (run, rule)
                 );
                 CREATE INDEX contents_by_held_run ON contents(held_by_run) WHERE held_by_run IS NOT NULL;
+                CREATE INDEX contents_awaiting_validation ON contents(unit) WHERE awaiting_validation = 1;
                 """)
         }
     }

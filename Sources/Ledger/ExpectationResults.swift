@@ -48,9 +48,21 @@ public struct RunValidation: Sendable, Equatable, Codable {
 }
 
 extension Ledger {
-    /// Stores a run's results and verdict in one transaction.
-    public func recordValidation(of run: Int64, results: [ExpectationResult], verdict: RunVerdict) throws(LedgerError) {
+    /// The instances of `unit` recorded and not yet validated, whichever run recorded them.
+    public func contentsAwaitingValidation(inUnit unit: String) throws(LedgerError) -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "SELECT sha256 FROM contents WHERE unit = ? AND awaiting_validation = 1 ORDER BY sha256",
+                                arguments: [unit])
+        }
+    }
+
+    /// Stores a run's results and verdict, and clears `validated` from those awaiting
+    /// validation, in one transaction.
+    public func recordValidation(of run: Int64, results: [ExpectationResult], verdict: RunVerdict,
+                                 validated: [String]) throws(LedgerError) {
         try write { db in
+            let clear = try db.cachedStatement(sql: "UPDATE contents SET awaiting_validation = NULL WHERE sha256 = ?")
+            for sha in validated { try clear.execute(arguments: [sha]) }
             try db.execute(sql: "DELETE FROM expectation_results WHERE run = ?", arguments: [run])
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO expectation_results (run, rule, kind, severity, checked, failed, examples, passed, detail)

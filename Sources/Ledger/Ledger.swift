@@ -458,13 +458,15 @@ public final class Ledger: Sendable {
             let deleteOutputs = try db.cachedStatement(sql: "DELETE FROM outputs WHERE sha256 = ?")
             let deleteQuality = try db.cachedStatement(sql: "DELETE FROM image_quality WHERE sha256 = ?")
             let upsertContent = try db.cachedStatement(sql: """
-                INSERT INTO contents (sha256, outcome, reason, bucket, directory, config_digest, unit, processed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO contents (sha256, outcome, reason, bucket, directory, config_digest, unit, processed_at, awaiting_validation)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(sha256) DO UPDATE SET outcome = excluded.outcome, reason = excluded.reason,
                     bucket = excluded.bucket, directory = excluded.directory, config_digest = excluded.config_digest,
-                    unit = excluded.unit, processed_at = excluded.processed_at, held_by_run = NULL
+                    unit = excluded.unit, processed_at = excluded.processed_at, held_by_run = NULL,
+                    awaiting_validation = excluded.awaiting_validation
                 """)
             let deleteInstance = try db.cachedStatement(sql: "DELETE FROM instances WHERE sha256 = ?")
+            let withdrawLabels = try db.cachedStatement(sql: "UPDATE annotations SET withdrawn_at = ? WHERE file_sha256 = ? AND withdrawn_at IS NULL")
             let insertOutput = try db.cachedStatement(sql: "INSERT OR REPLACE INTO outputs (path, sha256) VALUES (?, ?)")
             let insertQuality = try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO image_quality (output, sha256, frame, \(columns.joined(separator: ", ")), model_score, suboptimal, reason)
@@ -484,9 +486,14 @@ public final class Ledger: Sendable {
                 try deleteOutputs.execute(arguments: [content.sha256])
                 try deleteQuality.execute(arguments: [content.sha256])
                 try upsertContent.execute(arguments: [content.sha256, content.outcome.rawValue, content.reason, content.bucket,
-                                                      content.directory, content.configurationDigest, content.unit, now])
+                                                      content.directory, content.configurationDigest, content.unit, now,
+                                                      content.awaitsValidation ? 1 : nil])
                 if let annotations = content.annotations {
                     try Self.recordAnnotations(annotations, of: content.sha256, at: now, in: db)
+                } else {
+                    // Content that was an annotation file and is no longer read as one (a
+                    // reprocess under another annotations.folder): its labels are withdrawn.
+                    try withdrawLabels.execute(arguments: [now, content.sha256])
                 }
                 if let metadata = content.metadata {
                     try metadataWriter.record(metadata, sha256: content.sha256, in: db)

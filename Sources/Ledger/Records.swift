@@ -69,6 +69,9 @@ public struct ContentRecord: Sendable, Equatable {
     public var metadata: InstanceMetadata?
     /// The labels of an annotation file (nil for what is not one).
     public var annotations: AnnotationFile?
+    /// An instance that `expectations:` must check before its unit's run is over: recorded
+    /// with the content, cleared with the verdict, so a run cut short leaves it for the next.
+    public var awaitsValidation = false
     /// The `plain_images` row, for a PNG or JPEG file (nil for what is not one).
     public var plainImage: PlainImageRecord?
 

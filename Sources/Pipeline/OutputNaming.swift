@@ -46,7 +46,10 @@ enum OutputNaming {
                           claimed: ClaimSet<String>) -> String {
         func isFree(_ candidate: String) -> Bool {
             let key = "\(bucket)/\(candidate)"
-            if let owner = try? ledger.owner(ofOutput: key + ".json"), owner != sha { return false }
+            // A held content keeps its name under held/: it comes back here when released.
+            for path in [key + ".json", HeldImages.prefix + key + ".json"] {
+                if let owner = try? ledger.owner(ofOutput: path), owner != sha { return false }
+            }
             return claimed.claim(key)
         }
         if isFree(base) { return base }

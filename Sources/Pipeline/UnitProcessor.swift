@@ -158,10 +158,13 @@ public final class UnitProcessor: Sendable {
         }
     }
 
-    /// Removes temporaries left by a crash; call once at start-up, before any run.
+    /// Removes temporaries left by a crash, and the second names of images a crash left
+    /// half moved into or out of `held/`; call once at start-up, before any run.
     public func sweepTemporaries() {
         let removed = writer.sweepTemporaries()
         if removed > 0 { logger.info("removed \(removed) temporary output file(s) left by an interrupted run") }
+        let names = heldImages.finishInterruptedMoves()
+        if names > 0 { logger.info("removed \(names) name(s) of held or released images that an interrupted move left behind") }
     }
 
     /// Runs one unit. `.reprocess` ignores the hash cache and replaces the unit's outputs.
@@ -178,17 +181,19 @@ public final class UnitProcessor: Sendable {
         var ending = Ending.complete
         var touched: Set<String> = []
         var failures: [DaemonMetrics.FailureKind: Int] = [:]
-        var instances: [String] = []
         do {
             ending = try await handleFiles(of: unit, reprocess: trigger == .reprocess, counts: &counts, touched: &touched,
-                                           failures: &failures, instances: &instances)
+                                           failures: &failures)
         } catch {
             failure = error
         }
         touched.formUnion(refreshAnnotations())
+        // Validated once every changed file is recorded: a run cut short (SIGTERM, a full
+        // disk, a crash) leaves its instances awaiting, and the unit's next complete run
+        // checks them with its own, so a rule sees the whole load.
         var validation: RunSummary.Validation?
-        if failure == nil, let expectations, !instances.isEmpty {
-            validation = validate(run: run, unit: unit, instances: instances, with: expectations)
+        if failure == nil, case .complete = ending, let expectations {
+            validation = validate(run: run, unit: unit, with: expectations)
         }
         // What was committed is in the manifests, whatever ended the run.
         manifests.refresh(touched)
@@ -237,7 +242,7 @@ public final class UnitProcessor: Sendable {
     /// `touched`: the bucket directories whose images changed, for their manifests;
     /// `failures`: the files that failed, by why.
     private func handleFiles(of unit: String, reprocess: Bool, counts: inout RunCounts, touched: inout Set<String>,
-                             failures: inout [DaemonMetrics.FailureKind: Int], instances: inout [String]) async throws(Ledger.LedgerError) -> Ending {
+                             failures: inout [DaemonMetrics.FailureKind: Int]) async throws(Ledger.LedgerError) -> Ending {
         let files = tree.files(inUnit: unit)
         let known = try ledger.sources(inUnit: unit)
         counts.seen = files.count
@@ -319,8 +324,9 @@ public final class UnitProcessor: Sendable {
                 if refusedHashes.contains(sha) { return }
                 counts.duplicate += 1
                 pending.sources.append(SourceRecord(path: file.path, unit: unit, fingerprint: file.fingerprint, sha256: sha))
-            case .processed(let content, let previous, let pseudonyms, let failure):
+            case .processed(var content, let previous, let pseudonyms, let failure):
                 pending.pseudonyms.formUnion(pseudonyms)
+                content.awaitsValidation = expectations != nil && content.outcome == .processed && content.metadata != nil
                 if content.outcome == .failed {
                     counts.failed += 1
                     failed(failure ?? .invalidDICOM)
@@ -328,7 +334,6 @@ public final class UnitProcessor: Sendable {
                     counts.new += 1
                     if content.outcome == .notDICOM { metrics.filesNotDICOM.increment() }
                 }
-                if content.outcome == .processed && content.metadata != nil { instances.append(content.sha256) }
                 pending.staleOutputs += Set(previous?.outputs ?? []).subtracting(content.outputs).sorted()
                 pending.contents.append(content)
                 for record in [content, previous].compactMap({ $0 }) {
@@ -641,14 +646,17 @@ extension UnitProcessor {
 
     /// Checks the instances a run processed against `expectations:`, stores the results and
     /// the verdict, and holds the run's images when it failed and `on_failure: hold`.
-    func validate(run: Int64, unit: String, instances: [String], with evaluator: ExpectationEvaluator) -> RunSummary.Validation? {
-        let outcome: ExpectationEvaluator.Outcome
+    /// The instances checked are those of the unit awaiting validation: this run's, and
+    /// those of earlier runs cut short. They are held before the verdict is stored (which
+    /// clears their waiting), so a crash in between checks and holds them again.
+    func validate(run: Int64, unit: String, with evaluator: ExpectationEvaluator) -> RunSummary.Validation? {
+        let instances: [String], outcome: ExpectationEvaluator.Outcome
         do {
-            let rows = try ledger.overviewValues(of: instances, columns: evaluator.settings.keywords)
-            outcome = evaluator.evaluate(rows)
-            try ledger.recordValidation(of: run, results: outcome.results, verdict: outcome.verdict)
+            instances = try ledger.contentsAwaitingValidation(inUnit: unit)
+            guard !instances.isEmpty else { return nil }
+            outcome = evaluator.evaluate(try ledger.overviewValues(of: instances, columns: evaluator.settings.keywords))
         } catch {
-            logger.error("run \(run) of \(unit): expectations not evaluated: \(error)")
+            logger.error("run \(run) of \(unit): expectations not evaluated: \(error); its instances are checked at the unit's next run")
             return nil
         }
         var held = 0
@@ -656,8 +664,15 @@ extension UnitProcessor {
             do {
                 held = try heldImages.hold(instances, byRun: run)
             } catch {
-                logger.error("run \(run) of \(unit): images not held: \(error)")
+                logger.error("run \(run) of \(unit): images not held: \(error); they are checked and held at the unit's next run")
+                return nil
             }
+        }
+        do {
+            try ledger.recordValidation(of: run, results: outcome.results, verdict: outcome.verdict, validated: instances)
+        } catch {
+            logger.error("run \(run) of \(unit): verdict not recorded: \(error); its instances are checked at the unit's next run")
+            return nil
         }
         let failed = outcome.results.filter { !$0.passed }.map { "\($0.rule) (\($0.detail ?? ""))" }
         switch outcome.verdict {

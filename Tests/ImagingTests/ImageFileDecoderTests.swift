@@ -73,7 +73,18 @@ import Testing
     @Test func aPNGHeaderClaimingAHugeImageIsRefusedBeforeLibpngAllocatesIt() throws {
         var png = try PNGCodec.encode(gray)
         png.replaceSubrange(16..<24, with: [0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00])  // 65536 x 65536
-        #expect(throws: ImageFileError.png("65536x65536 pixels is beyond the limit of 201326592 pixels")) { try ImageFileDecoder.decode(png) }
+        #expect(throws: ImageFileError.png("65536x65536 pixels at 8 bits is beyond the limit of 805306368 bytes decoded")) { try ImageFileDecoder.decode(png) }
+        // The largest sizes a header can hold overflow an Int when multiplied: refused, not trapped.
+        png.replaceSubrange(16..<24, with: [0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF])
+        #expect(throws: ImageFileError.png("2147483647x2147483647 pixels at 8 bits is beyond the limit of 805306368 bytes decoded")) {
+            try ImageFileDecoder.decode(png)
+        }
+        png.replaceSubrange(16..<24, with: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(throws: ImageFileError.self) { try ImageFileDecoder.decode(png) }
+        // 14,000 x 14,000 at 16 bits is 1.5 GB decoded as RGBA: refused although its pixels are fewer than the limit's.
+        png.replaceSubrange(16..<24, with: [0x00, 0x00, 0x36, 0xB0, 0x00, 0x00, 0x36, 0xB0])
+        png[24] = 16
+        #expect(throws: ImageFileError.png("14000x14000 pixels at 16 bits is beyond the limit of 805306368 bytes decoded")) { try ImageFileDecoder.decode(png) }
     }
 
     @Test func damagedJPEGsAreErrorsOrWarningsWithLibjpegsReason() throws {

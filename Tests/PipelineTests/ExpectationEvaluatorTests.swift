@@ -115,6 +115,16 @@ struct ExpectationEvaluatorTests {
         #expect(fromJSON.labels.first?.sopInstanceUID == "2.25.9")
         #expect(fromJSON.labels.first?.box == AnnotationRecord.Box(x: 5, y: 6, width: 7, height: 8, units: .pixels))
         #expect(fromJSON.labels.first?.extra == #"{"flag":"true"}"#)
+        // Identifiers in any spelling are dropped or pseudonymized; a file named by its UID is a UID.
+        let leaky = """
+            image,label,patientname,MRN,study_uid,prior,note
+            1.2.840.99.1.dcm,nodule,DOE^JANE,12345,1.2.840.99.7,1.2.840.99.8.1,fine
+            """
+        let cleaned = try reader.read(Data(leaky.utf8), path: "y.annotations.csv")
+        #expect(cleaned.labels.first?.sopInstanceUID == "2.25.\("1.2.840.99.1".count)" && cleaned.labels.first?.image == nil)
+        #expect(cleaned.labels.first?.extra == #"{"note":"fine","prior":"2.25.14","study_uid":"2.25.12"}"#)
+        #expect(cleaned.problems.map(\.reason) == ["column MRN dropped: it names an identifying attribute (PS3.15 basic profile)",
+                                                   "column patientname dropped: it names an identifying attribute (PS3.15 basic profile)"])
         #expect(throws: AnnotationFileReader.Failure.self) { try reader.read(Data("a,b\n1,2\n".utf8), path: "x.csv") }
         #expect(throws: AnnotationFileReader.Failure.self) { try reader.read(Data("{}".utf8), path: "x.json") }
     }

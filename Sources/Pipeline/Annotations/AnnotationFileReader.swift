@@ -109,8 +109,8 @@ struct AnnotationFileReader {
         var values: [String: JSONValue] = [:]
         var extra: [String: JSONValue] = [:]
         for (key, value) in raw {
-            let name = key.trimmingCharacters(in: .whitespaces).lowercased()
-            if Self.knownColumns.contains(name) { values[name] = value } else { extra[key] = value }
+            let trimmed = key.trimmingCharacters(in: .whitespaces)
+            if Self.knownColumns.contains(trimmed.lowercased()) { values[trimmed.lowercased()] = value } else { extra[trimmed] = value }
         }
         func fail(_ reason: String) -> Result<(AnnotationRecord, [String]), AnnotationProblem> {
             .failure(AnnotationProblem(line: line, reason: reason))
@@ -126,8 +126,14 @@ struct AnnotationFileReader {
         var image = values["image"].map { Self.outputName($0.text) }
         if uid?.isEmpty == true { uid = nil }
         if image?.name.isEmpty == true { image = nil }
+        // A file named by its SOP Instance UID (`1.2.840....dcm`) names the image by UID: an
+        // original must be resolved like one, never stored as a name.
+        if uid == nil, let name = image?.name, Self.isUID(name) {
+            uid = name
+            image = nil
+        }
         guard uid != nil || image != nil else { return fail("names no image: sop_instance_uid and image are both empty") }
-        if let uid, uid.range(of: #"^[0-9]+(\.[0-9]+)*$"#, options: .regularExpression) == nil || uid.count > 64 {
+        if let uid, !Self.isUID(uid) {
             return fail("sop_instance_uid is not a UID (digits and dots, at most 64 characters)")
         }
         var frame: Int?
@@ -168,11 +174,12 @@ struct AnnotationFileReader {
         for (key, value) in extra.sorted(by: { $0.key < $1.key }) {
             switch Self.identifyingAction(ofColumn: key) {
             case .uid?:
-                kept[key] = resolveUID(value.text)
+                kept[key] = Self.isUID(value.text) ? resolveUID(value.text) : nil
             case .remove?:
                 notes.append("column \(key) dropped: it names an identifying attribute (PS3.15 basic profile)")
             case nil:
-                kept[key] = value.text
+                // A UID in any column is pseudonymized: it may be a study's or series' original.
+                kept[key] = Self.looksLikeUID(value.text) ? resolveUID(value.text) : value.text
             }
         }
         var extraText: String?
@@ -199,22 +206,44 @@ struct AnnotationFileReader {
 
     enum IdentifyingAction { case uid, remove }
 
-    /// What the basic profile does to the attribute an extra column names (`patient_name`,
-    /// `PatientName`, `study_instance_uid`): nil when it keeps it or names none.
-    static func identifyingAction(ofColumn name: String) -> IdentifyingAction? {
-        let words = name.split(whereSeparator: { $0 == "_" || $0 == " " || $0 == "-" })
-        let keyword = words.count > 1
-            ? words.map { word in
-                let lower = word.lowercased()
-                return lower == "uid" || lower == "id" ? lower.uppercased() : lower.prefix(1).uppercased() + lower.dropFirst()
-            }.joined()
-            : name
-        guard let entry = StandardDictionary.entry(forKeyword: keyword) ?? StandardDictionary.entry(forKeyword: keyword.prefix(1).uppercased() + keyword.dropFirst()),
-              let rule = ConfidentialityProfile.rule(for: entry.tag) else { return nil }
-        switch rule.basic {
-        case .keep: return nil
-        case .replaceUID: return .uid
-        default: return .remove
+    /// A UID (PS3.5 9.1): digits and dots, at most 64 characters.
+    static func isUID(_ text: String) -> Bool {
+        text.count <= 64 && text.range(of: #"^[0-9]+(\.[0-9]+)+$"#, options: .regularExpression) != nil
+    }
+
+    /// A value shaped like a UID rather than a number: four components or more.
+    static func looksLikeUID(_ text: String) -> Bool {
+        isUID(text) && text.split(separator: ".").count >= 4
+    }
+
+    /// Words in a column's name that say it identifies a person: the column is dropped
+    /// whatever else it is called (`mrn`, `patient_dob`, `reader name`).
+    static let identifyingWords: Set<String> = ["patient", "mrn", "dob", "birth", "birthdate", "accession", "address", "phone", "ssn",
+                                                "name", "email"]
+
+    /// The basic profile's action by keyword, lower-cased, for the attributes it changes.
+    static let profileActions: [String: IdentifyingAction] = {
+        var actions: [String: IdentifyingAction] = [:]
+        for rule in ConfidentialityProfile.rules {
+            guard let keyword = StandardDictionary.entry(for: rule.tag)?.keyword, !keyword.isEmpty else { continue }
+            switch rule.basic {
+            case .keep: continue
+            case .replaceUID: actions[keyword.lowercased()] = .uid
+            default: actions[keyword.lowercased()] = .remove
+            }
         }
+        return actions
+    }()
+
+    /// What happens to an extra column by its name: an attribute the basic profile changes
+    /// (`PatientName`, `patient_name`, `Study Instance UID`), or a name with an identifying
+    /// word, is dropped, or pseudonymized when it holds UIDs (`study_uid`); nil: kept.
+    static func identifyingAction(ofColumn name: String) -> IdentifyingAction? {
+        let words = name.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
+        let joined = words.joined()
+        if let action = profileActions[joined] { return action }
+        if words.last == "uid" || joined.hasSuffix("uid") { return .uid }
+        if words.contains(where: identifyingWords.contains) || identifyingWords.contains(where: { joined.hasPrefix($0) }) { return .remove }
+        return nil
     }
 }

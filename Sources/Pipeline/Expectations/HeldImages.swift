@@ -68,27 +68,70 @@ public struct HeldImages: Sendable {
         return outputs.count
     }
 
+    /// Links every file to its new name, makes the links durable, records, then unlinks the
+    /// old names. A destination that exists is never replaced: another content's file there
+    /// (one that took the name while this one was held) stops the move before anything is
+    /// recorded; the same file there (a link an interrupted move left) is taken as made.
     private func move(_ moves: [(from: String, to: String)], record: () throws(Ledger.LedgerError) -> Void) throws(Failure) {
         let root = writer.root.path
+        var made: [String] = []
+        func undo() { for path in made { unlink(root + "/" + path) } }
         for (from, to) in moves {
-            let destination = root + "/" + to
+            let source = root + "/" + from, destination = root + "/" + to
             if let failure = OutputWriter.makeFolder((destination as NSString).deletingLastPathComponent) {
+                undo()
                 throw .move(path: to, reason: "\(failure)")
             }
-            unlink(destination)  // a link an interrupted move left
-            guard link(root + "/" + from, destination) == 0 else {
-                throw .move(path: from, reason: String(cString: strerror(errno)))
+            if link(source, destination) == 0 {
+                made.append(to)
+                continue
+            }
+            let error = errno
+            guard error == EEXIST, Self.sameFile(source, destination) else {
+                undo()
+                throw .move(path: to, reason: error == EEXIST ? "another file has this name" : String(cString: strerror(error)))
             }
         }
         do {
             try writer.makeDurable()
             try record()
         } catch {
-            for (_, to) in moves { unlink(root + "/" + to) }
-            throw .move(path: moves.first?.from ?? root, reason: "\(error)")
+            undo()
+            throw .ledger(error as? Ledger.LedgerError ?? .database("outputs not made durable: \(error)"))
         }
         for (from, _) in moves { unlink(root + "/" + from) }
         let directories = Set(moves.flatMap { [($0.from as NSString).deletingLastPathComponent, ($0.to as NSString).deletingLastPathComponent] })
         manifests.refresh(directories)
+    }
+
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var first = stat(), second = stat()
+        return lstat(a, &first) == 0 && lstat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
+    }
+
+    /// Finishes the moves a crash cut short, at start-up: a held content's old name that is
+    /// still its held file (the crash came between the ledger's commit and the unlink) is
+    /// unlinked, so no held image is left in a training bucket; and the reverse for released
+    /// ones, found by walking `held/`. Returns how many names were removed.
+    @discardableResult
+    public func finishInterruptedMoves() -> Int {
+        let root = writer.root.path
+        var removed = 0
+        guard let paths = try? ledger.outputs().map(\.path) else { return 0 }
+        let named = Set(paths)
+        for path in paths where path.hasPrefix(Self.prefix) {
+            let old = String(path.dropFirst(Self.prefix.count))
+            if !named.contains(old), Self.sameFile(root + "/" + path, root + "/" + old), unlink(root + "/" + old) == 0 { removed += 1 }
+        }
+        if let walker = FileManager.default.enumerator(atPath: root + "/" + ReservedBucket.held.rawValue) {
+            while let relative = walker.nextObject() as? String {
+                let held = Self.prefix + relative, released = relative
+                if !named.contains(held), named.contains(released), Self.sameFile(root + "/" + held, root + "/" + released),
+                   unlink(root + "/" + held) == 0 {
+                    removed += 1
+                }
+            }
+        }
+        return removed
     }
 }
