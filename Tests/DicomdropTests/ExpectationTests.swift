@@ -88,6 +88,69 @@ import Testing
         #expect(await harness.stop() == 0)
     }
 
+    /// A corrected image re-sent while the first is held (same SOP Instance UID, other
+    /// bytes) takes another name, and the release moves the held one back without touching
+    /// it; names a crash left on both sides of a move are removed at the next start.
+    @Test func aReSentImageAndAMoveCutShortNeverCostAnOutput() async throws {
+        let harness = try DaemonHarness(extraConfig: Self.rules(modalities: "CR|DX"))
+        try harness.drop(["pydicom/test_files/CT_small.dcm"], into: "first")
+        #expect(try harness.run(["--once"]).status == 0)
+        let name = DaemonHarness.remapped("1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322")
+        #expect(harness.outputs().keys.sorted() == ["held/small/\(name).json", "held/small/\(name).png"])
+
+        // A crash between the hold's commit and its unlink left the old name: removed at start.
+        let out = harness.output.path
+        #expect(link("\(out)/held/small/\(name).png", "\(out)/small/\(name).png") == 0)
+        // The re-send: the same UID, one byte of the pixels changed, under rules it meets.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: Corpus.path("pydicom/test_files/CT_small.dcm")))
+        bytes[bytes.count - 1] ^= 0x01
+        try FileManager.default.createDirectory(at: harness.drop.appendingPathComponent("second"), withIntermediateDirectories: true)
+        try bytes.write(to: harness.drop.appendingPathComponent("second/CT_small.dcm"))
+        try ("drop: drop\noutput: out\ndatabase: ledger.sqlite\nsettle_seconds: 0.3\n" + Self.rules(modalities: "CT"))
+            .write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        let second = try harness.run(["--once"])
+        #expect(second.status == 0)
+        #expect(second.standardError.contains("removed 1 name(s) of held or released images"), "\(second.standardError)")
+        let afterResend = harness.outputs().keys.sorted()
+        #expect(afterResend.filter { $0.hasPrefix("small/") && $0.hasSuffix(".png") }.count == 1)
+        #expect(!afterResend.contains("small/\(name).png"), "the held image's name stays its own: \(afterResend)")
+        #expect(afterResend.contains("held/small/\(name).png"))
+
+        // Released: back under its own name, beside the re-sent image, the ledger naming both.
+        #expect(try harness.run(["release", "1"]).status == 0)
+        let released = harness.outputs().keys.filter { $0.hasSuffix(".png") }.sorted()
+        #expect(released.count == 2 && released.contains("small/\(name).png") && released.allSatisfy { $0.hasPrefix("small/") }, "\(released)")
+        #expect(try harness.check().status == 0)
+
+        // A crash between the release's commit and its unlink left the held name: removed at start.
+        try FileManager.default.createDirectory(atPath: "\(out)/held/small", withIntermediateDirectories: true)
+        #expect(link("\(out)/small/\(name).png", "\(out)/held/small/\(name).png") == 0)
+        #expect(try harness.run(["--once"]).standardError.contains("removed 1 name(s)"))
+        #expect(!FileManager.default.fileExists(atPath: "\(out)/held/small/\(name).png"))
+        #expect(FileManager.default.fileExists(atPath: "\(out)/small/\(name).png"))
+    }
+
+    /// A run cut short by SIGTERM is not judged on part of its load: its instances wait in
+    /// the ledger, and the unit's next complete run checks them all.
+    @Test func anInterruptedRunsInstancesAreValidatedByTheNextCompleteRun() async throws {
+        let harness = try DaemonHarness(extraConfig: Self.rules(modalities: "CR|DX", onFailure: "record") + "\nworkers: 1")
+        try DistinctImages.write(200, into: harness.drop.appendingPathComponent("big"))
+        try harness.start(environment: ["LD_PRELOAD": try ReadFaultTests.injector(), "DD_SYNCFS_DELAY_MS": "300"])
+        let ledger = try harness.ledger()
+        #expect(await waitUntil(seconds: 60) { ((try? ledger.sources(inUnit: "big").count) ?? 0) >= 64 })
+        #expect(await harness.stop(within: 30) == 0)
+        let recorded = try ledger.sources(inUnit: "big").count
+        #expect(recorded < 200, "the stop should land mid-unit")
+        #expect(try ledger.validation(ofRun: nil) == nil, "an interrupted run is not validated")
+        #expect(try ledger.contentsAwaitingValidation(inUnit: "big").count == recorded)
+
+        #expect(try harness.run(["--once"]).status == 0)
+        let validation = try #require(try ledger.validation(ofRun: nil))
+        #expect(validation.run == 2 && validation.verdict == .failedValidation)
+        #expect(validation.results.first { $0.rule == "modality" }?.checked == 200, "the whole load, both runs' instances")
+        #expect(try ledger.contentsAwaitingValidation(inUnit: "big").isEmpty)
+    }
+
     @Test func rulesTheDataMeetsPassAndHoldNothing() async throws {
         let harness = try DaemonHarness(extraConfig: Self.rules(modalities: "CT|MR"))
         try harness.drop(files, into: "study")
