@@ -208,7 +208,10 @@ extension Ledger {
         return try read { db in
             guard try db.tableExists("plain_images") else { return [] }
             let statement = try db.makeStatement(sql: """
-                SELECT p.name AS name, p.kind AS kind, p.source AS source, c.bucket AS bucket,
+                SELECT p.name AS name, p.kind AS kind,
+                    -- Within its unit: the outputs leave the drop's folder names to the ledger.
+                    CASE WHEN instr(p.source, '/') > 0 THEN substr(p.source, instr(p.source, '/') + 1) ELSE p.source END AS source,
+                    c.bucket AS bucket,
                     coalesce(c.directory, c.bucket) AS directory, c.reason AS reason,
                     (SELECT max(f.suboptimal) FROM image_quality f WHERE f.sha256 = p.sha256) AS suboptimal,
                     (SELECT json_group_array(path) FROM (SELECT o.path FROM outputs o WHERE o.sha256 = p.sha256 ORDER BY o.path)) AS outputs,

@@ -103,7 +103,8 @@ import Testing
         #expect(outputs.count == 16)  // 7 images and the DICOM one, a PNG and a JSON each
         let ct = try #require(placed.first { $0[0] == "covid/images/ct.png" })
         let sidecar = try #require(try JSONSerialization.jsonObject(with: outputs["small/\(ct[2]).json"] ?? Data()) as? [String: Any])
-        #expect(sidecar["kind"] as? String == "png" && sidecar["source"] as? String == "covid/images/ct.png" && sidecar["csv_line"] as? Int == 2)
+        // The source within its unit: no drop folder name in an output.
+        #expect(sidecar["kind"] as? String == "png" && sidecar["source"] as? String == "images/ct.png" && sidecar["csv_line"] as? Int == 2)
         #expect(sidecar["columns"] as? [String: String] == ["patientid": "1", "offset": "0", "sex": "M", "age": "65", "finding": "Pneumonia/Viral/COVID-19",
                                                             "view": "PA", "modality": "X-ray", "folder": "images", "filename": "ct.png", "license": "CC BY 4.0"])
 
@@ -117,9 +118,9 @@ import Testing
                                             "filename", "license"])
         let smallRows: [String] = small.dropFirst().map { $0.suffix(11).joined(separator: ",") }.sorted()
         let expectedRows: [String] = [
-            "covid/images/ct.png,1,0,M,65,Pneumonia/Viral/COVID-19,PA,X-ray,images,ct.png,CC BY 4.0",
-            "covid/images/mr.jpg,3,4,M,71,No Finding,AP Supine,X-ray,images,mr.jpg,Apache 2.0",
-            "covid/images/rgb.jpg,5,1,M,40,COVID-19,PA,X-ray,images,rgb.jpg,CC BY 4.0",
+            "images/ct.png,1,0,M,65,Pneumonia/Viral/COVID-19,PA,X-ray,images,ct.png,CC BY 4.0",
+            "images/mr.jpg,3,4,M,71,No Finding,AP Supine,X-ray,images,mr.jpg,Apache 2.0",
+            "images/rgb.jpg,5,1,M,40,COVID-19,PA,X-ray,images,rgb.jpg,CC BY 4.0",
         ]
         #expect(smallRows == expectedRows)
         #expect(small.dropFirst().allSatisfy { $0[1] == "\($0[0]).json;\($0[0]).png" && $0[7] == $0[8] })  // files; Rows == Columns

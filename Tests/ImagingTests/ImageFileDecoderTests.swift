@@ -102,4 +102,33 @@ import Testing
         let truncated = try ImageFileDecoder.decode(jpeg.prefix(scan + (jpeg.count - scan) / 2))
         #expect(truncated.warning?.isEmpty == false)
     }
+
+    /// A PNG's text, time and private chunks may carry a name or a date: they go, and the
+    /// pixels stay byte for byte with every chunk that says how they look.
+    @Test func aPNGsTextTimeAndPrivateChunksAreDroppedAndItsPixelsKept() throws {
+        let png = try PNGCodec.encode(gray)
+        func chunk(_ type: String, _ payload: [UInt8]) -> Data {
+            let body = Array(type.utf8) + payload
+            var crc = UInt32(0xFFFF_FFFF)
+            for byte in body {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            crc ^= 0xFFFF_FFFF
+            let length = UInt32(payload.count)
+            return Data([UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + body
+                        + [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)])
+        }
+        // After IHDR (8 + 25 bytes): a gamma chunk to keep, and four to drop.
+        let planted = png.prefix(33) + chunk("gAMA", [0, 0, 0xB1, 0x8F]) + chunk("tEXt", Array("Author\u{0}DOE^JANE".utf8))
+            + chunk("tIME", [0x07, 0xE4, 1, 28, 10, 0, 0]) + chunk("iTXt", Array("Comment\u{0}\u{0}\u{0}\u{0}\u{0}MRN 12345".utf8))
+            + chunk("prVt", [1, 2, 3]) + png.dropFirst(33)
+        #expect(try PNGCodec.decode(planted) == gray)
+        let cleaned = try #require(PNGChunks.withoutMetadata(planted))
+        #expect(cleaned == png.prefix(33) + chunk("gAMA", [0, 0, 0xB1, 0x8F]) + png.dropFirst(33))
+        for text in ["DOE^JANE", "MRN 12345", "tIME", "prVt"] { #expect(cleaned.range(of: Data(text.utf8)) == nil, "\(text)") }
+        #expect(try PNGCodec.decode(cleaned) == gray)
+        #expect(PNGChunks.withoutMetadata(png) == png)
+        #expect(PNGChunks.withoutMetadata(png.prefix(40)) == nil, "a chunk cut short")
+    }
 }

@@ -12,12 +12,13 @@ enum PlainImageSidecar {
         let features = quality.features.sorted { $0.key < $1.key }.map { JSONArray.quoted($0.key) + ":" + number($0.value) }
         var members = [
             ("kind", JSONArray.quoted(image.kind)),
-            ("source", JSONArray.quoted(image.source)),
+            // Within its unit: the outputs leave the drop's folder names to the ledger.
+            ("source", JSONArray.quoted(image.source.split(separator: "/", maxSplits: 1).last.map(String.init) ?? image.source)),
             ("width", "\(image.width)"),
             ("height", "\(image.height)"),
             ("bit_depth", "\(image.bitDepth)"),
             ("color", JSONArray.quoted(image.color)),
-            ("csv", image.row.map { JSONArray.quoted($0.csv) } ?? "null"),
+            ("csv", image.row.map { JSONArray.quoted($0.csv.split(separator: "/", maxSplits: 1).last.map(String.init) ?? $0.csv) } ?? "null"),
             ("csv_line", image.row.map { "\($0.line)" } ?? "null"),
             ("columns", image.row?.columns ?? "null"),
         ]

@@ -129,7 +129,8 @@ extension UnitProcessor {
             let png: Data
             switch kind {
             case .png:
-                png = bytes
+                // Decoded above, so its chunks are whole: only text, time and private ones go.
+                png = PNGChunks.withoutMetadata(bytes) ?? bytes
             case .jpeg:
                 do {
                     png = try metrics.time(.write) { () throws(PNGCodec.Failure) in
