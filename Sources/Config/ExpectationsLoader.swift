@@ -147,7 +147,7 @@ extension ConfigurationLoader {
             check = .uniqueWithin(scope: scope, keyword: try keyword(key, at: at + [Key(scope.rawValue)]))
         default:  // row_count
             let (low, high) = try bounds(value, at: at, file: file)
-            guard low != nil || high != nil, (low ?? 0) <= (high ?? .infinity), (low ?? 0) >= 0,
+            guard low != nil || high != nil, (low ?? 0) <= (high ?? .infinity), (low ?? 0) >= 0, (high ?? 0) < 1e15, (low ?? 0) < 1e15,
                   low.map({ $0.rounded() == $0 }) ?? true, high.map({ $0.rounded() == $0 }) ?? true else {
                 throw error(at: value, path: at, file: file, "must be [low, high], whole numbers >= 0 (~ for no bound)")
             }

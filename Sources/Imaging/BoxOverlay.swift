@@ -1,5 +1,6 @@
 /// Draws rectangles over an image so a person can check labelled boxes: the image as 8-bit
-/// RGB (grey copied into the three channels, 16-bit reduced to its high byte) with each
+/// RGB (grey copied into the three channels, alpha left out, 16-bit reduced to its high
+/// byte) with each
 /// box's outline in its colour, `thickness` pixels wide inside the box's edge.
 public enum BoxOverlay {
     /// A box in pixels of the image: `x`, `y` of its top-left corner, then its size.
@@ -33,18 +34,21 @@ public enum BoxOverlay {
     public static func draw(_ boxes: [Box], on raster: Raster, thickness: Int) -> Raster {
         let count = raster.width * raster.height
         var rgb = [UInt8](repeating: 0, count: count * 3)
-        let bytesPerSample = raster.bitDepth == 16 ? 2 : 1
+        // 16-bit samples are in host (little-endian) order: the high byte is the second.
+        let bytesPerSample = raster.bitDepth == 16 ? 2 : 1, high = bytesPerSample - 1
         for pixel in 0..<count {
             for channel in 0..<3 {
-                let source = raster.channels == 1 ? 0 : min(channel, raster.channels - 1)
-                rgb[pixel * 3 + channel] = raster.pixels[(pixel * raster.channels + source) * bytesPerSample]
+                let source = raster.channels < 3 ? 0 : channel  // grey (and alpha), or RGB(A)
+                rgb[pixel * 3 + channel] = raster.pixels[(pixel * raster.channels + source) * bytesPerSample + high]
             }
         }
+        // Clipped to the image in floating point first: a label may say 1e300.
+        func clip(_ value: Double, _ limit: Int) -> Int { value.isFinite ? Int(min(max(value, -1), Double(limit))) : -1 }
         for box in boxes {
             // Pixel columns left...right and rows top...bottom the box covers, clipped.
-            let left = max(0, Int(box.x.rounded(.down))), top = max(0, Int(box.y.rounded(.down)))
-            let right = min(raster.width - 1, Int((box.x + box.width).rounded(.up)) - 1)
-            let bottom = min(raster.height - 1, Int((box.y + box.height).rounded(.up)) - 1)
+            let left = max(0, clip(box.x.rounded(.down), raster.width)), top = max(0, clip(box.y.rounded(.down), raster.height))
+            let right = min(raster.width - 1, clip((box.x + box.width).rounded(.up), raster.width) - 1)
+            let bottom = min(raster.height - 1, clip((box.y + box.height).rounded(.up), raster.height) - 1)
             guard left <= right, top <= bottom else { continue }
             for row in top...bottom {
                 for column in left...right {

@@ -134,6 +134,7 @@ extension Ledger {
                 );
                 CREATE INDEX contents_by_held_run ON contents(held_by_run) WHERE held_by_run IS NOT NULL;
                 CREATE INDEX contents_awaiting_validation ON contents(unit) WHERE awaiting_validation = 1;
+                CREATE INDEX contents_annotation_files ON contents(sha256) WHERE outcome = 'annotations';
                 """)
         }
     }
@@ -171,10 +172,11 @@ extension Ledger {
         public var directories: Set<String> = []
     }
 
-    /// Brings the labels up to date with the drop and the instances: rows whose file no
-    /// path holds are withdrawn (and those whose file came back restored), and rows not yet
-    /// tied to an instance are tied to the one their UID or image name now names. Run after
-    /// every run: cheap when nothing is pending (indexed lookups of the unmatched rows only).
+    /// Brings the labels up to date with the drop and the instances: the rows of annotation
+    /// files no path holds any more are withdrawn (and those whose file came back
+    /// restored), and rows not yet tied to an instance are tied to the one their UID or
+    /// image name now names. Runs after every run, so it works per annotation file (a few
+    /// dozen) and on the rows not yet tied (an index on `instance`), never over every label.
     @discardableResult
     public func refreshAnnotations() throws(LedgerError) -> AnnotationChanges {
         let now = Self.timestamp(Date())
@@ -186,14 +188,21 @@ extension Ledger {
                 instances.formUnion(touched.compactMap { $0 })
                 return touched.count
             }
-            changes.withdrawn = try run("""
-                UPDATE annotations SET withdrawn_at = ? WHERE withdrawn_at IS NULL
-                    AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.sha256 = annotations.file_sha256)
-                """, [now])
-            changes.restored = try run("""
-                UPDATE annotations SET withdrawn_at = NULL WHERE withdrawn_at IS NOT NULL
-                    AND EXISTS (SELECT 1 FROM sources s WHERE s.sha256 = annotations.file_sha256)
+            let files = try Row.fetchAll(db, sql: """
+                SELECT c.sha256, EXISTS (SELECT 1 FROM sources s WHERE s.sha256 = c.sha256) AS present
+                FROM contents c WHERE c.outcome = 'annotations'
                 """)
+            for file in files {
+                if file["present"] as Bool {
+                    changes.restored += try run("""
+                        UPDATE annotations SET withdrawn_at = NULL WHERE file_sha256 = ? AND withdrawn_at IS NOT NULL
+                        """, [file["sha256"] as String])
+                } else {
+                    changes.withdrawn += try run("""
+                        UPDATE annotations SET withdrawn_at = ? WHERE file_sha256 = ? AND withdrawn_at IS NULL
+                        """, [now, file["sha256"] as String])
+                }
+            }
             changes.matched = try run("""
                 UPDATE annotations SET instance = (SELECT i.sha256 FROM instances i WHERE i."SOPInstanceUID" = annotations.sop_instance_uid)
                 WHERE instance IS NULL AND sop_instance_uid IS NOT NULL
@@ -242,6 +251,8 @@ extension Ledger {
     /// Every annotation file the ledger knows, by path; withdrawn files only with `withdrawn`.
     public func annotationReports(includingWithdrawn withdrawn: Bool = false) throws(LedgerError) -> [AnnotationFileReport] {
         try read { db in
+            // A ledger an older daemon still runs has no labels yet (read-only: not migrated).
+            guard try db.tableExists("annotations") else { return [] }
             let files = try Row.fetchAll(db, sql: """
                 SELECT c.sha256, (SELECT min(s.path) FROM sources s WHERE s.sha256 = c.sha256) AS path,
                     (SELECT count(*) FROM annotations a WHERE a.file_sha256 = c.sha256) AS labels,

@@ -131,4 +131,20 @@ import Testing
         #expect(PNGChunks.withoutMetadata(png) == png)
         #expect(PNGChunks.withoutMetadata(png.prefix(40)) == nil, "a chunk cut short")
     }
+
+    @Test func boxesAreDrawnOverSixteenBitAndGreyAlphaImagesAndClippedWhateverTheirSize() {
+        // 4 x 2 at 16 bits, host order: the high byte shows (0x12), not the low one (0x34).
+        let wide = Raster(width: 4, height: 2, channels: 1, bitDepth: 16, pixels: Array(repeating: [0x34, 0x12], count: 8).flatMap { $0 })
+        let red = (red: UInt8(255), green: UInt8(0), blue: UInt8(0))
+        let drawn = BoxOverlay.draw([BoxOverlay.Box(x: 1, y: 0, width: 1, height: 1, color: red)], on: wide, thickness: 1)
+        #expect(drawn.channels == 3 && drawn.bitDepth == 8)
+        #expect(Array(drawn.pixels[0..<3]) == [0x12, 0x12, 0x12] && Array(drawn.pixels[3..<6]) == [255, 0, 0])
+        // Grey and alpha: the grey in all three channels, the alpha left out.
+        let alpha = Raster(width: 1, height: 1, channels: 2, bitDepth: 8, pixels: [40, 255])
+        #expect(BoxOverlay.draw([], on: alpha, thickness: 1).pixels == [40, 40, 40])
+        // A box far beyond the image, or of no finite size, draws what lies inside or nothing.
+        let huge = BoxOverlay.draw([BoxOverlay.Box(x: 0, y: 0, width: 1e300, height: 1e300, color: red),
+                                    BoxOverlay.Box(x: .infinity, y: 0, width: 1, height: 1, color: red)], on: wide, thickness: 1)
+        #expect(Array(huge.pixels[0..<3]) == [255, 0, 0] && Array(huge.pixels[21..<24]) == [255, 0, 0])
+    }
 }
