@@ -428,7 +428,7 @@ public final class UnitProcessor: Sendable {
         let previous: ContentRecord?
         do {
             previous = try ledger.content(sha)
-            if let previous {
+            if let previous, !readsAsMoreThanBefore(previous, file: file, path: path, bytes: bytes) {
                 let again = context.reprocess || context.plain.reevaluate.contains(file.path)
                 let isCopy = again ? try ownedElsewhere(previous, unit: context.unit) : true
                 if isCopy { return .copy(sha256: sha) }

@@ -101,6 +101,19 @@ import Testing
         #expect(try ledger.runs(of: "ct").last?.counts.duplicate == 1)
     }
 
+    @Test func aCSVFirstDroppedAsAnyFileIsReadAsLabelsWhenItComesAsAnAnnotationFile() async throws {
+        let harness = try DaemonHarness()
+        try harness.drop(["pydicom/test_files/CT_small.dcm"], into: "ct")
+        let text = "sop_instance_uid,label\n\(Self.ctUID),nodule\n"
+        try writeLabels(text, in: harness, file: "ct/labels.csv")
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(try harness.ledger().annotationReports().isEmpty, "ct/labels.csv is no annotation file: recorded as not DICOM")
+        try writeLabels(text, in: harness)
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(try harness.ledger().annotationReports().map(\.matched) == [1], "the same bytes, read as labels this time")
+        #expect(manifestLabels(harness)[ctName] == "nodule")
+    }
+
     @Test func aFileThatIsNotAnnotationsFailsWithItsReasonAndTheRestGoesOn() async throws {
         let harness = try DaemonHarness()
         try harness.drop(["pydicom/test_files/CT_small.dcm"], into: "ct")

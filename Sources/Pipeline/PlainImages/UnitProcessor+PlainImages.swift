@@ -71,6 +71,14 @@ extension UnitProcessor {
         }
     }
 
+    /// Content recorded as not DICOM that this path reads as more: an annotation file (the
+    /// same CSV first dropped elsewhere), or an image (recorded by a version before plain
+    /// datasets). It is read again, not taken for a copy of what it was.
+    func readsAsMoreThanBefore(_ previous: ContentRecord, file: DroppedFile, path: String, bytes: Data?) -> Bool {
+        guard previous.outcome == .notDICOM else { return false }
+        return annotationStage.isAnnotationFile(file.path) || ImageFileKind.detect(bytes ?? Self.prefix(ofFileAt: path)) != nil
+    }
+
     /// The first bytes of a file too large to have been kept in memory.
     private static func prefix(ofFileAt path: String) -> Data {
         guard let handle = FileHandle(forReadingAtPath: path) else { return Data() }
