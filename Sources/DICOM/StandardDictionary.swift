@@ -51,6 +51,15 @@ public enum StandardDictionary {
         index.byKeyword[keyword]
     }
 
+    /// The entry whose keyword this name spells in another case or with separators
+    /// (`view_position`, `viewposition` for ViewPosition): what a person may have meant.
+    public static func entry(forLooseKeyword name: String) -> DictionaryEntry? {
+        looseKeywords[name.lowercased().filter { $0.isLetter || $0.isNumber }]
+    }
+
+    private static let looseKeywords: [String: DictionaryEntry] = Dictionary(
+        index.byKeyword.values.map { ($0.keyword.lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
+
     private struct Pattern: Sendable {
         let mask: UInt32
         let value: UInt32

@@ -140,6 +140,16 @@ public final class UnitProcessor: Sendable {
         logger.warning("\(total) file(s) in \(stale.count) unit(s) were processed under another configuration and keep those outputs: \(units)\(stale.count > 10 ? ", ..." : ""); dicomdrop --reprocess FOLDER brings a unit up to date")
     }
 
+    /// Says, once at start-up, which filters name a `metadata.csv` column rather than a DICOM
+    /// keyword: DICOM images, which have no such column, fail an include rule on one, so a
+    /// keyword written in another case (`view_position`) would send them all to `excluded`.
+    public func reportFiltersOnCSVColumns() {
+        for filter in configuration.filters where StandardDictionary.entry(forKeyword: filter.keyword) == nil {
+            let meant = StandardDictionary.entry(forLooseKeyword: filter.keyword).map { "; if the DICOM attribute is meant, write \($0.keyword)" } ?? ""
+            logger.warning("filters: \(filter.keyword) is not a DICOM keyword: it is read as a metadata.csv column of plain image datasets, and DICOM images, which lack it, \(filter.mode == .include ? "fail" : "pass") it\(meant)")
+        }
+    }
+
     /// Gives content processed by a version without the metadata tables its rows, from its
     /// JSON sidecar; call once at start-up, before any run.
     public func fillMetadataTablesFromSidecars() throws(Ledger.LedgerError) {
@@ -246,7 +256,7 @@ public final class UnitProcessor: Sendable {
         let files = tree.files(inUnit: unit)
         let known = try ledger.sources(inUnit: unit)
         counts.seen = files.count
-        let plain = try plainDatasets(of: unit, files: files, known: known, reprocess: reprocess)
+        let plain = try plainDatasets(of: unit, files: files, known: known)
 
         // 1. Unchanged fingerprints are skipped without being read (unless a changed
         // metadata.csv gave the image another row).

@@ -131,6 +131,7 @@ struct Dicomdrop: AsyncParsableCommand {
             processor.refreshAllManifests()
         }
         if reprocess == nil { processor.reportOutputsOfOtherConfigurations() }
+        processor.reportFiltersOnCSVColumns()
         do {
             try processor.fillMetadataTablesFromSidecars()
         } catch {

@@ -204,4 +204,13 @@ import Testing
         #expect(try query(harness, "SELECT source, bucket FROM images;") == "bad/good.png|small\n")
         #expect(harness.outputs().count == 2)
     }
+
+    @Test func aFilterOnACSVColumnIsNamedAtStartUpWithTheKeywordItMayMean() throws {
+        let harness = try DaemonHarness(extraConfig: "filters:\n  view_position: [PA]\n  finding: {exclude: [Tuberculosis]}")
+        let result = try harness.run(["--once"])
+        #expect(result.status == 0)
+        #expect(result.standardError.contains("filters: view_position is not a DICOM keyword: it is read as a metadata.csv column of plain image datasets, and DICOM images, which lack it, fail it; if the DICOM attribute is meant, write ViewPosition"),
+                "\(result.standardError)")
+        #expect(result.standardError.contains("filters: finding is not a DICOM keyword: it is read as a metadata.csv column of plain image datasets, and DICOM images, which lack it, pass it\n"))
+    }
 }

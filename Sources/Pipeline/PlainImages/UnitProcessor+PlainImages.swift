@@ -10,10 +10,9 @@ import Watcher
 extension UnitProcessor {
     /// Reads the unit's `metadata.csv` files, matches their rows with its files, replaces the
     /// unit's problems in the ledger (each logged by name), and says which known images are
-    /// processed again because their row changed: a CSV that is new, changed or gone since
-    /// the last run (or a `--reprocess`) re-evaluates the unit's images against their rows.
-    func plainDatasets(of unit: String, files: [DroppedFile], known: [String: SourceRecord],
-                       reprocess: Bool) throws(Ledger.LedgerError) -> PlainDatasets {
+    /// processed again because their row changed (a CSV new, changed or gone since they were
+    /// processed).
+    func plainDatasets(of unit: String, files: [DroppedFile], known: [String: SourceRecord]) throws(Ledger.LedgerError) -> PlainDatasets {
         let isCSV = { (path: String) in (path as NSString).lastPathComponent == PlainDatasets.fileName }
         let knownCSVs = known.filter { isCSV($0.key) }
         let presentCSVs = files.filter { isCSV($0.path) }
@@ -27,9 +26,8 @@ extension UnitProcessor {
             let place = [problem.csv, problem.line.map { "line \($0)" }].compactMap { $0 }.joined(separator: " ")
             logger.warning("\(unit): \(problem.kind.rawValue) \(problem.name)\(place.isEmpty ? "" : " (\(place))"): \(problem.detail)")
         }
-        let csvChanged = reprocess || knownCSVs.count != presentCSVs.count
-            || presentCSVs.contains { known[$0.path]?.fingerprint != $0.fingerprint }
-        guard csvChanged else { return datasets }
+        // Every run compares the rows, not only one that finds a CSV changed: a run cut short
+        // after the CSV was recorded leaves images whose rows are still the old ones.
         for (path, stored) in try ledger.plainImageRows(inUnit: unit) where stored != datasets.rows[path] {
             datasets.reevaluate.insert(path)
         }
@@ -57,8 +55,10 @@ extension UnitProcessor {
         do {
             data = try bytes ?? Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            logger.error("\(file.path): cannot be read: \(error)")
-            return .processed(record(.failed, reason: "cannot be read: \(error)"), previous: previous, pseudonyms: [], failure: .unreadable)
+            // Like a file that cannot be hashed: recorded as unreadable, tried again by the
+            // next full pass, never taken for a failed content.
+            let code = (error as NSError).userInfo[NSUnderlyingErrorKey].flatMap { ($0 as? NSError)?.code } ?? Int(EIO)
+            return .unreadable(ContentHasher.Failure(path: file.path, code: Int32(code)))
         }
         do {
             let (content, failure) = try processPlainImage(data, kind: kind, file: file, sha: sha, context: context)
