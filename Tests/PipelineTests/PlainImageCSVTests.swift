@@ -55,7 +55,7 @@ import Testing
         #expect(found.columns["u/other/b.jpg"] == ["patientid": "2", "folder": "", "filename": "b.jpg", "view": "AP"])
         #expect(found.problems.map { "\($0.kind.rawValue) \($0.name) \($0.line.map(String.init) ?? "-")" }
                 == ["missing_image images/gone.png 4", "duplicate_row images/a.png 5", "extra_image u/images/extra.jpeg -"])
-        #expect(found.isMetadataCSV("u/metadata.csv") && !found.isMetadataCSV("u/notes.txt"))
+        #expect(found.tables["u/metadata.csv"] != nil && found.tables["u/notes.txt"] == nil)
     }
 
     @Test func anImageBelongsToTheNearestCSVAboveIt() {

@@ -16,9 +16,11 @@ struct AnnotationFileReader {
         case csv(CSVTable.Failure)
         case json(String)
         case missingColumns(String)
+        case tooLarge(limit: Int)
 
         var description: String {
             switch self {
+            case .tooLarge(let limit): "is larger than \(limit >> 20) MiB: not read as an annotation file"
             case .csv(let failure): "not an annotation CSV: \(failure)"
             case .json(let reason): "not an annotation JSON list: \(reason)"
             case .missingColumns(let reason): reason

@@ -18,7 +18,7 @@ struct AnnotationStage: Sendable {
     /// to hold: annotation files are tables of labels, never that large.
     func read(bytes: Data?, path: String) -> Result<AnnotationFile, AnnotationFileReader.Failure> {
         guard let bytes else {
-            return .failure(.missingColumns("is larger than \(ContentHasher.inMemoryLimit >> 20) MiB: not read as an annotation file"))
+            return .failure(.tooLarge(limit: ContentHasher.inMemoryLimit))
         }
         do {
             return .success(try AnnotationFileReader(resolveUID: resolveUID).read(bytes, path: path))

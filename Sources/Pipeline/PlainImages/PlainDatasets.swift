@@ -35,8 +35,6 @@ struct PlainDatasets: Sendable {
 
     static let none = PlainDatasets(tables: [:], rows: [:], columns: [:], problems: [])
 
-    func isMetadataCSV(_ path: String) -> Bool { tables[path] != nil }
-
     /// Reads the unit's CSVs (`read` gives a file's bytes by its path relative to the drop
     /// directory) and matches their rows with `files`.
     static func read(unit: String, files: [String], read: (String) throws -> Data) -> PlainDatasets {
