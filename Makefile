@@ -20,7 +20,7 @@ PILLOW       := pillow
 PYLIBJPEG    := pylibjpeg==2.1.0 pylibjpeg-libjpeg==2.5.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps corpus bench-parse bench-daemon bench-render bench-memory bench-decode bench-large chaos-kill event-storm watch-limit half-copies soak clean
+.PHONY: run test build deps test-deps corpus bench-parse bench-peers bench-daemon bench-render bench-memory bench-decode bench-large chaos-kill event-storm watch-limit half-copies soak clean
 
 run: deps
 	$(SWIFT) build -c release --product dicomdrop
@@ -83,6 +83,13 @@ bench-daemon: deps test-deps
 
 bench-render: deps test-deps
 	scripts/bench-render
+
+# Every peer in one run; the table goes into docs/PERFORMANCE.md. Orthanc is installed here
+# only (Debian's package enables its own service on port 8042, which the tests do not need);
+# the script runs an instance of its own on loopback.
+bench-peers: deps test-deps
+	@command -v Orthanc >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq orthanc; }
+	scripts/bench-peers 2000 docs/PERFORMANCE.md
 
 bench-memory: deps test-deps
 	scripts/bench-memory

@@ -128,29 +128,35 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def process_one(path: pathlib.Path, out: pathlib.Path, level: int = 1) -> None:
+    """One file through the same work as dicomdrop's pipeline, the way the replaced DAGs do
+    it: hash, parse, DICOM JSON, rendered 8-bit PNG at zlib `level`."""
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    ds = pydicom.dcmread(path)
+    document = ds.to_json_dict()
+    document.pop("7FE00010", None)
+    name = ds.SOPInstanceUID
+    (out / f"{name}.json").write_text(json.dumps(document))
+    pixels = apply_modality_lut(ds.pixel_array, ds).astype(np.float64)
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        pixels = apply_voi_lut(pixels, ds)
+    low, high = float(pixels.min()), float(pixels.max())
+    scaled = np.zeros(pixels.shape) if high <= low else (pixels - low) / (high - low) * 255
+    gray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        gray = 255 - gray
+    Image.fromarray(gray, mode="L").save(out / f"{name}.png", compress_level=level)
+    del digest
+
+
 def python_pipeline(drop: pathlib.Path, out: pathlib.Path, cpu: list) -> float:
     """The same work as dicomdrop's pipeline, the way the replaced DAGs do it."""
     out.mkdir(parents=True)
     cpu_start = cpu_seconds()
     start = time.perf_counter()
     for path in sorted(drop.rglob("*.dcm")):
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        ds = pydicom.dcmread(path)
-        document = ds.to_json_dict()
-        document.pop("7FE00010", None)
-        name = ds.SOPInstanceUID
-        (out / f"{name}.json").write_text(json.dumps(document))
-        pixels = apply_modality_lut(ds.pixel_array, ds).astype(np.float64)
-        if "WindowCenter" in ds and "WindowWidth" in ds:
-            pixels = apply_voi_lut(pixels, ds)
-        low, high = float(pixels.min()), float(pixels.max())
-        scaled = np.zeros(pixels.shape) if high <= low else (pixels - low) / (high - low) * 255
-        gray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-        if ds.PhotometricInterpretation == "MONOCHROME1":
-            gray = 255 - gray
-        Image.fromarray(gray, mode="L").save(out / f"{name}.png", compress_level=1)
-        del digest
+        process_one(path, out)
     seconds = time.perf_counter() - start
     cpu.append(cpu_seconds() - cpu_start)
     return seconds
