@@ -35,7 +35,9 @@ def timed(command, **kwargs):
 def peer_dicomdrop(root, drop, out):
     (root / "ledger.sqlite").unlink(missing_ok=True)
     config = root / "watch.yaml"
-    config.write_text(f"drop: {drop}\noutput: {out}\ndatabase: {root}/ledger.sqlite\nsettle_seconds: 0\n"
+    # The drop directory is the folder above the files' one: one unit of all the files, as a
+    # study folder is dropped (loose files would be one unit, one run, each).
+    config.write_text(f"drop: {drop.parent}\noutput: {out}\ndatabase: {root}/ledger.sqlite\nsettle_seconds: 0\n"
                       f"deidentify: {{key_file: {root}/key, map_database: {root}/map.sqlite}}\n")
     return [DICOMDROP, "--config", str(config), "--once"]
 
