@@ -203,7 +203,7 @@ public final class UnitProcessor: Sendable {
         // checks them with its own, so a rule sees the whole load.
         var validation: RunSummary.Validation?
         if failure == nil, case .complete = ending, let expectations {
-            validation = validate(run: run, unit: unit, with: expectations)
+            validation = validate(run: run, unit: unit, with: expectations, touched: &touched)
         }
         // What was committed is in the manifests, whatever ended the run.
         manifests.refresh(touched)
@@ -659,7 +659,8 @@ extension UnitProcessor {
     /// The instances checked are those of the unit awaiting validation: this run's, and
     /// those of earlier runs cut short. They are held before the verdict is stored (which
     /// clears their waiting), so a crash in between checks and holds them again.
-    func validate(run: Int64, unit: String, with evaluator: ExpectationEvaluator) -> RunSummary.Validation? {
+    /// `touched` gains the directories a hold changed.
+    func validate(run: Int64, unit: String, with evaluator: ExpectationEvaluator, touched: inout Set<String>) -> RunSummary.Validation? {
         let instances: [String], outcome: ExpectationEvaluator.Outcome
         do {
             instances = try ledger.contentsAwaitingValidation(inUnit: unit)
@@ -672,7 +673,9 @@ extension UnitProcessor {
         var held = 0
         if outcome.verdict == .failedValidation && evaluator.settings.onFailure == .hold {
             do {
-                held = try heldImages.hold(instances, byRun: run)
+                let moved = try heldImages.hold(instances, byRun: run)
+                held = moved.held
+                touched.formUnion(moved.directories)
             } catch {
                 logger.error("run \(run) of \(unit): images not held: \(error); they are checked and held at the unit's next run")
                 return nil

@@ -45,15 +45,19 @@ public struct HeldImages: Sendable {
     }
 
     /// Holds the images of `hashes` (contents `run` processed) that are in a size bucket;
-    /// those the reserved buckets already set aside stay there. Returns how many.
-    func hold(_ hashes: [String], byRun run: Int64) throws(Failure) -> Int {
+    /// those the reserved buckets already set aside stay there. Returns how many, and the
+    /// directories whose manifests the move changed: the run writes them with the others
+    /// it touched.
+    func hold(_ hashes: [String], byRun run: Int64) throws(Failure) -> (held: Int, directories: Set<String>) {
         let reserved = ReservedBucket.allCases.map(\.rawValue)
         let outputs: [String: [String]]
         do { outputs = try ledger.outputsToHold(hashes, exceptBuckets: reserved) } catch { throw .ledger(error) }
-        guard !outputs.isEmpty else { return 0 }
+        guard !outputs.isEmpty else { return (0, []) }
         let moves = outputs.values.flatMap { $0 }.map { ($0, Self.prefix + $0) }
-        try move(moves) { () throws(Ledger.LedgerError) in try ledger.hold(Array(outputs.keys), byRun: run, prefix: Self.prefix) }
-        return outputs.count
+        let directories = try move(moves) { () throws(Ledger.LedgerError) in
+            try ledger.hold(Array(outputs.keys), byRun: run, prefix: Self.prefix)
+        }
+        return (outputs.count, directories)
     }
 
     /// Moves the images `run` holds back to their directories; returns how many.
@@ -64,7 +68,9 @@ public struct HeldImages: Sendable {
         do { outputs = try ledger.heldOutputs(ofRun: run) } catch { throw .ledger(error) }
         guard !outputs.isEmpty else { throw .nothingHeld(run) }
         let moves = outputs.values.flatMap { $0 }.filter { $0.hasPrefix(Self.prefix) }.map { ($0, String($0.dropFirst(Self.prefix.count))) }
-        try move(moves) { () throws(Ledger.LedgerError) in try ledger.release(Array(outputs.keys), ofRun: run, prefix: Self.prefix) }
+        manifests.refresh(try move(moves) { () throws(Ledger.LedgerError) in
+            try ledger.release(Array(outputs.keys), ofRun: run, prefix: Self.prefix)
+        })
         return outputs.count
     }
 
@@ -72,7 +78,8 @@ public struct HeldImages: Sendable {
     /// old names. A destination that exists is never replaced: another content's file there
     /// (one that took the name while this one was held) stops the move before anything is
     /// recorded; the same file there (a link an interrupted move left) is taken as made.
-    private func move(_ moves: [(from: String, to: String)], record: () throws(Ledger.LedgerError) -> Void) throws(Failure) {
+    /// Returns the directories the files left and entered.
+    private func move(_ moves: [(from: String, to: String)], record: () throws(Ledger.LedgerError) -> Void) throws(Failure) -> Set<String> {
         let root = writer.root.path
         var made: [String] = []
         func undo() { for path in made { unlink(root + "/" + path) } }
@@ -100,8 +107,7 @@ public struct HeldImages: Sendable {
             throw .ledger(error as? Ledger.LedgerError ?? .database("outputs not made durable: \(error)"))
         }
         for (from, _) in moves { unlink(root + "/" + from) }
-        let directories = Set(moves.flatMap { [($0.from as NSString).deletingLastPathComponent, ($0.to as NSString).deletingLastPathComponent] })
-        manifests.refresh(directories)
+        return Set(moves.flatMap { [($0.from as NSString).deletingLastPathComponent, ($0.to as NSString).deletingLastPathComponent] })
     }
 
     static func sameFile(_ a: String, _ b: String) -> Bool {
