@@ -19,14 +19,18 @@ enum OutputNaming {
         frames == 1 ? "\(bucket)/\(name).png" : "\(bucket)/\(name)-f\(String(format: "%04d", frame + 1)).png"
     }
 
+    /// A UID's text (PS3.5 9.1): components of digits separated by dots, at most 64 characters.
+    static func isUID(_ text: String) -> Bool {
+        text.count <= 64 && text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { component in
+            !component.isEmpty && component.allSatisfy { ("0"..."9").contains($0) }
+        }
+    }
+
     /// `keyedName` stands in for the content hash (a keyed hash of it, Pseudonymizer.contentName):
     /// the SHA-256 of a source file would let anyone holding the file find its outputs. It
     /// is computed only when a name needs it (no usable UID, or a UID already taken).
     static func baseName(for dataSet: DataSet, keyedName: () -> String) -> String {
-        if let uid = dataSet.string(.sopInstanceUID), uid.count <= 64,
-           uid.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ component in
-               !component.isEmpty && component.allSatisfy { ("0"..."9").contains($0) }
-           }) {
+        if let uid = dataSet.string(.sopInstanceUID), isUID(uid) {
             return uid
         }
         // No UID, or not one (a file may plant anything there, and `retain_uids` keeps it).

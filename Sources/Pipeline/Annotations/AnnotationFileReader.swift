@@ -208,9 +208,9 @@ struct AnnotationFileReader {
 
     enum IdentifyingAction { case uid, remove }
 
-    /// A UID (PS3.5 9.1): digits and dots, at most 64 characters.
+    /// A UID of two components or more (a bare number names no image).
     static func isUID(_ text: String) -> Bool {
-        text.count <= 64 && text.range(of: #"^[0-9]+(\.[0-9]+)+$"#, options: .regularExpression) != nil
+        text.contains(".") && OutputNaming.isUID(text)
     }
 
     /// A value shaped like a UID rather than a number: four components or more.
