@@ -182,6 +182,23 @@ import Testing
         #expect(result.standardError.contains("http.listen") && result.standardError.contains("http.token"), "\(result.standardError)")
     }
 
+    /// Debian's chromium, headless, on `page`, its virtual time run out before it prints.
+    static func chromium(_ arguments: [String], _ page: URL) throws -> ChildProcess.Result {
+        try ChildProcess.runTool("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+                                 + arguments + [page.absoluteString], seconds: 120)
+    }
+
+    /// A 1280 x 1600 screenshot of `page` kept in .test-artifacts/ (ignored by git), for a
+    /// person to look at.
+    static func screenshot(_ page: URL, to name: String) throws -> (ChildProcess.Result, URL) {
+        let artifacts = repositoryRoot.appendingPathComponent(".test-artifacts")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        let file = artifacts.appendingPathComponent(name)
+        return (try chromium(["--window-size=1280,1600", "--screenshot=\(file.path)"], page), file)
+    }
+
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
     /// Debian's chromium, headless, loads the dashboard; what it shows is read from the DOM
     /// it ends with, and a screenshot is kept in .test-artifacts/ (ignored by git).
     @Test func theDashboardInABrowserShowsTheLedgersCountsAndTheGallery() async throws {
@@ -192,8 +209,7 @@ import Testing
         let perBucket = Dictionary(grouping: processed, by: { $0.bucket! }).mapValues(\.count)
         let small = try #require(perBucket["small"])
         let page = URL(string: server.absoluteString + "?bucket=small")!
-        let dom = try ChildProcess.runTool("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                                                                "--dump-dom", page.absoluteString], seconds: 120)
+        let dom = try Self.chromium(["--dump-dom"], page)
         #expect(dom.status == 0, "\(dom.standardError)")
         let html = dom.standardOutput
         #expect(html.contains("data-loaded=\"1\""), "\(html.prefix(2000))")
@@ -207,13 +223,7 @@ import Testing
         #expect(thumbnails == min(small, 48), "\(thumbnails) thumbnails")
         #expect(html.components(separatedBy: "class=\"failure\"").count - 1 == 2)
 
-        let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".test-artifacts")
-        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
-        let screenshot = artifacts.appendingPathComponent("dashboard.png")
-        let shot = try ChildProcess.runTool("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                                                                 "--window-size=1280,1600", "--screenshot=\(screenshot.path)", page.absoluteString],
-                                            seconds: 120)
+        let (shot, screenshot) = try Self.screenshot(page, to: "dashboard.png")
         #expect(shot.status == 0)
         let picture = try PNGCodec.decode(try Data(contentsOf: screenshot))
         #expect(picture.width == 1280 && picture.height == 1600)
@@ -246,8 +256,7 @@ import Testing
         #expect((labels[1]["box"] as? [String: Any])?["units"] as? String == "normalized" && labels[2]["box"] == nil)
 
         let page = URL(string: server.absoluteString + "?bucket=small&image=\(name)")!
-        let dom = try ChildProcess.runTool("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                                                                "--dump-dom", page.absoluteString], seconds: 120)
+        let dom = try Self.chromium(["--dump-dom"], page)
         #expect(dom.status == 0, "\(dom.standardError)")
         let html = dom.standardOutput
         #expect(html.contains("viewBox=\"0 0 128 128\""), "\(html.suffix(3000))")
@@ -256,13 +265,7 @@ import Testing
         #expect(html.components(separatedBy: "class=\"box\"").count - 1 == 2, "a label without a box draws nothing")
         #expect(html.components(separatedBy: "<tr data-label=").count - 1 == 3)
 
-        let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".test-artifacts")
-        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
-        let shot = try ChildProcess.runTool("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                                                                 "--window-size=1280,1600",
-                                                                 "--screenshot=\(artifacts.appendingPathComponent("dashboard-boxes.png").path)",
-                                                                 page.absoluteString], seconds: 120)
+        let (shot, _) = try Self.screenshot(page, to: "dashboard-boxes.png")
         #expect(shot.status == 0)
         #expect(await harness.stop() == 0)
     }
