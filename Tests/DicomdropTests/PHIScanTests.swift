@@ -41,7 +41,16 @@ import Testing
     }
 
     @Test func noPlantedValueReachesAnyOutputTheLedgerOrTheLog() async throws {
-        let harness = try DaemonHarness(extraConfig: "deidentify:\n  write_dicom: true\nhttp:\n  listen: 127.0.0.1:0")
+        // Expectations that fail: the verdict's report is read below.
+        let harness = try DaemonHarness(extraConfig: """
+            deidentify:
+              write_dicom: true
+            http:
+              listen: 127.0.0.1:0
+            expectations:
+              rules:
+                - {name: never, regex: {Modality: "^XX$"}}
+            """)
         let folder = harness.drop.appendingPathComponent("batch-1")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var values: Set<String> = []
@@ -78,6 +87,15 @@ import Testing
             let syntax: TransferSyntax = file.transferSyntax.isEncapsulated ? file.transferSyntax : .explicitVRLittleEndian
             try DICOMWriter.part10(dataSet, transferSyntax: syntax).write(to: folder.appendingPathComponent("\(index).dcm"))
         }
+        // Labels naming each image by its original UID, with identifying columns beside them.
+        var labels = "sop_instance_uid,label,x,y,width,height,patient_name,PatientID,study_uid\n"
+        for index in Self.sources.indices {
+            let name = Self.planted(DICOM.Tag(0x0010, 0x0010), .PN, file: index), id = Self.planted(DICOM.Tag(0x0010, 0x0020), .LO, file: index)
+            let study = Self.planted(DICOM.Tag(0x0020, 0x000D), .UI, file: index)
+            labels += "\(Self.planted(.sopInstanceUID, .UI, file: index)),finding,1,2,3,4,\"\(name)\",\(id),\(study)\n"
+        }
+        try FileManager.default.createDirectory(at: harness.drop.appendingPathComponent("annotations"), withIntermediateDirectories: true)
+        try labels.write(to: harness.drop.appendingPathComponent("annotations/labels.csv"), atomically: true, encoding: .utf8)
         #expect(values.count > 3 * 300, "planted \(values.count) values")
         #expect(values.contains { $0.hasPrefix("Jpegcomment") }, "the JPEG file got its comment")
 
@@ -105,6 +123,11 @@ import Testing
         // `dicomdrop status --json`, and what the status server answers: every document, every
         // image's detail, the metrics.
         haystacks.append(("status", Data(try harness.run(["status", "--json"]).standardOutput.utf8)))
+        let validation = try harness.run(["validate", "--json"])
+        #expect(validation.status == 1 && validation.standardOutput.contains("failed_validation"))
+        haystacks.append(("validate", Data(validation.standardOutput.utf8)))
+        let reports = try harness.ledger().annotationReports()
+        #expect(reports.first?.matched == 3, "every label tied to its image by the original UID")
         try harness.start()
         let server = try #require(await StatusServerTests.listeningAddress(in: harness), "\(harness.logText())")
         var paths = ["api/health", "api/units", "api/runs", "api/buckets", "api/failures", "api/throughput", "metrics", "api/images?limit=500"]
