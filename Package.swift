@@ -89,7 +89,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DICOM"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Shared", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "WatcherTests", dependencies: ["Watcher"]),
         .testTarget(name: "DeidentifyTests", dependencies: ["Deidentify", "DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),

@@ -22,7 +22,7 @@ public enum ConfigurationLoader {
             "options": .list(.leaf), "keep_private": .list(.leaf), "descriptor_allow_list": .list(.leaf),
             "key_file": .leaf, "map_database": .leaf, "write_dicom": .leaf,
         ]),
-        "png": .mapping(["bit_depth": .leaf, "frames": .leaf, "level": .leaf]),
+        "png": .mapping(["bit_depth": .leaf, "frames": .leaf, "encoder": .leaf, "level": .leaf]),
         "http": .mapping(["listen": .leaf, "token": .leaf]),
         "webhooks": .list(.mapping(["url": .leaf, "events": .list(.leaf), "secret": .leaf, "attempts": .leaf])),
         "log": .mapping(["format": .leaf, "level": .leaf]),
@@ -142,10 +142,11 @@ public enum ConfigurationLoader {
     struct RawPNG: Decodable {
         var bitDepth: Int?
         var frames: String?
+        var encoder: String?
         var level: Int?
 
         enum CodingKeys: String, CodingKey {
-            case frames, level
+            case frames, encoder, level
             case bitDepth = "bit_depth"
         }
     }
@@ -283,10 +284,22 @@ public enum ConfigurationLoader {
                 }
                 configuration.png.frames = choice
             }
+            if let name = png.encoder {
+                guard let encoder = PNGConfiguration.Encoder(rawValue: name) else {
+                    throw error(at: [Key("png"), Key("encoder")], in: root, file: file, "must be fast or zlib, found \"\(name)\"")
+                }
+                configuration.png.encoder = encoder
+            }
             if let level = png.level {
                 guard (0...9).contains(level) else {
                     throw error(at: [Key("png"), Key("level")], in: root, file: file, "must be a zlib level from 0 to 9, found \(level)")
                 }
+                // A level asks for zlib: a watch.yaml written before the fast encoder keeps
+                // the files it chose; with `encoder: fast` the level would mean nothing.
+                guard png.encoder != PNGConfiguration.Encoder.fast.rawValue else {
+                    throw error(at: [Key("png"), Key("level")], in: root, file: file, "is a zlib level: it needs `encoder: zlib` (the fast encoder has no levels)")
+                }
+                configuration.png.encoder = .zlib
                 configuration.png.level = level
             }
         }

@@ -74,17 +74,25 @@ public struct WatchConfiguration: Sendable, Equatable {
     }
 }
 
-/// `png.*`: bit depth, which frames of a multi-frame image, zlib level.
+/// `png.*`: bit depth, which frames of a multi-frame image, which encoder and zlib level.
 public struct PNGConfiguration: Sendable, Equatable {
     public enum Frames: String, Sendable, Equatable {
         case all, first
+    }
+
+    /// Who writes the PNG files: dicomdrop's own deflate (Imaging's FastPNGEncoder), or
+    /// libpng with zlib at `level`. Both write the same pixels.
+    public enum Encoder: String, Sendable, Equatable {
+        case fast, zlib
     }
 
     /// 8 (default) or 16 bits per sample.
     public var bitDepth = 8
     /// Every frame of a multi-frame image as `<name>-f0001.png`, ..., or only the first.
     public var frames = Frames.all
-    /// zlib level; 1 by default: PNG compression is most of the pipeline's time.
+    public var encoder = Encoder.fast
+    /// zlib level of the `zlib` encoder; 1 by default: PNG compression is most of that
+    /// encoder's time.
     public var level = 1
 
     public init() {}

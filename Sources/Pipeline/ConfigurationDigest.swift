@@ -12,7 +12,7 @@ extension WatchConfiguration {
         let deidentify = deidentification
         let privacy = "options=\(deidentify.options.sorted());keep=\(deidentify.keepPrivateCreators.sorted());"
             + "allow=\(deidentify.descriptorAllowList.sorted());dicom=\(deidentify.writeDICOM)"
-        let images = "png:\(png.bitDepth)bit,\(png.frames.rawValue),level\(png.level)"
+        let images = "png:\(png.bitDepth)bit,\(png.frames.rawValue),\(png.encoder == .fast ? "fast" : "level\(png.level)")"
         var text = "buckets:\(buckets);renderer:ps3.4-n2-v2;\(images);json:ps3.18-v1;deidentify:ps3.15-e1-v1:\(privacy)"
         // The quality rules and model decide which images go to `suboptimal`. Their effective
         // values are appended only where they differ from the built-in ones, so that ledgers

@@ -6,8 +6,10 @@ import Shared
 
 // Times decode + render + PNG encode (the daemon's defaults: 8 bits, zlib level 1, Up
 // filter, RLE strategy) of every frame of the files listed on standard input, on one
-// thread; then, on the same rendered pixels, zlib alone at the same level: the floor.
-// Used by scripts/bench-render. Prints one line of key=value pairs.
+// thread; then, on the same rendered pixels, zlib alone at the same level (the floor of the
+// libpng path) and the fast PNG encoder (whole PNG files: filter, deflate, checksums), with
+// the bytes each writes. Used by scripts/bench-render and scripts/bench-peers. Prints one line
+// of key=value pairs.
 
 /// zlib's deflate over `bytes` at `level` with `strategy`, into a reused buffer.
 func deflate(_ bytes: [UInt8], level: Int32, strategy: Int32, into buffer: inout [UInt8]) -> Int {
@@ -32,7 +34,7 @@ func deflate(_ bytes: [UInt8], level: Int32, strategy: Int32, into buffer: inout
 
 let paths = AnyIterator { readLine() }.filter { !$0.isEmpty }
 var pixels = 0, pngBytes = 0, frames = 0
-var rasters: [[UInt8]] = []
+var rasters: [Raster] = []
 // Warm-up outside the clock: first use of each code path, page cache.
 for path in paths.prefix(2) {
     if let file = try? DICOMFile.read(path: path), let renderer = try? ImageRenderer(dataSet: file.dataSet, transferSyntax: file.transferSyntax) {
@@ -48,7 +50,7 @@ for path in paths {
         pngBytes += try PNGCodec.encode(raster).count
         pixels += raster.width * raster.height
         frames += 1
-        rasters.append(raster.pixels)
+        rasters.append(raster)
     }
 }
 let total = (ContinuousClock.now - start).inSeconds
@@ -59,9 +61,27 @@ var buffer: [UInt8] = []
 var floors: [String: Double] = [:]
 for (name, strategy) in [("default", Z_DEFAULT_STRATEGY), ("rle", Z_RLE)] {
     let floorStart = ContinuousClock.now
-    for raster in rasters { _ = deflate(raster, level: 1, strategy: strategy, into: &buffer) }
+    var produced = 0
+    for raster in rasters { produced += deflate(raster.pixels, level: 1, strategy: strategy, into: &buffer) }
     floors[name] = (ContinuousClock.now - floorStart).inSeconds
+    floors[name + "_bytes"] = Double(produced)
 }
+// Whole PNG files from the fast encoder, and from libpng + zlib at the daemon's old defaults
+// (level 1, Up, RLE), each timed alone on the same rasters.
+// FAST_REPEATS=N runs the fast encoder N times over the rasters, for a profiler to see it alone.
+let fastRepeats = Int(ProcessInfo.processInfo.environment["FAST_REPEATS"] ?? "") ?? 1
+var fastBytes = 0
+let fastStart = ContinuousClock.now
+for _ in 0..<fastRepeats {
+    fastBytes = 0
+    for raster in rasters { fastBytes += try FastPNGEncoder.encode(raster).count }
+}
+let fastSeconds = (ContinuousClock.now - fastStart).inSeconds / Double(fastRepeats)
+var zlibPNGBytes = 0
+let zlibStart = ContinuousClock.now
+for raster in rasters { zlibPNGBytes += try PNGCodec.encode(raster).count }
+let zlibPNGSeconds = (ContinuousClock.now - zlibStart).inSeconds
 print("files=\(paths.count) frames=\(frames) megapixels=\(Double(pixels) / 1e6) seconds=\(total) "
       + "megapixels_per_second=\(Double(pixels) / 1e6 / total) png_bytes=\(pngBytes) "
-      + "floor_default_seconds=\(floors["default"]!) floor_rle_seconds=\(floors["rle"]!)")
+      + "floor_default_seconds=\(floors["default"]!) floor_rle_seconds=\(floors["rle"]!) floor_rle_bytes=\(Int(floors["rle_bytes"]!)) "
+      + "zlib_png_seconds=\(zlibPNGSeconds) zlib_png_bytes=\(zlibPNGBytes) fast_seconds=\(fastSeconds) fast_png_bytes=\(fastBytes)")

@@ -18,6 +18,7 @@ import Watcher
         #expect(configuration.deidentification.keyFile.path == root.appendingPathComponent("var/deidentify.key").path)
         #expect(configuration.deidentification.mapDatabase.path == root.appendingPathComponent("var/pseudonyms.sqlite").path)
         #expect(configuration.watchMode == .auto)
+        #expect(configuration.png.encoder == .fast)
         #expect(configuration.pollSeconds == 10)
         #expect(configuration.limits == ReadLimits.defaults)
     }
@@ -60,6 +61,7 @@ import Watcher
             png:
               bit_depth: 16
               frames: first
+              encoder: zlib
               level: 6
             limits:
               max_elements: 2000
@@ -119,6 +121,7 @@ import Watcher
         #expect(deidentify.keyFile.path == "/etc/dicomdrop/secret/key" && deidentify.mapDatabase.path == "/etc/dicomdrop/secret/map.sqlite")
         #expect(deidentify.writeDICOM)
         #expect(configuration.png.bitDepth == 16 && configuration.png.frames == .first && configuration.png.level == 6)
+        #expect(configuration.png.encoder == .zlib)
         #expect(configuration.limits == ReadLimits(maximumElements: 2000, maximumInflatedBytes: 2 << 20))
         var expectedRules = QualityRuleSettings(enabled: false)
         expectedRules.minDynamicRange = 3
@@ -214,6 +217,16 @@ import Watcher
                                               file: "/w/watch.yaml").sizeBuckets.count == 2)
     }
 
+    /// The fast encoder by default; a zlib level alone (a watch.yaml from before the fast
+    /// encoder) keeps zlib, at that level.
+    @Test func theEncoderIsFastUnlessAZlibLevelOrZlibIsNamed() throws {
+        #expect(try ConfigurationLoader.parse("png:\n  bit_depth: 8\n", file: "/w/watch.yaml").png.encoder == .fast)
+        let levelOnly = try ConfigurationLoader.parse("png:\n  level: 1\n", file: "/w/watch.yaml").png
+        #expect(levelOnly.encoder == .zlib && levelOnly.level == 1)
+        let zlibOnly = try ConfigurationLoader.parse("png:\n  encoder: zlib\n", file: "/w/watch.yaml").png
+        #expect(zlibOnly.encoder == .zlib && zlibOnly.level == 1)
+    }
+
     @Test func limitsAreReadAndChecked() throws {
         let configuration = try ConfigurationLoader.parse("limits:\n  max_elements: 2000\n  max_inflated_bytes: 2097152\n", file: "/w/watch.yaml")
         #expect(configuration.limits == ReadLimits(maximumElements: 2000, maximumInflatedBytes: 2 << 20))
@@ -299,6 +312,9 @@ import Watcher
         #expect(failure("png:\n  bit_depth: 12\n") == "watch.yaml:2:14: png.bit_depth: must be 8 or 16, found 12")
         #expect(failure("png:\n  frames: some\n") == "watch.yaml:2:11: png.frames: must be all or first, found \"some\"")
         #expect(failure("png:\n  level: 10\n") == "watch.yaml:2:10: png.level: must be a zlib level from 0 to 9, found 10")
+        #expect(failure("png:\n  encoder: turbo\n") == "watch.yaml:2:12: png.encoder: must be fast or zlib, found \"turbo\"")
+        #expect(failure("png:\n  encoder: fast\n  level: 6\n")
+            == "watch.yaml:3:10: png.level: is a zlib level: it needs `encoder: zlib` (the fast encoder has no levels)")
         #expect(failure("quality:\n  max_foreground_clipped: 2\n") == "watch.yaml:2:27: quality.max_foreground_clipped: must be between 0.0 and 1.0, found 2.0")
         #expect(failure("quality:\n  modalities:\n    MR:\n      min_sharpnes: 0.1\n")?.hasPrefix("watch.yaml:4:7: quality.modalities.MR.min_sharpnes: unknown key") == true)
         #expect(failure("quality:\n  model:\n    features: [mean, std]\n    weights: [1]\n    bias: 0\n    threshold: 0\n")?

@@ -142,7 +142,7 @@ extension UnitProcessor {
             case .jpeg:
                 do {
                     png = try metrics.time(.write) { () throws(PNGCodec.Failure) in
-                        try PNGCodec.encode(raster, compressionLevel: configuration.png.level)
+                        try configuration.png.encode(raster)
                     }
                 } catch {
                     logger.error("\(file.path): \(error)")

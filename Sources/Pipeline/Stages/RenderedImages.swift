@@ -41,7 +41,7 @@ struct RenderedImages {
     /// A frame's PNG: the one kept, or the frame rendered and encoded again.
     func png(of frame: Frame) throws -> Data {
         if let png = frame.png { return png }
-        return try PNGCodec.encode(try renderer.render(frame: frame.index, bitDepth: settings.bitDepth), compressionLevel: settings.level)
+        return try settings.encode(try renderer.render(frame: frame.index, bitDepth: settings.bitDepth))
     }
 
     static func render(_ dataSet: DataSet, transferSyntax: TransferSyntax, settings: PNGConfiguration,
@@ -65,7 +65,7 @@ struct RenderedImages {
                 continue
             }
             let features = QualityFeatures.measure(raster)
-            frames.append(Frame(index: index, png: keepPNGs ? try PNGCodec.encode(raster, compressionLevel: settings.level) : nil,
+            frames.append(Frame(index: index, png: keepPNGs ? try settings.encode(raster) : nil,
                                 features: features, verdict: judge.judge(features)))
         }
         // A frame that does not decode costs its own PNG only; when none decodes, the image
