@@ -4,8 +4,8 @@ import Foundation
 import Imaging
 import Shared
 
-// Times decode + render + PNG encode (the daemon's defaults: 8 bits, zlib level 1, Up
-// filter, RLE strategy) of every frame of the files listed on standard input, on one
+// Times decode + render + PNG encode (the daemon's defaults: 8 bits, the fast encoder) of
+// every frame of the files listed on standard input, on one
 // thread; then, on the same rendered pixels, zlib alone at the same level (the floor of the
 // libpng path) and the fast PNG encoder (whole PNG files: filter, deflate, checksums), with
 // the bytes each writes. Used by scripts/bench-render and scripts/bench-peers. Prints one line
@@ -38,7 +38,7 @@ var rasters: [Raster] = []
 // Warm-up outside the clock: first use of each code path, page cache.
 for path in paths.prefix(2) {
     if let file = try? DICOMFile.read(path: path), let renderer = try? ImageRenderer(dataSet: file.dataSet, transferSyntax: file.transferSyntax) {
-        _ = try? PNGCodec.encode(try renderer.render(frame: 0))
+        _ = try? FastPNGEncoder.encode(try renderer.render(frame: 0))
     }
 }
 let start = ContinuousClock.now
@@ -47,7 +47,7 @@ for path in paths {
     let renderer = try ImageRenderer(dataSet: file.dataSet, transferSyntax: file.transferSyntax)
     for frame in 0..<renderer.frameCount {
         let raster = try renderer.render(frame: frame)
-        pngBytes += try PNGCodec.encode(raster).count
+        pngBytes += try FastPNGEncoder.encode(raster).count
         pixels += raster.width * raster.height
         frames += 1
         rasters.append(raster)
