@@ -21,6 +21,8 @@ public final class SchedulerService: Service {
     public enum Input: Sendable {
         case watch(WatchEvent)
         case tick
+        /// The moment a stat pass falls due (see `scheduleWake`).
+        case wake
     }
 
     let processor: UnitProcessor
@@ -100,8 +102,28 @@ public final class SchedulerService: Service {
                 continuation.yield(.tick)
             }
         }
+        // A stat pass is due at a precise time (the end of a unit's quiet period): a tick of
+        // its own then, rather than the next of the 100 ms ticker, so that a dropped folder
+        // is processed within milliseconds of `settle_seconds`, not up to a tick later.
+        // One wake at a time: `wakeAt` stays set until its `.wake` is handled, so a storm of
+        // touches (each moving the unit's pass later) starts no task after the first.
+        var wake: Task<Void, Never>?
+        var wakeAt: Double?
+        func scheduleWake() {
+            guard let due = scheduler.nextCheck else { return }
+            if let wakeAt, wakeAt <= due { return }
+            wake?.cancel()
+            wakeAt = due
+            let delay = max(0, due - now())
+            wake = Task { [continuation] in
+                try? await Task.sleep(for: .seconds(delay))
+                if !Task.isCancelled { continuation.yield(.wake) }
+            }
+        }
+        scheduleWake()
         defer {
             ticker.cancel()
+            wake?.cancel()
             continuation.finish()
         }
 
@@ -120,7 +142,8 @@ public final class SchedulerService: Service {
                 watchLimitLogged = true
                 lastPollAfterWatchLimit = now()
                 await fullPass(.rescan)
-            case .tick:
+            case .tick, .wake:
+                if case .wake = input { wakeAt = nil }
                 if !once && now() - lastRescan >= configuration.rescanSeconds { await fullPass(.rescan) }
                 if let last = lastPollAfterWatchLimit, now() - last >= pollSecondsAfterWatchLimit {
                     // Folders inotify could not watch are seen by polling from now on.
@@ -135,6 +158,7 @@ public final class SchedulerService: Service {
                 live.update { $0.lastActivity = Date() }
                 if once && scheduler.isIdle && !pause.isPaused { return }
             }
+            scheduleWake()
         }
     }
 

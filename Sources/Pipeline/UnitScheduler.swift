@@ -41,6 +41,9 @@ public struct UnitScheduler: Sendable {
         set(unit, .waiting)
     }
 
+    /// When the next stat pass is due (the daemon wakes for it); nil when nothing is pending.
+    public var nextCheck: Double? { tracker.nextCheck }
+
     /// Units due for a stat pass now.
     public func unitsToCheck(at now: Double) -> [String] {
         tracker.unitsToCheck(at: now)

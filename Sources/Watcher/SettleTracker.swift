@@ -1,13 +1,16 @@
 /// Decides when a unit of the drop directory is ready: nothing under it has changed for
-/// `settleSeconds`, and two stat passes in a row saw the same files with the same sizes and
-/// modification times. A file still being copied is never read. With `settleSeconds` 0 the
-/// first stat pass decides.
+/// `settleSeconds`, and two stat passes in a row, `recheckSeconds` apart, saw the same files
+/// with the same sizes and modification times. A file still being copied is never read. The
+/// first pass is made `recheckSeconds` before the quiet period ends, so that the second,
+/// confirming one falls on its end: a quiet unit is ready `settleSeconds` after its last
+/// change, not a recheck later. With `settleSeconds` 0 the first stat pass decides.
 ///
 /// Pure logic over times and snapshots the caller supplies, so it can be tested without
 /// clocks or disks. `Reason` records what first made a unit pending (start-up, inotify, rescan).
 public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: Sendable {
     public let settleSeconds: Double
-    /// Time between the two stat passes once a unit has been quiet.
+    /// Time between the two stat passes: a second at most, and half the quiet period for a
+    /// short one, so that a unit stays `waiting` for part of it.
     public let recheckSeconds: Double
 
     struct Pending: Sendable {
@@ -21,20 +24,28 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
 
     public init(settleSeconds: Double) {
         self.settleSeconds = settleSeconds
-        recheckSeconds = max(0.1, min(settleSeconds, 1))
+        recheckSeconds = max(0.1, min(settleSeconds / 2, 1))
     }
 
     public var pendingUnits: [String] { pending.keys.sorted() }
+
+    /// When the next stat pass of any unit is due; nil when none is pending.
+    public var nextCheck: Double? { pending.values.map(\.nextCheck).min() }
+
+    /// The first pass after a change: a recheck before the quiet period ends.
+    private func firstCheck(after change: Double) -> Double {
+        change + max(0, settleSeconds - recheckSeconds)
+    }
 
     /// Something changed under `unit`: its quiet period starts again. The first reason stays.
     public mutating func touch(_ unit: String, reason: Reason, at now: Double) {
         if var entry = pending[unit] {
             entry.lastChange = now
-            entry.nextCheck = now + settleSeconds
+            entry.nextCheck = firstCheck(after: now)
             entry.snapshot = nil
             pending[unit] = entry
         } else {
-            pending[unit] = Pending(reason: reason, lastChange: now, nextCheck: now + settleSeconds, snapshot: nil)
+            pending[unit] = Pending(reason: reason, lastChange: now, nextCheck: firstCheck(after: now), snapshot: nil)
         }
     }
 
@@ -55,7 +66,8 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
             return entry.reason
         }
         entry.snapshot = snapshot
-        entry.nextCheck = now + recheckSeconds
+        // Never before the quiet period's end, even when a pass came early.
+        entry.nextCheck = max(now + recheckSeconds, entry.lastChange + settleSeconds)
         pending[unit] = entry
         return nil
     }

@@ -6,24 +6,41 @@ import Watcher
     @Test func aUnitIsReadyOnlyAfterQuietAndTwoEqualStatPasses() {
         var tracker = SettleTracker<[Int], String>(settleSeconds: 5)
         tracker.touch("study", reason: "inotify", at: 0)
-        #expect(tracker.unitsToCheck(at: 4.9).isEmpty)
-        #expect(tracker.unitsToCheck(at: 5) == ["study"])
-        #expect(tracker.observe("study", snapshot: [10], at: 5) == nil)        // first pass
-        #expect(tracker.unitsToCheck(at: 5.5).isEmpty)
-        #expect(tracker.observe("study", snapshot: [20], at: 6) == nil)        // still growing
-        #expect(tracker.observe("study", snapshot: [20], at: 7) == "inotify")  // unchanged: ready
+        #expect(tracker.nextCheck == 4)
+        #expect(tracker.unitsToCheck(at: 3.9).isEmpty)
+        #expect(tracker.unitsToCheck(at: 4) == ["study"])                      // a recheck before the end
+        #expect(tracker.observe("study", snapshot: [10], at: 4) == nil)        // first pass
+        #expect(tracker.unitsToCheck(at: 4.5).isEmpty)
+        #expect(tracker.nextCheck == 5)
+        #expect(tracker.observe("study", snapshot: [20], at: 5) == nil)        // still growing
+        #expect(tracker.observe("study", snapshot: [20], at: 6) == "inotify")  // unchanged: ready
         #expect(tracker.pendingUnits.isEmpty)
+        #expect(tracker.nextCheck == nil)
+    }
+
+    /// A unit copied at once and left alone is ready when its quiet period ends, not a
+    /// recheck later; a pass made early never makes it ready before then.
+    @Test func aQuietUnitIsReadyExactlySettleSecondsAfterItsLastChange() {
+        var tracker = SettleTracker<[Int], String>(settleSeconds: 5)
+        tracker.touch("study", reason: "inotify", at: 10)
+        #expect(tracker.observe("study", snapshot: [7], at: 14) == nil)
+        #expect(tracker.observe("study", snapshot: [7], at: 15) == "inotify")
+        var early = SettleTracker<[Int], String>(settleSeconds: 5)
+        early.touch("study", reason: "inotify", at: 0)
+        #expect(early.observe("study", snapshot: [7], at: 0.5) == nil)     // a pass made before it was due
+        #expect(early.nextCheck == 5)
+        #expect(early.observe("study", snapshot: [7], at: 5) == "inotify")
     }
 
     @Test func anEventRestartsTheQuietPeriodAndKeepsTheFirstReason() {
         var tracker = SettleTracker<[Int], String>(settleSeconds: 2)
         tracker.touch("study", reason: "startup", at: 0)
-        _ = tracker.observe("study", snapshot: [1], at: 2)
+        _ = tracker.observe("study", snapshot: [1], at: 1)
         tracker.touch("study", reason: "inotify", at: 2.5)
-        #expect(tracker.unitsToCheck(at: 4).isEmpty)
-        #expect(tracker.unitsToCheck(at: 4.5) == ["study"])
-        #expect(tracker.observe("study", snapshot: [1], at: 4.5) == nil)   // the old snapshot was dropped
-        #expect(tracker.observe("study", snapshot: [1], at: 5.5) == "startup")
+        #expect(tracker.unitsToCheck(at: 3).isEmpty)
+        #expect(tracker.unitsToCheck(at: 3.5) == ["study"])
+        #expect(tracker.observe("study", snapshot: [1], at: 3.5) == nil)   // the old snapshot was dropped
+        #expect(tracker.observe("study", snapshot: [1], at: 4.5) == "startup")
     }
 
     @Test func settleSecondsZeroMeansTheFirstStatPassDecides() {
