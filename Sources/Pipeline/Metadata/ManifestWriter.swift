@@ -21,8 +21,8 @@ struct ManifestWriter: Sendable {
             let rows = LockedBox(0)
             do {
                 try DatasetExport.writeIncludingPlainImages(.manifest(directory: directory), from: ledger, format: .csv, jsonColumns: []) { line in
-                    text.value.append(line)
-                    rows.value += 1
+                    text.modify { $0.append(line) }
+                    rows.modify { $0 += 1 }
                 }
             } catch {
                 logger.error("\(path): not written: \(error)")
