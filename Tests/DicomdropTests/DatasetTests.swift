@@ -87,6 +87,19 @@ import Testing
         #expect(try harness.ledger().staleManifests().isEmpty)
     }
 
+    /// A watching daemon writes the manifest once the burst is over, without stopping.
+    @Test func aWatchingDaemonWritesTheManifestOnceNothingIsLeftToRun() async throws {
+        let harness = try DaemonHarness()
+        try harness.start()
+        #expect(waitUntilHoldingThread(seconds: 30) { harness.logText().contains("watching") }, "\(harness.logText())")
+        try DistinctImages.write(3, into: harness.drop)
+        let written = await waitUntil(seconds: 60) { records(harness.manifests()["small/manifest.csv"]).count == 4 }
+        #expect(written, "\(harness.logText())")
+        #expect(expectManifestListsEveryImageOnce(harness) == 3)
+        #expect(try harness.ledger().staleManifests().isEmpty)
+        #expect(await harness.stop() == 0)
+    }
+
     /// SIGTERM in the middle of a burst of loose files: the manifest that the runs so far
     /// left stale, not written while units were still waiting, is written before the process
     /// exits, with exactly the images recorded; the next start adds the rest.
