@@ -179,6 +179,7 @@ public final class Ledger: Sendable {
         registerOperatorMigration(&migrator)
         registerValidationMigration(&migrator)
         registerPlainImagesMigration(&migrator)
+        registerStaleManifestsMigration(&migrator)
         return migrator
     }
 
@@ -264,10 +265,14 @@ public final class Ledger: Sendable {
 
     /// Closes a run with how it ended, and moves its unit to `state` in the same
     /// transaction: a unit is never left `processing` by a run that is over.
+    /// Closes a run. `staleManifests`: the directories whose images it changed, marked in the
+    /// same transaction, so that no crash leaves a closed run's manifests unwritten for good
+    /// (an open run has all of them written at the next start).
     public func finishRun(_ run: Int64, of unit: String, counts: RunCounts, outcome: RunOutcome, error: String? = nil,
-                          state: UnitState) throws(LedgerError) {
+                          state: UnitState, staleManifests: Set<String> = []) throws(LedgerError) {
         let now = Self.now()
         try write { db in
+            try Self.markManifestsStale(staleManifests, in: db)
             try db.execute(sql: """
                 UPDATE runs SET finished_at = ?, files_seen = ?, files_new = ?, files_duplicate = ?,
                     files_skipped = ?, files_failed = ?, outcome = ?, error = ? WHERE id = ?

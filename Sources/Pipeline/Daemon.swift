@@ -47,7 +47,15 @@ public struct Daemon: Sendable {
     public func run() async throws {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: try services(), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        // However the group ended (--once, --reprocess, SIGTERM mid-burst, a failed
+        // service), what the runs committed is in the manifests before the process exits.
+        do {
+            try await group.run()
+        } catch {
+            processor.writeStaleManifests()
+            throw error
+        }
+        processor.writeStaleManifests()
         logger.info("stopped")
     }
 

@@ -36,6 +36,9 @@ public final class SchedulerService: Service {
     let pollSecondsAfterWatchLimit: Double
     let inputs: AsyncStream<Input>
     let continuation: AsyncStream<Input>.Continuation
+    /// How long manifests may stay stale while units keep coming: under a load that never
+    /// lets the scheduler go idle they are written this often, not never.
+    static let manifestDelaySeconds = 60.0
 
     public init(processor: UnitProcessor, index: DropIndex, live: LiveState, logger: Logger, touchTrigger: RunTrigger,
                 once: Bool = false) {
@@ -68,6 +71,8 @@ public final class SchedulerService: Service {
         var lastRescan = now()
         var overflowLogged = false, watchLimitLogged = false
         var lastPollAfterWatchLimit: Double?
+        /// When a run first left manifests stale since they were last written; nil: none is.
+        var manifestsStaleSince: Double?
 
         /// What a pass found becomes touches of its units.
         func apply(_ pass: DropIndex.Pass, as trigger: RunTrigger) {
@@ -84,6 +89,17 @@ public final class SchedulerService: Service {
             lastRescan = now()
         }
 
+        /// Runs what is due; the manifests its runs left stale are written once nothing is
+        /// left to run (or they have waited too long). A manifest's rewrite costs in
+        /// proportion to its directory: once per burst of runs, not once per run.
+        func settleRunAndWriteManifests() async {
+            if await settleAndRun(&scheduler, &pause, now: now), manifestsStaleSince == nil { manifestsStaleSince = now() }
+            if let since = manifestsStaleSince, scheduler.isIdle || now() - since >= Self.manifestDelaySeconds {
+                processor.writeStaleManifests()
+                manifestsStaleSince = nil
+            }
+        }
+
         await fullPass(.startup)
         // A unit stopped after its last file was recorded but before its run was closed is
         // left `waiting` with nothing changed: it runs again, skips every file, and is done.
@@ -92,7 +108,7 @@ public final class SchedulerService: Service {
             scheduler.touch(unit, reason: .startup, at: now())
         }
         logger.info("\(once ? "catching up with" : "watching") \(configuration.drop.path): \(scheduler.pendingCount) unit(s) pending at start-up")
-        await settleAndRun(&scheduler, &pause, now: now)
+        await settleRunAndWriteManifests()
         noteCatchUp(scheduler)
         if once && scheduler.isIdle && !pause.isPaused { return }
         let ticker = Task { [continuation, live] in
@@ -153,7 +169,7 @@ public final class SchedulerService: Service {
                 if let (unit, trigger) = pause.retry(free: processor.writer.freeBytes, at: now()) {
                     scheduler.touch(unit, reason: trigger, at: now())
                 }
-                await settleAndRun(&scheduler, &pause, now: now)
+                await settleRunAndWriteManifests()
                 noteCatchUp(scheduler)
                 live.update { $0.lastActivity = Date() }
                 if once && scheduler.isIdle && !pause.isPaused { return }
@@ -163,8 +179,8 @@ public final class SchedulerService: Service {
     }
 
     /// Stat passes of the units that are due, then every ready unit, one at a time (none
-    /// while the output filesystem refuses writes).
-    private func settleAndRun(_ scheduler: inout UnitScheduler, _ pause: inout OutputPause, now: () -> Double) async {
+    /// while the output filesystem refuses writes). True when a unit was run.
+    private func settleAndRun(_ scheduler: inout UnitScheduler, _ pause: inout OutputPause, now: () -> Double) async -> Bool {
         for unit in scheduler.unitsToCheck(at: now()) {
             let files = index.tree.files(inUnit: unit)
             let recorded = !files.isEmpty || !((try? processor.ledger.sources(inUnit: unit).isEmpty) ?? true)
@@ -201,6 +217,7 @@ public final class SchedulerService: Service {
             }
             writeStates(&scheduler)
         }
+        return ran
     }
 
     /// A run that paused holds processing (said once per pause); the retried unit's run

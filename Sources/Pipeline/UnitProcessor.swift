@@ -168,6 +168,13 @@ public final class UnitProcessor: Sendable {
         }
     }
 
+    /// Writes the manifests that closed runs marked stale (`Ledger.staleManifests`). The
+    /// scheduler calls it when it has nothing left to run, the daemon before it exits, and
+    /// start-up for what a crash after a run's close left unwritten.
+    public func writeStaleManifests() {
+        manifests.writeStale()
+    }
+
     /// Removes temporaries left by a crash, and the second names of images a crash left
     /// half moved into or out of `held/`; call once at start-up, before any run.
     public func sweepTemporaries() {
@@ -205,8 +212,6 @@ public final class UnitProcessor: Sendable {
         if failure == nil, case .complete = ending, let expectations {
             validation = validate(run: run, unit: unit, with: expectations, touched: &touched)
         }
-        // What was committed is in the manifests, whatever ended the run.
-        manifests.refresh(touched)
         var pausedBy: OutputWriter.Failure?
         let outcome: RunOutcome
         switch (failure, ending) {
@@ -221,7 +226,10 @@ public final class UnitProcessor: Sendable {
         case .interrupted, .paused: .waiting  // its files not yet recorded are still pending
         }
         let error = failure.map { "\($0)" } ?? pausedBy.map { "\($0)" }
-        try ledger.finishRun(run, of: unit, counts: counts, outcome: outcome, error: error, state: state)
+        // What was committed goes into the manifests, whatever ended the run: their
+        // directories are marked stale with the run's close and written when the scheduler
+        // is idle (writeStaleManifests), once for a burst of runs rather than once per run.
+        try ledger.finishRun(run, of: unit, counts: counts, outcome: outcome, error: error, state: state, staleManifests: touched)
         let seconds = (ContinuousClock.now - start).inSeconds
         var summary = RunSummary(unit: unit, trigger: trigger, counts: counts, outcome: outcome, seconds: seconds, pausedBy: pausedBy,
                                  failures: failures)

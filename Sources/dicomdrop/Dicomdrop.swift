@@ -130,6 +130,9 @@ struct Dicomdrop: AsyncParsableCommand {
             logger.warning("\(closed) run(s) left open by an interrupted process recorded as interrupted; their units are caught up now")
             processor.refreshAllManifests()
         }
+        // A crash after a run's close and before its manifests' deferred rewrite left them
+        // marked stale in the ledger.
+        processor.writeStaleManifests()
         if reprocess == nil { processor.reportOutputsOfOtherConfigurations() }
         processor.reportFiltersOnCSVColumns()
         do {

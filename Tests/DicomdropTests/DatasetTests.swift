@@ -58,6 +58,86 @@ import Testing
         #expect(imagesPerDirectory(harness) == expected)
     }
 
+    /// Checks that `small/manifest.csv` lists every PNG in `small/` exactly once; returns how
+    /// many it lists.
+    private func expectManifestListsEveryImageOnce(_ harness: DaemonHarness) -> Int {
+        let lines = records(harness.manifests()["small/manifest.csv"])
+        #expect(lines.first?.prefix(2) == ["name", "files"])
+        let names = lines.dropFirst().map { $0[0] }
+        #expect(names.count == Set(names).count, "a name listed twice")
+        let pngs = Set(harness.outputs().keys.filter { $0.hasPrefix("small/") && $0.hasSuffix(".png") })
+        let difference = Set(names.map { "small/\($0).png" }).symmetricDifference(pngs)
+        #expect(difference.isEmpty, "\(difference.count) differ, e.g. \(difference.prefix(2))")
+        return names.count
+    }
+
+    static let looseFiles = 200
+
+    /// Files dropped loose are a unit and a run each: every run marks the directory's
+    /// manifest stale, and it is written once nothing is left to run, listing every image
+    /// once.
+    @Test func manyLooseFilesGiveAManifestListingEveryImageOnce() throws {
+        let harness = try DaemonHarness(extraConfig: "workers: 2")
+        try DistinctImages.write(Self.looseFiles, into: harness.drop)
+        let result = try harness.run(["--once"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.components(separatedBy: "run done:").count - 1 == Self.looseFiles, "one run per file")
+        #expect(harness.manifests().keys.sorted() == ["small/manifest.csv"])
+        #expect(expectManifestListsEveryImageOnce(harness) == Self.looseFiles)
+        #expect(try harness.ledger().staleManifests().isEmpty)
+    }
+
+    /// A watching daemon writes the manifest once the burst is over, without stopping.
+    @Test func aWatchingDaemonWritesTheManifestOnceNothingIsLeftToRun() async throws {
+        let harness = try DaemonHarness()
+        try harness.start()
+        #expect(waitUntilHoldingThread(seconds: 30) { harness.logText().contains("watching") }, "\(harness.logText())")
+        try DistinctImages.write(3, into: harness.drop)
+        let written = await waitUntil(seconds: 60) { records(harness.manifests()["small/manifest.csv"]).count == 4 }
+        #expect(written, "\(harness.logText())")
+        #expect(expectManifestListsEveryImageOnce(harness) == 3)
+        #expect(try harness.ledger().staleManifests().isEmpty)
+        #expect(await harness.stop() == 0)
+    }
+
+    /// SIGTERM in the middle of a burst of loose files: the manifest that the runs so far
+    /// left stale, not written while units were still waiting, is written before the process
+    /// exits, with exactly the images recorded; the next start adds the rest.
+    @Test func sigtermMidBurstWritesTheDeferredManifestBeforeExiting() async throws {
+        let harness = try DaemonHarness(extraConfig: "workers: 1")
+        try DistinctImages.write(Self.looseFiles, into: harness.drop)
+        try harness.start()
+        let ledger = try harness.ledger()
+        let deferred = waitUntilHoldingThread(seconds: 60) { ((try? ledger.staleManifests().map(\.directory)) ?? []) == ["small"] }
+        #expect(deferred, "\(harness.logText())")
+        #expect(harness.manifests().isEmpty, "written after a run while other units were waiting")
+        #expect(await harness.stop(within: 30) == 0, "\(harness.logText())")
+        let recorded = try ledger.outputs().filter { $0.path.hasSuffix(".png") }.count
+        #expect(recorded > 0 && recorded < Self.looseFiles, "the stop should land mid-burst")
+        #expect(expectManifestListsEveryImageOnce(harness) == recorded)
+        #expect(try ledger.staleManifests().isEmpty)
+
+        #expect(try harness.run(["--once"]).status == 0)
+        #expect(expectManifestListsEveryImageOnce(harness) == Self.looseFiles)
+    }
+
+    /// A crash after runs were closed and before their manifests' deferred rewrite leaves
+    /// the marks in the ledger: the next start writes the manifests.
+    @Test func aManifestLeftStaleByACrashIsWrittenAtTheNextStart() throws {
+        let harness = try DaemonHarness()
+        try DistinctImages.write(3, into: harness.drop)
+        #expect(try harness.run(["--once"]).status == 0)
+        let manifest = try #require(harness.manifests()["small/manifest.csv"])
+        // What such a crash leaves: the directory marked, its manifest not written (gone here).
+        try FileManager.default.removeItem(at: harness.output.appendingPathComponent("small/manifest.csv"))
+        try harness.ledger().markManifestsStale(["small"])
+        let start = try harness.run(["--once"])
+        #expect(start.status == 0, "\(start.standardError)")
+        #expect(!start.standardError.contains("run done:"), "nothing was run again")
+        #expect(harness.manifests()["small/manifest.csv"] == manifest)
+        #expect(try harness.ledger().staleManifests().isEmpty)
+    }
+
     @Test func timestampNamedDirectoriesAndTheExportOfEveryInstance() throws {
         let harness = try DaemonHarness(extraConfig: "workers: 1\nbuckets:\n  capacity: 400")
         try DistinctImages.write(1000, into: harness.drop.appendingPathComponent("big"))

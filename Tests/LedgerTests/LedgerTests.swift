@@ -80,6 +80,23 @@ import Testing
         #expect(runs[1].outcome == .failed && runs[1].error == "disk full")
     }
 
+    /// A run's close marks the manifests of the directories it changed; a rewrite clears the
+    /// marks it read, and a directory marked again after that read (another process's run,
+    /// committed after the rewrite read the ledger) stays marked.
+    @Test func aRunsCloseMarksItsManifestsStaleAndARewriteClearsOnlyTheMarksItRead() throws {
+        let (ledger, _) = try temporaryLedger()
+        let run = try ledger.beginRun(of: "a.dcm", trigger: .startup)
+        try ledger.finishRun(run, of: "a.dcm", counts: RunCounts(seen: 1, new: 1), outcome: .done, state: .done,
+                             staleManifests: ["small", "large"])
+        let read = try ledger.staleManifests()
+        #expect(read.map(\.directory) == ["large", "small"])
+        try ledger.markManifestsStale(["small", "suboptimal"])
+        try ledger.clearStaleManifests(read)
+        #expect(try ledger.staleManifests().map(\.directory) == ["small", "suboptimal"])
+        try ledger.clearStaleManifests(try ledger.staleManifests())
+        #expect(try ledger.staleManifests().isEmpty)
+    }
+
     /// Every quality feature Imaging computes has a column in a new ledger: a feature added
     /// without a migration that adds its column would fail every insert.
     @Test func everyQualityFeatureHasAColumnInANewLedger() throws {

@@ -252,6 +252,8 @@ import Testing
 
     @Test func csvIsRFC4180AndAnExportOfANewLedgerIsItsHeader() throws {
         #expect(DatasetExport.csvLine(["a", "b,c", "d\"e", "f\ng", ""]) == "a,\"b,c\",\"d\"\"e\",\"f\ng\",\r\n")
+        // A CRLF is one Character, and so is a comma with a combining accent: both quoted.
+        #expect(DatasetExport.csvLine(["h\r\ni", "j,\u{301}k", "é"]) == "\"h\r\ni\",\"j,\u{301}k\",é\r\n")
         #expect(DatasetExport.jsonLine(["ImageType", "Rows", "name", "x"], [.text("[\"A\",\"B\"]"), .integer(5), .text("n\"1"), nil],
                                        jsonColumns: ["ImageType"]) == "{\"ImageType\":[\"A\",\"B\"],\"Rows\":5,\"name\":\"n\\\"1\",\"x\":null}\n")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)

@@ -46,8 +46,8 @@ public struct HeldImages: Sendable {
 
     /// Holds the images of `hashes` (contents `run` processed) that are in a size bucket;
     /// those the reserved buckets already set aside stay there. Returns how many, and the
-    /// directories whose manifests the move changed: the run writes them with the others
-    /// it touched.
+    /// directories whose manifests the move changed: the run marks them stale with the
+    /// others it touched, when it is closed.
     func hold(_ hashes: [String], byRun run: Int64) throws(Failure) -> (held: Int, directories: Set<String>) {
         let reserved = ReservedBucket.allCases.map(\.rawValue)
         let outputs: [String: [String]]
@@ -68,10 +68,20 @@ public struct HeldImages: Sendable {
         do { outputs = try ledger.heldOutputs(ofRun: run) } catch { throw .ledger(error) }
         guard !outputs.isEmpty else { throw .nothingHeld(run) }
         let moves = outputs.values.flatMap { $0 }.filter { $0.hasPrefix(Self.prefix) }.map { ($0, String($0.dropFirst(Self.prefix.count))) }
-        manifests.refresh(try move(moves) { () throws(Ledger.LedgerError) in
+        // Marked before the move: a crash after the ledger's commit must not leave the
+        // manifests of both sides stale for good (no run is open to say so at the next start).
+        let directories = Self.directories(of: moves)
+        do { try ledger.markManifestsStale(directories) } catch { throw .ledger(error) }
+        _ = try move(moves) { () throws(Ledger.LedgerError) in
             try ledger.release(Array(outputs.keys), ofRun: run, prefix: Self.prefix)
-        })
+        }
+        manifests.writeStale(in: directories)
         return outputs.count
+    }
+
+    /// The directories that files moved by `moves` leave and enter.
+    private static func directories(of moves: [(from: String, to: String)]) -> Set<String> {
+        Set(moves.flatMap { [($0.from as NSString).deletingLastPathComponent, ($0.to as NSString).deletingLastPathComponent] })
     }
 
     /// Links every file to its new name, makes the links durable, records, then unlinks the
@@ -107,7 +117,7 @@ public struct HeldImages: Sendable {
             throw .ledger(error as? Ledger.LedgerError ?? .database("outputs not made durable: \(error)"))
         }
         for (from, _) in moves { unlink(root + "/" + from) }
-        return Set(moves.flatMap { [($0.from as NSString).deletingLastPathComponent, ($0.to as NSString).deletingLastPathComponent] })
+        return Self.directories(of: moves)
     }
 
     static func sameFile(_ a: String, _ b: String) -> Bool {

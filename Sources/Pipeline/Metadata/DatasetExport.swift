@@ -40,9 +40,13 @@ public enum DatasetExport {
 
     /// One RFC 4180 record: a field with a comma, quote, CR or LF is quoted, its quotes
     /// doubled; records end with CRLF.
+    ///
+    /// The test is on UTF-8 bytes, not Characters: comparing Characters is a string
+    /// comparison per character (it was the top of a manifest's profile), and a comma that a
+    /// combining mark joins into one Character must still be quoted.
     static func csvLine(_ fields: [String]) -> String {
         fields.map { field in
-            field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" || $0 == "\r\n" })
+            field.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0D || $0 == 0x0A })
                 ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
         }.joined(separator: ",") + "\r\n"
     }
@@ -70,5 +74,12 @@ final class LockedBox<Value: Sendable>: @unchecked Sendable {
     var value: Value {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
+    }
+
+    /// Changes the value in place. `value.append(x)` goes through the getter and the setter:
+    /// the getter's copy shares the buffer, so the append copies all of it every time, and a
+    /// manifest built line by line that way cost O(lines²).
+    func modify<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        try lock.withLock { try body(&stored) }
     }
 }

@@ -3,8 +3,12 @@ import Ledger
 import Logging
 
 /// Each bucket directory's `manifest.csv`: one row per image in it, written again from the
-/// ledger after every run that changed the directory, by rename (readers see the old file
-/// or the new one, never half of one).
+/// ledger by rename (readers see the old file or the new one, never half of one).
+///
+/// What to write is the ledger's stale marks (`Ledger.staleManifests`), not a list in
+/// memory: runs mark the directories they change when they close, and the daemon writes them
+/// once the scheduler is idle, so a burst of runs into one directory rewrites its manifest
+/// once, and a crash in between leaves the marks for the next start.
 struct ManifestWriter: Sendable {
     static let fileName = "manifest.csv"
 
@@ -12,31 +16,62 @@ struct ManifestWriter: Sendable {
     let writer: OutputWriter
     let logger: Logger
 
-    /// Writes the manifests of `directories` (relative to the output directory); a
-    /// directory left without images loses its manifest.
+    /// Writes the manifests marked stale (those of `directories` only, when given), then
+    /// clears their marks; a manifest that could not be written keeps its mark and is tried
+    /// again by the next call.
+    func writeStale(in directories: Set<String>? = nil) {
+        let stale: [Ledger.StaleManifest]
+        do {
+            stale = try ledger.staleManifests().filter { directories?.contains($0.directory) ?? true }
+        } catch {
+            logger.error("manifests not written: \(error)")
+            return
+        }
+        let written = stale.filter { write($0.directory) }
+        do {
+            try ledger.clearStaleManifests(written)
+        } catch {
+            // Written all the same; the marks left make the next call write them again.
+            logger.error("manifests written but not recorded as written: \(error)")
+        }
+    }
+
+    /// Marks the manifests of `directories` stale and writes them.
     func refresh(_ directories: Set<String>) {
-        for directory in directories.sorted() {
-            let path = directory + "/" + Self.fileName
-            let text = LockedBox(Data())
-            let rows = LockedBox(0)
-            do {
-                try DatasetExport.writeIncludingPlainImages(.manifest(directory: directory), from: ledger, format: .csv, jsonColumns: []) { line in
-                    text.value.append(line)
-                    rows.value += 1
-                }
-            } catch {
-                logger.error("\(path): not written: \(error)")
-                continue
+        do {
+            try ledger.markManifestsStale(directories)
+        } catch {
+            logger.error("manifests not written: \(error)")
+            return
+        }
+        writeStale(in: directories)
+    }
+
+    /// Writes one directory's manifest (relative to the output directory); a directory left
+    /// without images loses its manifest. False when it could not.
+    private func write(_ directory: String) -> Bool {
+        let path = directory + "/" + Self.fileName
+        let text = LockedBox(Data())
+        let rows = LockedBox(0)
+        do {
+            try DatasetExport.writeIncludingPlainImages(.manifest(directory: directory), from: ledger, format: .csv, jsonColumns: []) { line in
+                text.modify { $0.append(line) }
+                rows.modify { $0 += 1 }
             }
-            if rows.value <= 1 {
-                writer.remove(path)
-                continue
-            }
-            do {
-                try writer.write(text.value, to: path)
-            } catch {
-                logger.error("\(path): not written: \(error)")
-            }
+        } catch {
+            logger.error("\(path): not written: \(error)")
+            return false
+        }
+        if rows.value <= 1 {
+            writer.remove(path)
+            return true
+        }
+        do {
+            try writer.write(text.value, to: path)
+            return true
+        } catch {
+            logger.error("\(path): not written: \(error)")
+            return false
         }
     }
 }
