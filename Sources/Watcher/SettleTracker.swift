@@ -3,14 +3,15 @@
 /// with the same sizes and modification times. A file still being copied is never read. The
 /// first pass is made `recheckSeconds` before the quiet period ends, so that the second,
 /// confirming one falls on its end: a quiet unit is ready `settleSeconds` after its last
-/// change, not a recheck later. With `settleSeconds` 0 the first stat pass decides.
+/// change (for `settleSeconds` of 2 or more), not a recheck later. With `settleSeconds` 0
+/// the first stat pass decides.
 ///
 /// Pure logic over times and snapshots the caller supplies, so it can be tested without
 /// clocks or disks. `Reason` records what first made a unit pending (start-up, inotify, rescan).
 public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: Sendable {
     public let settleSeconds: Double
-    /// Time between the two stat passes: a second at most, and half the quiet period for a
-    /// short one, so that a unit stays `waiting` for part of it.
+    /// Time between the two stat passes: the quiet period, a second at most. A writer that
+    /// pauses for less than this between writes is always caught growing.
     public let recheckSeconds: Double
 
     struct Pending: Sendable {
@@ -24,7 +25,7 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
 
     public init(settleSeconds: Double) {
         self.settleSeconds = settleSeconds
-        recheckSeconds = max(0.1, min(settleSeconds / 2, 1))
+        recheckSeconds = max(0.1, min(settleSeconds, 1))
     }
 
     public var pendingUnits: [String] { pending.keys.sorted() }
@@ -32,9 +33,11 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
     /// When the next stat pass of any unit is due; nil when none is pending.
     public var nextCheck: Double? { pending.values.map(\.nextCheck).min() }
 
-    /// The first pass after a change: a recheck before the quiet period ends.
+    /// The first pass after a change: a recheck before the quiet period ends, but not before
+    /// half of it (a short quiet period, where the recheck is all of it, keeps a `waiting`
+    /// half and is ready half a period late).
     private func firstCheck(after change: Double) -> Double {
-        change + max(0, settleSeconds - recheckSeconds)
+        change + max(settleSeconds - recheckSeconds, settleSeconds / 2)
     }
 
     /// Something changed under `unit`: its quiet period starts again. The first reason stays.
