@@ -3,8 +3,7 @@
 /// with the same sizes and modification times. A file still being copied is never read. The
 /// first pass is made `recheckSeconds` before the quiet period ends, so that the second,
 /// confirming one falls on its end: a quiet unit is ready `settleSeconds` after its last
-/// change (for `settleSeconds` of 2 or more), not a recheck later. With `settleSeconds` 0
-/// the first stat pass decides.
+/// change, not a recheck later. With `settleSeconds` 0 the first stat pass decides.
 ///
 /// Pure logic over times and snapshots the caller supplies, so it can be tested without
 /// clocks or disks. `Reason` records what first made a unit pending (start-up, inotify, rescan).
@@ -33,11 +32,10 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
     /// When the next stat pass of any unit is due; nil when none is pending.
     public var nextCheck: Double? { pending.values.map(\.nextCheck).min() }
 
-    /// The first pass after a change: a recheck before the quiet period ends, but not before
-    /// half of it (a short quiet period, where the recheck is all of it, keeps a `waiting`
-    /// half and is ready half a period late).
+    /// The first pass after a change: a recheck before the quiet period ends (at once for a
+    /// quiet period of a second or less, which has no `waiting` part then).
     private func firstCheck(after change: Double) -> Double {
-        change + max(settleSeconds - recheckSeconds, settleSeconds / 2)
+        change + max(0, settleSeconds - recheckSeconds)
     }
 
     /// Something changed under `unit`: its quiet period starts again. The first reason stays.

@@ -46,11 +46,12 @@ final class CollectedLog: @unchecked Sendable {
 
     private let root = FileManager.default.temporaryDirectory.appendingPathComponent("scheduler-\(UUID().uuidString)")
 
-    private func makeService(log: CollectedLog, pollSeconds: Double = 10, rescanSeconds: Double = 3600) throws -> (SchedulerService, Ledger, LiveState) {
+    private func makeService(log: CollectedLog, pollSeconds: Double = 10, rescanSeconds: Double = 3600,
+                             settleSeconds: Double = 0.2) throws -> (SchedulerService, Ledger, LiveState) {
         var configuration = WatchConfiguration(drop: root.appendingPathComponent("drop"), output: root.appendingPathComponent("out"),
                                                database: root.appendingPathComponent("ledger.sqlite"),
                                                deidentification: DeidentificationConfiguration(defaultsIn: root),
-                                               settleSeconds: 0.2, rescanSeconds: rescanSeconds, workers: 1)
+                                               settleSeconds: settleSeconds, rescanSeconds: rescanSeconds, workers: 1)
         configuration.pollSeconds = pollSeconds
         try FileManager.default.createDirectory(at: configuration.drop, withIntermediateDirectories: true)
         // No output directory yet: a batch of non-DICOM files writes none, and the commit
@@ -137,11 +138,13 @@ final class CollectedLog: @unchecked Sendable {
 
     /// Units on their way are in the ledger as waiting, then settling. Each state is held
     /// on purpose while the test looks (touches keep a unit waiting; a file that grows
-    /// between stat passes keeps it settling), so that no sampling can miss one.
+    /// between stat passes keeps it settling), so that no sampling can miss one. A quiet
+    /// period of 2 s: one of a second or less has no waiting part (its first stat pass
+    /// comes at once, the second when it ends).
     @Test func waitingAndSettlingReachTheLedger() async throws {
         defer { try? FileManager.default.removeItem(at: root) }
         let log = CollectedLog()
-        let (service, ledger, _) = try makeService(log: log)
+        let (service, ledger, _) = try makeService(log: log, settleSeconds: 2)
         let loop = Task { try await service.run() }
         defer { loop.cancel() }
         #expect(await waitUntil(seconds: Self.patience) { log.count(containing: "pending at start-up") == 1 })

@@ -43,6 +43,17 @@ import Watcher
         #expect(tracker.observe("study", snapshot: [1], at: 4.5) == "startup")
     }
 
+    /// A quiet period of a second or less is its own recheck: the first pass comes with the
+    /// change, the second when the period ends.
+    @Test func aShortQuietPeriodIsCheckedAtOnceAndWhenItEnds() {
+        var tracker = SettleTracker<[Int], String>(settleSeconds: 0.5)
+        tracker.touch("study", reason: "inotify", at: 3)
+        #expect(tracker.nextCheck == 3)
+        #expect(tracker.observe("study", snapshot: [1], at: 3) == nil)
+        #expect(tracker.nextCheck == 3.5)
+        #expect(tracker.observe("study", snapshot: [1], at: 3.5) == "inotify")
+    }
+
     @Test func settleSecondsZeroMeansTheFirstStatPassDecides() {
         var tracker = SettleTracker<[Int], String>(settleSeconds: 0)
         tracker.touch("study", reason: "startup", at: 0)
