@@ -270,8 +270,9 @@ def run_orthanc(orthanc, files, out):
 
 
 def encoder_floors(listing):
-    """The PNG encoder alone on the rendered pixels (scripts/bench-render's harness, one
-    thread): its key=value pairs, CPU seconds for the whole drop."""
+    """The PNG encoders alone on the rendered pixels (scripts/bench-render's harness, one
+    thread), CPU seconds for the whole drop: zlib level 1 with the RLE strategy, and the fast
+    encoder with its PNG bytes beside zlib's when the binary has it."""
     result = subprocess.run([RENDER_BENCH], stdin=listing.open(), capture_output=True, text=True, check=True)
     return dict(item.split("=", 1) for item in result.stdout.split() if "=" in item)
 
@@ -345,8 +346,14 @@ def main() -> int:
 
         floors = encoder_floors(everything)
         total = sum(size.values())
-        rows.append(("floor: zlib level 1 (RLE) alone on the rendered pixels, one thread", count, total, None, None,
-                     float(floors["floor_rle_seconds"]), None))
+        sha_cpu = next(row[5] for row in rows if row[0].startswith("floor: SHA-256"))
+        encoders = [("zlib level 1 (RLE)", float(floors["floor_rle_seconds"]))]
+        if "fast_seconds" in floors:
+            encoders.append(("the fast PNG encoder", float(floors["fast_seconds"])))
+        for encoder, seconds in encoders:
+            rows.append((f"floor: {encoder} alone on the rendered pixels, one thread", count, total, None, None, seconds, None))
+        for encoder, seconds in encoders:
+            rows.append((f"floor: SHA-256 + {encoder}", count, total, None, None, sha_cpu + seconds, None))
 
         rows.sort(key=lambda row: row[0].startswith("floor"))  # the peers, then the floors
         ours = rows[0]
@@ -372,6 +379,14 @@ def main() -> int:
         for name, given, _, pngs, *_ in rows:
             if pngs is not None and pngs != given:
                 notes.append(f"{name} made {pngs} PNGs of {given} files.")
+        ours_cpu = ours[5] * 1000 / ours[1]
+        ratios = ", ".join(f"{ours_cpu / ((sha_cpu + seconds) * 1000 / count):.2f}x SHA-256 + {encoder} "
+                           f"({(sha_cpu + seconds) * 1000 / count:.2f} ms)" for encoder, seconds in encoders)
+        notes.append(f"dicomdrop's CPU per file, {ours_cpu:.2f} ms, is {ratios} (issue 16's target: within 1.5x of the floor).")
+        if "fast_png_bytes" in floors:
+            fast, zlib = int(floors["fast_png_bytes"]), int(floors.get("zlib_png_bytes", floors["png_bytes"]))
+            notes.append(f"The fast encoder's PNGs: {fast / zlib:.3f}x the bytes of libpng + zlib level 1's "
+                         f"({fast / 1e6:.1f} MB against {zlib / 1e6:.1f} MB).")
         lines += [""] + notes
         table = "\n".join(lines)
         print(table)
