@@ -79,8 +79,16 @@ def once(config: pathlib.Path) -> dict:
     """One `dicomdrop --once` under GNU time -v: wall seconds, CPU seconds, peak RSS (MB) and
     the units its start-up found pending."""
     start = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-v", DICOMDROP, "--config", str(config), "--once"],
-                            capture_output=True, text=True)
+    # In a session of its own, so that a harness stopped midway stops dicomdrop too (GNU time
+    # passes no signal on to it).
+    with subprocess.Popen(["/usr/bin/time", "-v", DICOMDROP, "--config", str(config), "--once"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as process:
+        try:
+            _, stderr = process.communicate()
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    result = subprocess.CompletedProcess(process.args, process.returncode, "", stderr)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"dicomdrop --once failed ({result.returncode}): {result.stderr[-2000:]}")
@@ -101,7 +109,8 @@ class Daemon:
 
     def __init__(self, config: pathlib.Path, log: pathlib.Path, ready_within: float):
         self.log = log
-        self.process = subprocess.Popen([DICOMDROP, "--config", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([DICOMDROP, "--config", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                        start_new_session=True)
         self.wait_for(r"^.*watching .*pending at start-up", ready_within)
 
     def text(self) -> str:
@@ -166,6 +175,13 @@ def metric(port: int, name: str, kind: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+# Directories of at most 1,000 images for the 100,000-file ingest: without it each run (a
+# folder) writes its bucket's whole manifest again, in time that grows faster than the
+# bucket (a run of 1,000 files took 1 s with an empty bucket and 55 s with 40,000 images in
+# it), and the ingest alone would take hours. A no-op pass writes no manifest either way.
+RESCAN_BUCKETS = "buckets:\n  capacity: 1000\n"
+
+
 def rescan(work: pathlib.Path, count: int, passes: int) -> str:
     """`count` small files in folders of 1,000 ingested by one --once, then: the restart's
     no-op start-up pass (a second --once), and the daemon's own periodic pass
@@ -174,13 +190,13 @@ def rescan(work: pathlib.Path, count: int, passes: int) -> str:
     root = work / "rescan"
     size = write_copies(root / "drop", count, 1000, series=2)
     os.sync()
-    config = write_config(root)
+    config = write_config(root, RESCAN_BUCKETS)
     first = once(config)
     pngs = count_pngs(root / "out")
     again = once(config)
     noop = "" if again["pending"] == 0 else f" (found {again['pending']} units pending: not a no-op)"
 
-    config = write_config(root, "rescan_seconds: 1\nhttp:\n  listen: 127.0.0.1:0\n")
+    config = write_config(root, RESCAN_BUCKETS + "rescan_seconds: 1\nhttp:\n  listen: 127.0.0.1:0\n")
     daemon = Daemon(config, root / "daemon.log", ready_within=600)
     try:
         port = int(daemon.wait_for(r"status server listening on http://[^:]+:(\d+)/", 30).group(1))
@@ -207,7 +223,8 @@ def rescan(work: pathlib.Path, count: int, passes: int) -> str:
     cpu = f"{(after_cpu - before_cpu) / window:.3f} s" if window else "? (no pass in the window)"
     check = "" if pngs == count else f"; the first run made only {pngs} PNGs of {count} files"
     folders = (count + 999) // 1000
-    return (f"no-op rescan of {walks[-1][1]} files ({count} ingested, {folders} folder{'s' * (folders != 1)}, {size / 1e6:.0f} MB): "
+    return (f"no-op rescan of {walks[-1][1]} files ({count} ingested, {folders} folder{'s' * (folders != 1)}, {size / 1e6:.0f} MB, "
+            f"buckets.capacity 1000): "
             f"restart (a second --once) {again['wall']:.2f} s wall, CPU {again['cpu']:.2f} s, peak RSS {again['peak']:.1f} MB{noop}; "
             f"the daemon's periodic pass (rescan_seconds 1, /api/health last_pass.seconds, walk and compare) median "
             f"{statistics.median(seconds):.3f} s, max {max(seconds):.3f} s over {len(seconds)} passes, daemon CPU {cpu} per pass "
@@ -258,6 +275,8 @@ def latency(work: pathlib.Path, drops: int, settle: float) -> str:
 
 
 def main() -> int:
+    # A stop (SIGTERM) unwinds like an error: daemons stopped, the work directory removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(prog="bench-targets")
     parser.add_argument("rss_files", nargs="?", type=int, default=20_000)
     parser.add_argument("rescan_files", nargs="?", type=int, default=100_000)
