@@ -8,6 +8,7 @@ import pathlib
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,12 +31,20 @@ COMPRESSED_SHARE = {"JPEG Lossless": 0.10, "JPEG 2000": 0.10}
 NATIVE = "uncompressed"
 
 
-def timed(command, **kwargs):
-    """Wall, CPU (user + system) seconds and peak RSS (MB) of a command and its children."""
-    result = subprocess.run(TIME + command, capture_output=True, text=True, **kwargs)
-    if result.returncode != 0:
-        raise RuntimeError(f"{command[0]} failed ({result.returncode}): {result.stderr[-2000:]}")
-    wall, user, system, peak = result.stderr.strip().splitlines()[-1].split()
+def timed(command):
+    """Wall, CPU (user + system) seconds and peak RSS (MB) of a command and its children,
+    run in a session of their own that is killed if the harness stops or fails meanwhile
+    (GNU time passes no signal on)."""
+    with subprocess.Popen(TIME + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as process:
+        try:
+            _, stderr = process.communicate()
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({process.returncode}): {stderr[-2000:]}")
+    wall, user, system, peak = stderr.strip().splitlines()[-1].split()
     return float(wall), float(user) + float(system), int(peak) / 1024
 
 
@@ -285,6 +294,8 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "python":
         run_python(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
         return 0
+    # A stop (SIGTERM) unwinds like an error: Orthanc stopped, the work directory removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(prog="bench-peers")
     parser.add_argument("files", nargs="?", type=int, default=2000)
     parser.add_argument("document", nargs="?", default="")
