@@ -303,6 +303,7 @@ def main() -> int:
                         help="full: CT, MR and CR, 10%% JPEG Lossless, 10%% JPEG 2000 (default); ct-mr: uncompressed CT and MR only")
     arguments = parser.parse_args()
     count = arguments.files
+    load_before = bench_report.load_average()
     root = pathlib.Path(tempfile.mkdtemp(prefix="dicomdrop-bench-peers."))
     try:
         files, description = make_mixed_drop(root, count, arguments.mix)
@@ -398,6 +399,8 @@ def main() -> int:
             fast, zlib = int(floors["fast_png_bytes"]), int(floors.get("zlib_png_bytes", floors["png_bytes"]))
             notes.append(f"The fast encoder's PNGs: {fast / zlib:.3f}x the bytes of libpng + zlib level 1's "
                          f"({fast / 1e6:.1f} MB against {zlib / 1e6:.1f} MB).")
+        notes.append(f"Load average (1, 5, 15 min) before the run {load_before}, after it {bench_report.load_average()}: "
+                     "on this 2-core machine, above 2 means something else competed for the cores.")
         lines += [""] + notes
         table = "\n".join(lines)
         print(table)

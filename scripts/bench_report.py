@@ -63,6 +63,12 @@ def machine(dicomdrop: str | None = None) -> str:
     return "Machine: " + "; ".join(parts) + "."
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: whether something else ran beside the benchmark
+    (this machine's two cores are shared with builds)."""
+    return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
+
+
 def write_block(document: str, name: str, heading: str, text: str) -> None:
     """Puts `text` between `<!-- NAME: begin -->` and `<!-- NAME: end -->` in `document`,
     replacing what was there, or appends it under `heading` the first time."""

@@ -285,6 +285,7 @@ def main() -> int:
     parser.add_argument("--settle", default="0,0.1,1", help="settle_seconds values of the latency runs (default 0,0.1,1)")
     parser.add_argument("--passes", type=int, default=5, help="periodic rescan passes to time (default 5)")
     arguments = parser.parse_args()
+    load_before = bench_report.load_average()
     work = pathlib.Path(tempfile.mkdtemp(prefix="dicomdrop-bench-targets."))
     try:
         lines = []
@@ -292,6 +293,8 @@ def main() -> int:
                         + [lambda settle=float(s): latency(work, arguments.drops, settle) for s in arguments.settle.split(",")]):
             lines.append(measure())
             print(lines[-1], flush=True)
+        lines.append(f"load average (1, 5, 15 min) before the run {load_before}, after it {bench_report.load_average()}")
+        print(lines[-1])
         if arguments.document:
             text = "\n".join([bench_report.machine(DICOMDROP), ""] + [f"- {line}" for line in lines])
             bench_report.write_block(arguments.document, "bench-targets", "Issue 16's other targets (scripts/bench-targets)", text)
