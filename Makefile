@@ -20,7 +20,7 @@ PILLOW       := pillow
 PYLIBJPEG    := pylibjpeg==2.1.0 pylibjpeg-libjpeg==2.5.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0
 SUDO         := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: run test build deps test-deps corpus bench-parse bench-peers bench-daemon bench-render bench-memory bench-decode bench-large chaos-kill event-storm watch-limit half-copies soak clean
+.PHONY: run test build deps test-deps corpus bench-parse bench-peers bench-targets bench-daemon bench-render bench-memory bench-decode bench-large chaos-kill event-storm watch-limit half-copies soak clean
 
 run: deps
 	$(SWIFT) build -c release --product dicomdrop
@@ -90,6 +90,11 @@ bench-render: deps test-deps
 bench-peers: deps test-deps
 	@command -v Orthanc >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq orthanc; }
 	scripts/bench-peers 2000 docs/PERFORMANCE.md
+
+# Issue 16's other targets: peak RSS over 20,000 files, the no-op rescan of 100,000, the
+# latency of a one-file drop; the lines go into docs/PERFORMANCE.md.
+bench-targets: deps test-deps
+	scripts/bench-targets 20000 100000 20 docs/PERFORMANCE.md
 
 bench-memory: deps test-deps
 	scripts/bench-memory

@@ -24,15 +24,15 @@ DICOMDROP = os.environ["DICOMDROP"]
 warnings.simplefilter("ignore")
 
 
-def templates():
-    """The corpus's uncompressed single-frame CT and MR images."""
+def templates(modalities=("CT", "MR")):
+    """The corpus's uncompressed single-frame grayscale images of `modalities`."""
     found = []
     for path in sorted(CORPUS.rglob("*.dcm")):
         try:
             ds = pydicom.dcmread(path)
         except Exception:
             continue
-        if (ds.get("Modality") in ("CT", "MR") and ds.file_meta.TransferSyntaxUID in UncompressedTransferSyntaxes
+        if (ds.get("Modality") in modalities and ds.file_meta.TransferSyntaxUID in UncompressedTransferSyntaxes
                 and int(ds.get("NumberOfFrames", 1) or 1) == 1 and ds.get("SamplesPerPixel", 1) == 1
                 and "PixelData" in ds and ds.BitsAllocated in (8, 16)):
             try:
