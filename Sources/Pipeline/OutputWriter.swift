@@ -197,15 +197,37 @@ struct OutputWriter: Sendable {
     /// Deletes temporaries a crash left behind; returns how many.
     @discardableResult
     func sweepTemporaries() -> Int {
-        guard let enumerator = FileManager.default.enumerator(atPath: root.path) else { return 0 }
         var removed = 0
-        while let relative = enumerator.nextObject() as? String {
-            if (relative as NSString).lastPathComponent.hasPrefix(Self.temporaryMarker) {
-                unlink(root.appendingPathComponent(relative).path)
+        sweep(folder: root.path, removed: &removed)
+        return removed
+    }
+
+    /// `readdir` with its entry types: no `stat` and no `String` per output, only per folder
+    /// and per temporary. A FileManager walk of 200,000 outputs was half of a restart's CPU
+    /// over 100,000 files (scripts/bench-targets). Symbolic links are not followed.
+    private func sweep(folder: String, removed: inout Int) {
+        guard let directory = RawPath.withSystemPath(folder, { opendir($0) }) else { return }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let type = entry.pointee.d_type
+            let startsWithDot = withUnsafeBytes(of: entry.pointee.d_name) { $0[0] == UInt8(ascii: ".") }
+            // Outputs are files not named with a dot: the common case costs nothing more.
+            guard startsWithDot || type == UInt8(DT_DIR) || type == UInt8(DT_UNKNOWN) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in RawPath.string(fromBytes: raw.prefix { $0 != 0 }) }
+            if name == "." || name == ".." { continue }
+            let path = folder + "/" + name
+            if name.hasPrefix(Self.temporaryMarker) {
+                _ = RawPath.withSystemPath(path) { unlink($0) }
                 removed += 1
+            } else if type == UInt8(DT_DIR) || (type == UInt8(DT_UNKNOWN) && isFolder(path)) {
+                sweep(folder: path, removed: &removed)
             }
         }
-        return removed
+    }
+
+    private func isFolder(_ path: String) -> Bool {
+        var status = stat()
+        return RawPath.withSystemPath(path) { lstat($0, &status) } == 0 && status.st_mode & S_IFMT == S_IFDIR
     }
 }
 
