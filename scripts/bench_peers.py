@@ -372,7 +372,7 @@ def main() -> int:
         per_file = ours[4] / ours[1]
         lines = [f"{count} files, {total / 1e6:.0f} MB: {description}.", "",
                  bench_report.machine(DICOMDROP), "",
-                 "| peer | files | PNGs | files/s | MB/s | CPU ms per file | peak RSS MB | dicomdrop's lead (wall per file) |",
+                 "| peer | files | PNGs | files/s | MB/s | CPU ms per file | peak RSS MB (largest process) | dicomdrop's lead (wall per file) |",
                  "|---|---|---|---|---|---|---|---|"]
         for name, given, given_bytes, pngs, wall, cpu, peak in rows:
             if wall is None:

@@ -258,7 +258,7 @@ def latency(work: pathlib.Path, drops: int, settle: float) -> str:
             os.rename(folder, root / "drop" / folder.name)
             deadline = start + settle + 30
             while True:
-                if out.is_dir() and sum(1 for _ in out.glob("*/*.png")) > index:
+                if out.is_dir() and sum(1 for path in out.glob("*/*.png") if not path.name.startswith(".")) > index:
                     break
                 if time.perf_counter() > deadline:
                     raise RuntimeError(f"no PNG of drop {index} within {settle + 30:g} s: {daemon.text()[-2000:]}")

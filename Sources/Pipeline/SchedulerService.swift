@@ -93,11 +93,19 @@ public final class SchedulerService: Service {
         /// left to run (or they have waited too long). A manifest's rewrite costs in
         /// proportion to its directory: once per burst of runs, not once per run.
         func settleRunAndWriteManifests() async {
-            if await settleAndRun(&scheduler, &pause, now: now), manifestsStaleSince == nil { manifestsStaleSince = now() }
-            if let since = manifestsStaleSince, scheduler.isIdle || now() - since >= Self.manifestDelaySeconds {
-                processor.writeStaleManifests()
-                manifestsStaleSince = nil
+            // Checked after each run too: one call can run a long queue (a start-up over
+            // thousands of loose files), and the manifests must not wait for all of it.
+            func writeManifestsWhenDue(idle: Bool) {
+                guard let since = manifestsStaleSince, idle || now() - since >= Self.manifestDelaySeconds else { return }
+                // One that could not be written keeps its mark: tried again a delay later.
+                manifestsStaleSince = processor.writeStaleManifests() ? nil : now()
             }
+            let ran = await settleAndRun(&scheduler, &pause, now: now) {
+                if manifestsStaleSince == nil { manifestsStaleSince = now() }
+                writeManifestsWhenDue(idle: false)
+            }
+            if ran, manifestsStaleSince == nil { manifestsStaleSince = now() }
+            writeManifestsWhenDue(idle: scheduler.isIdle)
         }
 
         await fullPass(.startup)
@@ -125,8 +133,10 @@ public final class SchedulerService: Service {
         // touches (each moving the unit's pass later) starts no task after the first.
         var wake: Task<Void, Never>?
         var wakeAt: Double?
-        func scheduleWake() {
-            guard let due = scheduler.nextCheck else { return }
+        // After an event only the touched unit's pass is new (the minimum over every pending
+        // unit would make a copy of N loose files O(N^2)); after a tick or a wake, all of them.
+        func scheduleWake(unit: String? = nil) {
+            guard let due = unit.map({ scheduler.nextCheck(of: $0) }) ?? scheduler.nextCheck else { return }
             if let wakeAt, wakeAt <= due { return }
             wake?.cancel()
             wakeAt = due
@@ -148,6 +158,8 @@ public final class SchedulerService: Service {
             switch input {
             case .watch(.touched(let unit)):
                 scheduler.touch(unit, reason: touchTrigger, at: now())
+                scheduleWake(unit: unit)
+                continue
             case .watch(.overflow):
                 live.recordOverflow()
                 if !overflowLogged { logger.warning("\(InotifyRemedy.overflow)") }
@@ -180,7 +192,8 @@ public final class SchedulerService: Service {
 
     /// Stat passes of the units that are due, then every ready unit, one at a time (none
     /// while the output filesystem refuses writes). True when a unit was run.
-    private func settleAndRun(_ scheduler: inout UnitScheduler, _ pause: inout OutputPause, now: () -> Double) async -> Bool {
+    private func settleAndRun(_ scheduler: inout UnitScheduler, _ pause: inout OutputPause, now: () -> Double,
+                              afterEachRun: () -> Void = {}) async -> Bool {
         for unit in scheduler.unitsToCheck(at: now()) {
             let files = index.tree.files(inUnit: unit)
             let recorded = !files.isEmpty || !((try? processor.ledger.sources(inUnit: unit).isEmpty) ?? true)
@@ -216,6 +229,7 @@ public final class SchedulerService: Service {
                 scheduler.finished(unit, outcome: .failed, at: now())
             }
             writeStates(&scheduler)
+            afterEachRun()
         }
         return ran
     }

@@ -44,6 +44,9 @@ public struct UnitScheduler: Sendable {
     /// When the next stat pass is due (the daemon wakes for it); nil when nothing is pending.
     public var nextCheck: Double? { tracker.nextCheck }
 
+    /// When `unit`'s next stat pass is due (O(1): looked at on every event).
+    public func nextCheck(of unit: String) -> Double? { tracker.nextCheck(of: unit) }
+
     /// Units due for a stat pass now.
     public func unitsToCheck(at now: Double) -> [String] {
         tracker.unitsToCheck(at: now)

@@ -18,6 +18,9 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
         var lastChange: Double
         var nextCheck: Double
         var snapshot: Snapshot?
+        /// When the last stat pass was made: passes stay a recheck apart even while events
+        /// keep coming, so a copy in progress is not walked again and again.
+        var lastPass: Double?
     }
 
     private var pending: [String: Pending] = [:]
@@ -32,6 +35,9 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
     /// When the next stat pass of any unit is due; nil when none is pending.
     public var nextCheck: Double? { pending.values.map(\.nextCheck).min() }
 
+    /// When `unit`'s next stat pass is due; nil when it is not pending.
+    public func nextCheck(of unit: String) -> Double? { pending[unit]?.nextCheck }
+
     /// The first pass after a change: a recheck before the quiet period ends (at once for a
     /// quiet period of a second or less, which has no `waiting` part then).
     private func firstCheck(after change: Double) -> Double {
@@ -42,7 +48,7 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
     public mutating func touch(_ unit: String, reason: Reason, at now: Double) {
         if var entry = pending[unit] {
             entry.lastChange = now
-            entry.nextCheck = firstCheck(after: now)
+            entry.nextCheck = max(firstCheck(after: now), (entry.lastPass ?? -.infinity) + recheckSeconds)
             entry.snapshot = nil
             pending[unit] = entry
         } else {
@@ -67,6 +73,7 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
             return entry.reason
         }
         entry.snapshot = snapshot
+        entry.lastPass = now
         // Never before the quiet period's end, even when a pass came early.
         entry.nextCheck = max(now + recheckSeconds, entry.lastChange + settleSeconds)
         pending[unit] = entry

@@ -18,14 +18,15 @@ struct ManifestWriter: Sendable {
 
     /// Writes the manifests marked stale (those of `directories` only, when given), then
     /// clears their marks; a manifest that could not be written keeps its mark and is tried
-    /// again by the next call.
-    func writeStale(in directories: Set<String>? = nil) {
+    /// again by the next call. True when every one was written and its mark cleared.
+    @discardableResult
+    func writeStale(in directories: Set<String>? = nil) -> Bool {
         let stale: [Ledger.StaleManifest]
         do {
             stale = try ledger.staleManifests().filter { directories?.contains($0.directory) ?? true }
         } catch {
             logger.error("manifests not written: \(error)")
-            return
+            return false
         }
         let written = stale.filter { write($0.directory) }
         do {
@@ -33,7 +34,9 @@ struct ManifestWriter: Sendable {
         } catch {
             // Written all the same; the marks left make the next call write them again.
             logger.error("manifests written but not recorded as written: \(error)")
+            return false
         }
+        return written.count == stale.count
     }
 
     /// Marks the manifests of `directories` stale and writes them.
