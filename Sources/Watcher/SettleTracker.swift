@@ -18,9 +18,6 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
         var lastChange: Double
         var nextCheck: Double
         var snapshot: Snapshot?
-        /// When the last stat pass was made: passes stay a recheck apart even while events
-        /// keep coming, so a copy in progress is not walked again and again.
-        var lastPass: Double?
     }
 
     private var pending: [String: Pending] = [:]
@@ -48,7 +45,7 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
     public mutating func touch(_ unit: String, reason: Reason, at now: Double) {
         if var entry = pending[unit] {
             entry.lastChange = now
-            entry.nextCheck = max(firstCheck(after: now), (entry.lastPass ?? -.infinity) + recheckSeconds)
+            entry.nextCheck = firstCheck(after: now)
             entry.snapshot = nil
             pending[unit] = entry
         } else {
@@ -73,7 +70,6 @@ public struct SettleTracker<Snapshot: Equatable & Sendable, Reason: Sendable>: S
             return entry.reason
         }
         entry.snapshot = snapshot
-        entry.lastPass = now
         // Never before the quiet period's end, even when a pass came early.
         entry.nextCheck = max(now + recheckSeconds, entry.lastChange + settleSeconds)
         pending[unit] = entry
