@@ -265,9 +265,9 @@ public final class Ledger: Sendable {
 
     /// Closes a run with how it ended, and moves its unit to `state` in the same
     /// transaction: a unit is never left `processing` by a run that is over.
-    /// Closes a run. `staleManifests`: the directories whose images it changed, marked in the
-    /// same transaction, so that no crash leaves a closed run's manifests unwritten for good
-    /// (an open run has all of them written at the next start).
+    /// `staleManifests`: the directories whose images it changed, marked in that transaction
+    /// too, so that no crash leaves a closed run's manifests unwritten for good (an open run
+    /// has all of them written at the next start).
     public func finishRun(_ run: Int64, of unit: String, counts: RunCounts, outcome: RunOutcome, error: String? = nil,
                           state: UnitState, staleManifests: Set<String> = []) throws(LedgerError) {
         let now = Self.now()

@@ -170,8 +170,8 @@ public final class UnitProcessor: Sendable {
 
     /// Writes the manifests that closed runs marked stale (`Ledger.staleManifests`). The
     /// scheduler calls it when it has nothing left to run, the daemon before it exits, and
-    /// start-up for what a crash after a run's close left unwritten.
-    /// Whether every stale manifest was written and its mark cleared.
+    /// start-up for what a crash after a run's close left unwritten. True when every one
+    /// was written and its mark cleared.
     @discardableResult
     public func writeStaleManifests() -> Bool {
         manifests.writeStale()

@@ -43,16 +43,11 @@ public enum FastPNGEncoder {
         header.appendBigEndian(UInt32(raster.width))
         header.appendBigEndian(UInt32(raster.height))
         header += [UInt8(raster.bitDepth), colourType(channels: raster.channels), 0, 0, 0]
-        appendChunk("IHDR", header, to: &png)
-        // zlib header: deflate with a 32 KiB window, "fastest" level; 0x7801 is a multiple of 31.
-        var stream = [UInt8](repeating: 0, count: 2 + deflated.count + 4)
-        stream[0] = 0x78
-        stream[1] = 0x01
-        stream.withUnsafeMutableBufferPointer { stream in
-            _ = deflated.withUnsafeBufferPointer { memcpy(stream.baseAddress! + 2, $0.baseAddress!, $0.count) }
-        }
-        stream.replaceSubrange((stream.count - 4)..., with: [UInt8](bigEndian: UInt32(adler)))
-        appendChunk("IDAT", stream, to: &png)
+        appendChunk("IHDR", [header], to: &png)
+        // The zlib stream in three pieces, appended to the file as they are (the deflate
+        // bytes copied once): its header (deflate with a 32 KiB window, "fastest" level;
+        // 0x7801 is a multiple of 31), the deflate stream, the Adler-32.
+        appendChunk("IDAT", [[0x78, 0x01], deflated, [UInt8](bigEndian: UInt32(adler))], to: &png)
         appendChunk("IEND", [], to: &png)
         return png
     }
@@ -94,13 +89,17 @@ public enum FastPNGEncoder {
         }
     }
 
-    private static func appendChunk(_ type: String, _ data: [UInt8], to png: inout Data) {
+    /// A chunk whose data is `pieces` one after another: length, type, data, CRC-32 of the
+    /// type and data.
+    private static func appendChunk(_ type: String, _ pieces: [[UInt8]], to png: inout Data) {
         let typeBytes = Array(type.utf8)
-        png.append(contentsOf: [UInt8](bigEndian: UInt32(data.count)))
+        png.append(contentsOf: [UInt8](bigEndian: UInt32(pieces.reduce(0) { $0 + $1.count })))
         png.append(contentsOf: typeBytes)
-        png.append(contentsOf: data)
         var crc = typeBytes.withUnsafeBufferPointer { crc32_z(0, $0.baseAddress, z_size_t($0.count)) }
-        crc = data.withUnsafeBufferPointer { crc32_z(crc, $0.baseAddress, z_size_t($0.count)) }
+        for piece in pieces {
+            png.append(contentsOf: piece)
+            crc = piece.withUnsafeBufferPointer { crc32_z(crc, $0.baseAddress, z_size_t($0.count)) }
+        }
         png.append(contentsOf: [UInt8](bigEndian: UInt32(crc)))
     }
 }
