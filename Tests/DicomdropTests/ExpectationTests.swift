@@ -135,9 +135,11 @@ import Testing
     @Test func anInterruptedRunsInstancesAreValidatedByTheNextCompleteRun() async throws {
         let harness = try DaemonHarness(extraConfig: Self.rules(modalities: "CR|DX", onFailure: "record") + "\nworkers: 1")
         try DistinctImages.write(600, into: harness.drop.appendingPathComponent("big"))
-        // A slow disk (each batch of 64 made durable 0.6 s late): the unit takes 6 s or more,
-        // and the stop lands after the first batch, long before the last.
-        try harness.start(environment: ["LD_PRELOAD": try ReadFaultTests.injector(), "DD_SYNCFS_DELAY_MS": "600"])
+        // A slow disk (each batch of 64 made durable 1.5 s late): the unit takes 15 s or more,
+        // and the stop lands after the first batch, long before the last; the four batches
+        // the commit queue lets wait are drained within 6 s. (At 0.6 s a batch a loaded CI
+        // machine, whose test process sent the stop late, once saw all 600 recorded.)
+        try harness.start(environment: ["LD_PRELOAD": try ReadFaultTests.injector(), "DD_SYNCFS_DELAY_MS": "1500"])
         let ledger = try harness.ledger()
         #expect(await waitUntil(seconds: 60) { ((try? ledger.sources(inUnit: "big").count) ?? 0) >= 64 })
         #expect(await harness.stop(within: 30) == 0)
