@@ -59,9 +59,7 @@ struct MonochromeRenderer: Sendable {
                 if bitDepth == 16 {
                     let words = [UInt16](unsafeUninitializedCapacity: count) { output, initialized in
                         table.withUnsafeBufferPointer { table in
-                            forEachStoredValue(raw, layout: layout, byteOrder: frame.byteOrder) { index, value in
-                                output[index] = table[Int(value &- lowest)]
-                            }
+                            mapStoredValues(raw, layout: layout, byteOrder: frame.byteOrder, lowest: lowest, through: table, into: output)
                         }
                         initialized = count
                     }
@@ -72,9 +70,7 @@ struct MonochromeRenderer: Sendable {
                 let bytes = table.map { UInt8(truncatingIfNeeded: $0) }
                 let gray = [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
                     bytes.withUnsafeBufferPointer { table in
-                        forEachStoredValue(raw, layout: layout, byteOrder: frame.byteOrder) { index, value in
-                            output[index] = table[Int(value &- lowest)]
-                        }
+                        mapStoredValues(raw, layout: layout, byteOrder: frame.byteOrder, lowest: lowest, through: table, into: output)
                     }
                     initialized = count
                 }
@@ -157,6 +153,57 @@ struct MonochromeRenderer: Sendable {
             }
         }
         return modality.map { UInt16(transform.quantized($0, range: range, maximum: maximum)) }
+    }
+
+    /// Writes each pixel's table entry, `table[stored value - lowest]`, to `output`: the
+    /// render's one pass over the pixels (about a tenth of a CT file's CPU). Raw pointers and
+    /// four pixels per turn, so that the loop is the load, the arithmetic and the lookup, with
+    /// no bounds or nil checks; for the common 16-bit little-endian frame whose stored bits
+    /// are the whole word (shift 0, 16 bits stored) without the shift and mask. The stored
+    /// value minus `lowest` is `(word ^ signBit) - (signBit + lowest)` in wrapping 32-bit
+    /// arithmetic, one subtraction for the sign extension and the offset together.
+    @inline(__always)
+    private func mapStoredValues<Output>(_ bytes: UnsafeRawBufferPointer, layout: Layout, byteOrder: ByteOrder, lowest: Int32,
+                                         through table: UnsafeBufferPointer<Output>, into output: UnsafeMutableBufferPointer<Output>) {
+        let count = layout.rows * layout.columns
+        guard count > 0, let source = bytes.baseAddress, let lookup = table.baseAddress, let target = output.baseAddress,
+              layout.bitsAllocated == 16, byteOrder == .littleEndian else {
+            forEachStoredValue(bytes, layout: layout, byteOrder: byteOrder) { index, value in
+                output[index] = table[Int(value &- lowest)]
+            }
+            return
+        }
+        let shift = UInt32(layout.highBit + 1 - layout.bitsStored)
+        let mask = (UInt32(1) << UInt32(layout.bitsStored)) - 1
+        let signBit: UInt32 = layout.isSigned ? UInt32(1) << UInt32(layout.bitsStored - 1) : 0
+        let offset = signBit &+ UInt32(bitPattern: lowest)
+        @inline(__always) func sample(_ index: Int) -> UInt32 {
+            UInt32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self)))
+        }
+        var index = 0
+        if shift == 0 && layout.bitsStored == 16 {
+            while index &+ 4 <= count {
+                let a = sample(index), b = sample(index &+ 1), c = sample(index &+ 2), d = sample(index &+ 3)
+                target[index] = lookup[Int((a ^ signBit) &- offset)]
+                target[index &+ 1] = lookup[Int((b ^ signBit) &- offset)]
+                target[index &+ 2] = lookup[Int((c ^ signBit) &- offset)]
+                target[index &+ 3] = lookup[Int((d ^ signBit) &- offset)]
+                index &+= 4
+            }
+        } else {
+            while index &+ 4 <= count {
+                let a = sample(index), b = sample(index &+ 1), c = sample(index &+ 2), d = sample(index &+ 3)
+                target[index] = lookup[Int((((a >> shift) & mask) ^ signBit) &- offset)]
+                target[index &+ 1] = lookup[Int((((b >> shift) & mask) ^ signBit) &- offset)]
+                target[index &+ 2] = lookup[Int((((c >> shift) & mask) ^ signBit) &- offset)]
+                target[index &+ 3] = lookup[Int((((d >> shift) & mask) ^ signBit) &- offset)]
+                index &+= 4
+            }
+        }
+        while index < count {
+            target[index] = lookup[Int((((sample(index) >> shift) & mask) ^ signBit) &- offset)]
+            index &+= 1
+        }
     }
 
     /// Calls `body` with each pixel's index and stored value: the Bits Stored bits ending at

@@ -61,6 +61,41 @@ import TestSupport
         #expect(abs(small.p99 - small.p1 - 251) <= 1 && abs(large.std - small.std) < 0.01)
     }
 
+    /// The Laplacian's variance and the sharpness, against a plain reading of their
+    /// definition (block means in Double, then the 4-neighbour Laplacian), for images reduced
+    /// by 1, 2 (each with its own loop) and 3, with sizes that leave a remainder.
+    @Test func theLaplacianMatchesItsDefinitionAtEveryReductionFactor() {
+        var generator = SeededGenerator(state: 23)
+        for (width, height) in [(200, 150), (257, 300), (512, 512), (513, 511), (700, 90), (3, 900)] {
+            let raster = Self.gray(width, height) { row, column in
+                UInt8(truncatingIfNeeded: (row * 3 + column) / 2 + Int(generator.next() % 40))
+            }
+            let factor = max(1, min((max(width, height) + 255) / 256, min(width, height) / 3))
+            let (w, h) = (width / factor, height / factor)
+            var means = [Double](repeating: 0, count: w * h)
+            for row in 0..<(h * factor) {
+                for column in 0..<(w * factor) {
+                    means[row / factor * w + column / factor] += Double(raster.pixels[row * width + column]) / Double(factor * factor)
+                }
+            }
+            var laplacians: [Double] = []
+            for row in 1..<(h - 1) {
+                for column in 1..<(w - 1) {
+                    let index = row * w + column
+                    laplacians.append(4 * means[index] - means[index - 1] - means[index + 1] - means[index - w] - means[index + w])
+                }
+            }
+            func variance(_ values: [Double]) -> Double {
+                let mean = values.reduce(0, +) / Double(values.count)
+                return values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)
+            }
+            let features = QualityFeatures.measure(raster)
+            let expected = variance(laplacians)
+            #expect(abs(features.laplacianVariance - expected) <= 1e-9 * max(1, expected), "\(width)x\(height): \(features.laplacianVariance) vs \(expected)")
+            #expect(abs(features.sharpness - expected / variance(means)) <= 1e-9 * max(1, features.sharpness), "\(width)x\(height)")
+        }
+    }
+
     @Test func colourIsMeasuredOnItsLuma() {
         let red = Raster(width: 8, height: 8, channels: 3, bitDepth: 8, pixels: Array(repeating: [255, 0, 0], count: 64).flatMap { $0 })
         #expect(QualityFeatures.measure(red).mean == 76)  // 0.299 * 255 = 76.2

@@ -1,0 +1,39 @@
+@testable import DICOM
+import Testing
+import TestSupport
+
+/// The byte-wise reading of ASCII text values must give what the Character-wise rules give.
+@Suite struct TextValueTests {
+    /// Every text VR, over seeded random ASCII strings built from the characters the rules
+    /// treat specially (backslash, NUL, space and the other whitespace, CR LF, plus signs)
+    /// and some that they do not (the 0x1C-0x1F separators are not whitespace to Swift).
+    @Test func asciiValuesReadAsTheCharacterRulesReadThem() {
+        let alphabet: [String] = ["a", "Z", "1", ".", "+", "-", "^", " ", "\0", "\\", "\t", "\n", "\r", "\r\n",
+                                  "\u{0B}", "\u{0C}", "\u{1C}", "\u{1F}", "~"]
+        let textVRs: [VR] = [.AE, .AS, .CS, .DA, .DS, .DT, .IS, .LO, .LT, .PN, .SH, .ST, .TM, .UC, .UI, .UR, .UT]
+        var generator = SeededGenerator(state: 16)
+        var compared = 0
+        for vr in textVRs {
+            for _ in 0..<3_000 {
+                let length = Int(generator.next() % 12)
+                let text = (0..<length).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }.joined()
+                let fast = DataSet.asciiTextValues(text, vr: vr)
+                #expect(fast == DataSet.characterTextValues(text, vr: vr), "\(vr) \(Array(text.utf8))")
+                compared += 1
+            }
+        }
+        #expect(compared == 17 * 3_000)
+        // Anything beyond ASCII is left to the Character rules.
+        #expect(DataSet.asciiTextValues("Müller\\Ünal", vr: .LO) == nil)
+        #expect(DataSet.characterTextValues("Müller\\Ünal ", vr: .LO) == ["Müller", "Ünal"])
+    }
+
+    /// A reading through the public API: padding and separators per VR.
+    @Test func paddingAndSeparatorsPerVR() {
+        #expect(DataSet.asciiTextValues(" 1.5 \\+2 \\ ", vr: .DS) == ["1.5", "+2", ""])
+        #expect(DataSet.asciiTextValues("1.2.3\0", vr: .UI) == ["1.2.3"])
+        #expect(DataSet.asciiTextValues(" A B \\C ", vr: .AE) == ["A B", "C"])
+        #expect(DataSet.asciiTextValues("text \\ kept  ", vr: .LT) == ["text \\ kept"])
+        #expect(DataSet.asciiTextValues("  ", vr: .SH) == [])
+    }
+}
