@@ -107,26 +107,28 @@ struct MonochromeRenderer: Sendable {
         var lowest = Int32.max, highest = Int32.min
         var vectorised = 0
         if layout.bitsAllocated == 16 && count >= 16 {
-            let shift = UInt32(layout.highBit + 1 - layout.bitsStored)
-            let mask = SIMD16<UInt32>(repeating: (UInt32(1) << UInt32(layout.bitsStored)) - 1)
-            let signBit = SIMD16<UInt32>(repeating: layout.isSigned ? UInt32(1) << UInt32(layout.bitsStored - 1) : 0)
+            // In 16-bit lanes throughout: a stored value of at most 16 bits, sign-extended
+            // with (x ^ m) - m, is its own Int16 bit pattern, and SSE2 has 16-bit signed
+            // min and max, so no lane is widened. Unsigned 16-bit values are compared with
+            // their top bit flipped (x - 32,768, the same order) and shifted back at the end.
+            let shift = UInt16(layout.highBit + 1 - layout.bitsStored)
+            let mask = SIMD16<UInt16>(repeating: UInt16(truncatingIfNeeded: (UInt32(1) << UInt32(layout.bitsStored)) - 1))
+            let signBit = SIMD16<UInt16>(repeating: layout.isSigned ? UInt16(1) << UInt16(layout.bitsStored - 1) : 0)
+            let bias: UInt16 = !layout.isSigned && layout.bitsStored == 16 ? 0x8000 : 0
+            let flip = SIMD16<UInt16>(repeating: bias)
             let swap = (byteOrder == .littleEndian) != (UInt16(littleEndian: 1) == 1)
-            var lanesLow = SIMD16<Int32>(repeating: .max), lanesHigh = SIMD16<Int32>(repeating: .min)
+            var lanesLow = SIMD16<Int16>(repeating: .max), lanesHigh = SIMD16<Int16>(repeating: .min)
             vectorised = count / 16 * 16
             for start in stride(from: 0, to: vectorised, by: 16) {
                 var samples = bytes.loadUnaligned(fromByteOffset: 2 * start, as: SIMD16<UInt16>.self)
                 if swap { samples = (samples &<< 8) | (samples &>> 8) }
-                // Widening through the bit pattern's lanes: the generic conversion
-                // initialisers are not specialised and cost more than the loop itself.
-                var words = SIMD16<UInt32>()
-                for lane in 0..<16 { words[lane] = UInt32(samples[lane]) }
-                words = (words &>> shift) & mask
-                let values = unsafeBitCast((words ^ signBit) &- signBit, to: SIMD16<Int32>.self)
-                lanesLow.replace(with: values, where: values .< lanesLow)
-                lanesHigh.replace(with: values, where: values .> lanesHigh)
+                samples = (samples &>> shift) & mask
+                let values = unsafeBitCast(((samples ^ signBit) &- signBit) ^ flip, to: SIMD16<Int16>.self)
+                lanesLow = pointwiseMin(lanesLow, values)
+                lanesHigh = pointwiseMax(lanesHigh, values)
             }
-            lowest = lanesLow.min()
-            highest = lanesHigh.max()
+            lowest = Int32(lanesLow.min()) + Int32(bias)
+            highest = Int32(lanesHigh.max()) + Int32(bias)
         }
         forEachStoredValue(bytes, layout: layout, byteOrder: byteOrder, from: vectorised) { _, value in
             lowest = min(lowest, value)
@@ -159,7 +161,8 @@ struct MonochromeRenderer: Sendable {
     /// render's one pass over the pixels (about a tenth of a CT file's CPU). Raw pointers and
     /// four pixels per turn, so that the loop is the load, the arithmetic and the lookup, with
     /// no bounds or nil checks; for the common 16-bit little-endian frame whose stored bits
-    /// are the whole word (shift 0, 16 bits stored) without the shift and mask. The stored
+    /// start at bit 0 (High Bit = Bits Stored - 1), without the shift; a masking shift
+    /// (`&>>`, the amount is below 16) otherwise, with no test of the amount. The stored
     /// value minus `lowest` is `(word ^ signBit) - (signBit + lowest)` in wrapping 32-bit
     /// arithmetic, one subtraction for the sign extension and the offset together.
     @inline(__always)
@@ -181,27 +184,27 @@ struct MonochromeRenderer: Sendable {
             UInt32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self)))
         }
         var index = 0
-        if shift == 0 && layout.bitsStored == 16 {
+        if shift == 0 {
             while index &+ 4 <= count {
                 let a = sample(index), b = sample(index &+ 1), c = sample(index &+ 2), d = sample(index &+ 3)
-                target[index] = lookup[Int((a ^ signBit) &- offset)]
-                target[index &+ 1] = lookup[Int((b ^ signBit) &- offset)]
-                target[index &+ 2] = lookup[Int((c ^ signBit) &- offset)]
-                target[index &+ 3] = lookup[Int((d ^ signBit) &- offset)]
+                target[index] = lookup[Int(((a & mask) ^ signBit) &- offset)]
+                target[index &+ 1] = lookup[Int(((b & mask) ^ signBit) &- offset)]
+                target[index &+ 2] = lookup[Int(((c & mask) ^ signBit) &- offset)]
+                target[index &+ 3] = lookup[Int(((d & mask) ^ signBit) &- offset)]
                 index &+= 4
             }
         } else {
             while index &+ 4 <= count {
                 let a = sample(index), b = sample(index &+ 1), c = sample(index &+ 2), d = sample(index &+ 3)
-                target[index] = lookup[Int((((a >> shift) & mask) ^ signBit) &- offset)]
-                target[index &+ 1] = lookup[Int((((b >> shift) & mask) ^ signBit) &- offset)]
-                target[index &+ 2] = lookup[Int((((c >> shift) & mask) ^ signBit) &- offset)]
-                target[index &+ 3] = lookup[Int((((d >> shift) & mask) ^ signBit) &- offset)]
+                target[index] = lookup[Int((((a &>> shift) & mask) ^ signBit) &- offset)]
+                target[index &+ 1] = lookup[Int((((b &>> shift) & mask) ^ signBit) &- offset)]
+                target[index &+ 2] = lookup[Int((((c &>> shift) & mask) ^ signBit) &- offset)]
+                target[index &+ 3] = lookup[Int((((d &>> shift) & mask) ^ signBit) &- offset)]
                 index &+= 4
             }
         }
         while index < count {
-            target[index] = lookup[Int((((sample(index) >> shift) & mask) ^ signBit) &- offset)]
+            target[index] = lookup[Int((((sample(index) &>> shift) & mask) ^ signBit) &- offset)]
             index &+= 1
         }
     }
