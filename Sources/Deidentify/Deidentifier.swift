@@ -206,7 +206,10 @@ struct DeidentificationPass {
         if keepingStandardUIDs && Self.publicUIDTags.contains(element.tag) { return element }
         let originals = dataSet.strings(element.tag) ?? []
         let replaced = originals.map { original -> String in
-            let uid = original.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
+            // Values come trimmed at their end; padding elsewhere is rare, and Foundation's
+            // trimming is looked for only when an end byte is a space or NUL.
+            let padded = [original.utf8.first, original.utf8.last].contains { (byte: UInt8?) in byte == 0x20 || byte == 0 }
+            let uid = padded ? original.trimmingCharacters(in: CharacterSet(charactersIn: " \0")) : original
             // UIDs under the DICOM root (1.2.840.10008) are the standard's own: well-known
             // SOP classes, transfer syntaxes, palettes, coding schemes.
             guard !uid.isEmpty, !(keepingStandardUIDs && uid.hasPrefix("1.2.840.10008.")) else { return uid }

@@ -7,16 +7,22 @@ import Shared
 /// patient or study stay together across folders, days and restarts; without the key there
 /// is no way back (the pseudonym map database is the only reverse lookup).
 public struct Pseudonymizer: Sendable {
-    private let key: SymmetricKey
+    /// HMAC keyed and not yet fed: each code starts from a copy (the digest state is copied
+    /// on write), so the key's inner and outer pads are derived once, not per value.
+    private let keyed: HMAC<SHA256>
 
-    public init(key: SymmetricKey) { self.key = key }
+    public init(key: SymmetricKey) { keyed = HMAC<SHA256>(key: key) }
 
     private func mac(_ kind: String, _ value: String) -> HashedAuthenticationCode<SHA256> {
         // The kind is part of the message, so one value gives unrelated pseudonyms as a
         // patient ID and as an accession number.
         // NFC first: one name typed precomposed in one file and decomposed in another
-        // (UTF-8 NFD, or decoded from another character set) is one patient.
-        HMAC<SHA256>.authenticationCode(for: Data((kind + "\u{0}" + value.precomposedStringWithCanonicalMapping).utf8), using: key)
+        // (UTF-8 NFD, or decoded from another character set) is one patient. ASCII text is
+        // its own NFC (UIDs, IDs, most names), and is not handed to Foundation's normaliser.
+        let normalized = value.utf8.allSatisfy { $0 < 0x80 } ? value : value.precomposedStringWithCanonicalMapping
+        var code = keyed
+        code.update(data: Data((kind + "\u{0}" + normalized).utf8))
+        return code.finalize()
     }
 
     /// 32 lower-case hexadecimal digits keyed from a content hash: names an output whose

@@ -82,21 +82,10 @@ struct RenderedImages {
     /// in (0099,0010) reserves (0099,10xx)): the decision, its reason, and each frame's
     /// features as JSON text.
     var sidecarElements: [DataElement] {
-        struct FrameReport: Encodable {
-            let frame: Int
-            let suboptimal: Bool
-            let reason: String?
-            let modelScore: Double?
-            let features: [String: Double]
-        }
-        let reports = frames.map { frame in
-            FrameReport(frame: frame.index + 1, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason,
-                        modelScore: frame.verdict.modelScore,
-                        features: frame.features.named)
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = (try? encoder.encode(reports)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+        let json = QualityFrameReport.json(frames.map { frame in
+            QualityFrameReport(frame: frame.index + 1, suboptimal: frame.verdict.suboptimal, reason: frame.verdict.reason,
+                               modelScore: frame.verdict.modelScore, features: frame.features.named)
+        })
         return [DataElement(tag: Tag(0x0099, 0x0010), vr: .LO, strings: ["DICOMDROP QUALITY"]),
                 DataElement(tag: Tag(0x0099, 0x1001), vr: .CS, strings: [isSuboptimal ? "SUBOPTIMAL" : "ACCEPTED"]),
                 DataElement(tag: Tag(0x0099, 0x1002), vr: .UT, strings: [suboptimalReason ?? ""]),
