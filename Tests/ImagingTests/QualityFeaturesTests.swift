@@ -61,14 +61,15 @@ import TestSupport
         #expect(abs(small.p99 - small.p1 - 251) <= 1 && abs(large.std - small.std) < 0.01)
     }
 
-    /// The Laplacian's variance and the sharpness, against a plain reading of their
-    /// definition (block means in Double, then the 4-neighbour Laplacian), for images reduced
+    /// The Laplacian's variance and the sharpness (and the histogram's mean, spread and
+    /// darkest fraction), against a plain reading of their definition (block means in Double, then the 4-neighbour Laplacian), for images reduced
     /// by 1, 2 (each with its own loop) and 3, with sizes that leave a remainder.
     @Test func theLaplacianMatchesItsDefinitionAtEveryReductionFactor() {
         var generator = SeededGenerator(state: 23)
         for (width, height) in [(200, 150), (257, 300), (512, 512), (513, 511), (700, 90), (3, 900)] {
+            // A black band (runs of equal pixels, counted sixteen at a time) beside noise.
             let raster = Self.gray(width, height) { row, column in
-                UInt8(truncatingIfNeeded: (row * 3 + column) / 2 + Int(generator.next() % 40))
+                column < width / 3 ? 0 : UInt8(truncatingIfNeeded: (row * 3 + column) / 2 + Int(generator.next() % 40))
             }
             let factor = max(1, min((max(width, height) + 255) / 256, min(width, height) / 3))
             let (w, h) = (width / factor, height / factor)
@@ -90,6 +91,11 @@ import TestSupport
                 return values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)
             }
             let features = QualityFeatures.measure(raster)
+            let pixels = raster.pixels.map(Double.init)
+            #expect(abs(features.mean - pixels.reduce(0, +) / Double(pixels.count)) < 1e-9, "\(width)x\(height)")
+            #expect(abs(features.std - variance(pixels).squareRoot()) < 1e-6, "\(width)x\(height)")
+            let darkest = raster.pixels.min()!
+            #expect(features.darkestFraction == Double(raster.pixels.filter { $0 == darkest }.count) / Double(pixels.count))
             let expected = variance(laplacians)
             #expect(abs(features.laplacianVariance - expected) <= 1e-9 * max(1, expected), "\(width)x\(height): \(features.laplacianVariance) vs \(expected)")
             #expect(abs(features.sharpness - expected / variance(means)) <= 1e-9 * max(1, features.sharpness), "\(width)x\(height)")
