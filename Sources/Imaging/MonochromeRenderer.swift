@@ -160,11 +160,11 @@ struct MonochromeRenderer: Sendable {
     /// Writes each pixel's table entry, `table[stored value - lowest]`, to `output`: the
     /// render's one pass over the pixels (about a tenth of a CT file's CPU). Raw pointers and
     /// four pixels per turn, so that the loop is the load, the arithmetic and the lookup, with
-    /// no bounds or nil checks; for the common 16-bit little-endian frame whose stored bits
-    /// start at bit 0 (High Bit = Bits Stored - 1), without the shift; a masking shift
-    /// (`&>>`, the amount is below 16) otherwise, with no test of the amount. The stored
-    /// value minus `lowest` is `(word ^ signBit) - (signBit + lowest)` in wrapping 32-bit
-    /// arithmetic, one subtraction for the sign extension and the offset together.
+    /// no bounds or nil checks, for 16-bit little-endian frames (nearly all). The shift is a
+    /// masking one (`&>>`, the amount is below 16): the plain `>>` tested its amount against
+    /// the word size at every pixel. The stored value minus `lowest` is
+    /// `(word ^ signBit) - (signBit + lowest)` in wrapping 32-bit arithmetic, one subtraction
+    /// for the sign extension and the offset together.
     @inline(__always)
     private func mapStoredValues<Output>(_ bytes: UnsafeRawBufferPointer, layout: Layout, byteOrder: ByteOrder, lowest: Int32,
                                          through table: UnsafeBufferPointer<Output>, into output: UnsafeMutableBufferPointer<Output>) {
@@ -184,24 +184,13 @@ struct MonochromeRenderer: Sendable {
             UInt32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self)))
         }
         var index = 0
-        if shift == 0 {
-            while index &+ 4 <= count {
-                let a = sample(index), b = sample(index &+ 1), c = sample(index &+ 2), d = sample(index &+ 3)
-                target[index] = lookup[Int(((a & mask) ^ signBit) &- offset)]
-                target[index &+ 1] = lookup[Int(((b & mask) ^ signBit) &- offset)]
-                target[index &+ 2] = lookup[Int(((c & mask) ^ signBit) &- offset)]
-                target[index &+ 3] = lookup[Int(((d & mask) ^ signBit) &- offset)]
-                index &+= 4
-            }
-        } else {
-            while index &+ 4 <= count {
-                let a = sample(index), b = sample(index &+ 1), c = sample(index &+ 2), d = sample(index &+ 3)
-                target[index] = lookup[Int((((a &>> shift) & mask) ^ signBit) &- offset)]
-                target[index &+ 1] = lookup[Int((((b &>> shift) & mask) ^ signBit) &- offset)]
-                target[index &+ 2] = lookup[Int((((c &>> shift) & mask) ^ signBit) &- offset)]
-                target[index &+ 3] = lookup[Int((((d &>> shift) & mask) ^ signBit) &- offset)]
-                index &+= 4
-            }
+        while index &+ 4 <= count {
+            let a = sample(index), b = sample(index &+ 1), c = sample(index &+ 2), d = sample(index &+ 3)
+            target[index] = lookup[Int((((a &>> shift) & mask) ^ signBit) &- offset)]
+            target[index &+ 1] = lookup[Int((((b &>> shift) & mask) ^ signBit) &- offset)]
+            target[index &+ 2] = lookup[Int((((c &>> shift) & mask) ^ signBit) &- offset)]
+            target[index &+ 3] = lookup[Int((((d &>> shift) & mask) ^ signBit) &- offset)]
+            index &+= 4
         }
         while index < count {
             target[index] = lookup[Int((((sample(index) &>> shift) & mask) ^ signBit) &- offset)]

@@ -213,11 +213,10 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
     /// lanes adding in parallel where that loop had one multiply and add after another.
     static func smallFactorLaplacian(_ luma: UnsafeBufferPointer<UInt8>, width: Int, factor: Int,
                                      reducedWidth: Int, reducedHeight: Int) -> (Double, Double) {
+        guard let pixels = luma.baseAddress else { return (0, 0) }
         let cellCount = reducedWidth * reducedHeight
         let cells = UnsafeMutablePointer<Double>.allocate(capacity: cellCount)
         defer { cells.deallocate() }
-        guard let pixels = luma.baseAddress else { return (0, 0) }
-        var total = 0.0, totalSquares = 0.0
         for row in 0..<reducedHeight {
             let target = cells + row * reducedWidth
             if factor == 1 {
@@ -241,8 +240,7 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
             squareLanes += value * value
             column += 4
         }
-        total = lanes.sum()
-        totalSquares = squareLanes.sum()
+        var total = lanes.sum(), totalSquares = squareLanes.sum()
         while column < cellCount { total += cells[column]; totalSquares += cells[column] * cells[column]; column += 1 }
         var laplacianLanes = SIMD4<Double>(), laplacianSquareLanes = SIMD4<Double>()
         var laplacianSum = 0.0, laplacianSquares = 0.0
@@ -272,12 +270,20 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         }
         laplacianSum += laplacianLanes.sum()
         laplacianSquares += laplacianSquareLanes.sum()
-        let area = Double(factor * factor), count = Double(cellCount)
-        let reducedMean = total / count / area
-        let reducedVariance = max(totalSquares / count / (area * area) - reducedMean * reducedMean, 0)
-        let laplacianCount = Double((reducedHeight - 2) * (reducedWidth - 2))
-        let laplacianMean = laplacianSum / laplacianCount / area
-        return (max(laplacianSquares / laplacianCount / (area * area) - laplacianMean * laplacianMean, 0), reducedVariance)
+        return variances(total: total, totalSquares: totalSquares, laplacianSum: laplacianSum, laplacianSquares: laplacianSquares,
+                         factor: factor, reducedWidth: reducedWidth, reducedHeight: reducedHeight)
+    }
+
+    /// The Laplacian's variance and the reduced image's variance from the sums over block
+    /// sums (each factor^2 times its block's mean, divided out here) and over Laplacians.
+    private static func variances(total: Double, totalSquares: Double, laplacianSum: Double, laplacianSquares: Double,
+                                  factor: Int, reducedWidth: Int, reducedHeight: Int) -> (Double, Double) {
+        let area = Double(factor * factor), cells = Double(reducedWidth * reducedHeight)
+        let reducedMean = total / cells / area
+        let reducedVariance = max(totalSquares / cells / (area * area) - reducedMean * reducedMean, 0)
+        let count = Double((reducedHeight - 2) * (reducedWidth - 2))
+        let laplacianMean = laplacianSum / count / area
+        return (max(laplacianSquares / count / (area * area) - laplacianMean * laplacianMean, 0), reducedVariance)
     }
 
     /// The Laplacian's variance and the intensity variance of the image reduced by block
@@ -306,22 +312,13 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                         let line = pixels + (reducedRow * factor + offset) * width
                         for column in 0..<usedWidth { accumulator[column] &+= Int32(line[column]) }
                     }
+                    // Offset by offset across the blocks: each add goes to another block, so
+                    // none waits for the one before (block by block, every add waited on the
+                    // previous one's sum).
                     let reduced = sums.baseAddress! + reducedRow * reducedWidth
-                    // Factors 1 and 2 (every image up to 512 pixels a side) in loops of their
-                    // own that the compiler vectorises; the general loop is one add per pixel.
-                    switch factor {
-                    case 1:
-                        for block in 0..<reducedWidth { reduced[block] = Int(accumulator[block]) }
-                    case 2:
-                        for block in 0..<reducedWidth { reduced[block] = Int(accumulator[2 &* block] &+ accumulator[2 &* block &+ 1]) }
-                    default:
-                        // Offset by offset across the blocks: each add goes to another
-                        // block, so none waits for the one before (block by block, every
-                        // add waited on the previous one's sum).
-                        reduced.update(repeating: 0, count: reducedWidth)
-                        for offset in 0..<factor {
-                            for block in 0..<reducedWidth { reduced[block] &+= Int(accumulator[block &* factor &+ offset]) }
-                        }
+                    reduced.update(repeating: 0, count: reducedWidth)
+                    for offset in 0..<factor {
+                        for block in 0..<reducedWidth { reduced[block] &+= Int(accumulator[block &* factor &+ offset]) }
                     }
                 }
             }
@@ -366,11 +363,7 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                 }
             }
         }
-        let cells = Double(sums.count)
-        let reducedMean = total / cells / area
-        let reducedVariance = max(totalSquares / cells / (area * area) - reducedMean * reducedMean, 0)
-        let count = Double((reducedHeight - 2) * (reducedWidth - 2))
-        let laplacianMean = laplacianSum / count / area
-        return (max(laplacianSquares / count / (area * area) - laplacianMean * laplacianMean, 0), reducedVariance)
+        return variances(total: total, totalSquares: totalSquares, laplacianSum: laplacianSum, laplacianSquares: laplacianSquares,
+                         factor: factor, reducedWidth: reducedWidth, reducedHeight: reducedHeight)
     }
 }
