@@ -35,7 +35,7 @@ public struct DICOMJSONEncoder: Sendable {
         output.beginObject()
         for element in dataSet.elements {
             if topLevel && !includePixelData && element.tag.isPixelData { continue }
-            output.key(element.tag.jsonKey)
+            output.key(element.tag)
             write(element, of: dataSet, into: &output)
         }
         output.endObject()
@@ -228,6 +228,19 @@ struct JSONOutput {
     mutating func key(_ key: String) {
         separate()
         appendQuoted(key)
+        bytes.append(UInt8(ascii: ":"))
+        if pretty { bytes.append(UInt8(ascii: " ")) }
+        needsComma = false
+    }
+
+    /// A tag's key, `"GGGGEEEE":`, its digits written in place (they need no escaping).
+    mutating func key(_ tag: Tag) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: 8))
+        bytes.withUnsafeMutableBytes { tag.writeHexDigits(into: UnsafeMutableRawBufferPointer(rebasing: $0[start..<(start + 8)])) }
+        bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(ascii: ":"))
         if pretty { bytes.append(UInt8(ascii: " ")) }
         needsComma = false

@@ -26,7 +26,25 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// `(0010,0010)`, as dcmtk and the standard print tags.
     public var description: String { "(\(hex(group)),\(hex(element)))" }
     /// `00100010`, the attribute key of the DICOM JSON model (PS3.18 F.2.1.1.2).
-    public var jsonKey: String { hex(group) + hex(element) }
+    public var jsonKey: String {
+        String(unsafeUninitializedCapacity: 8) { buffer in
+            writeHexDigits(into: UnsafeMutableRawBufferPointer(buffer))
+            return 8
+        }
+    }
+
+    /// The eight uppercase hex digits of `jsonKey` written to `buffer[0..<8]`: the JSON
+    /// sidecar writes one per element, and building each through a String and two arrays
+    /// was 1.5% of a CT/MR run.
+    @inline(__always)
+    public func writeHexDigits(into buffer: UnsafeMutableRawBufferPointer) {
+        var value = rawValue
+        for index in stride(from: 7, through: 0, by: -1) {
+            let digit = UInt8(truncatingIfNeeded: value & 0xF)
+            buffer[index] = digit < 10 ? UInt8(ascii: "0") &+ digit : UInt8(ascii: "A") &+ (digit &- 10)
+            value >>= 4
+        }
+    }
 
     public static func < (lhs: Tag, rhs: Tag) -> Bool { lhs.rawValue < rhs.rawValue }
 }

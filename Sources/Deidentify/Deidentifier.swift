@@ -35,9 +35,14 @@ public struct Deidentifier: Sendable {
     public let settings: DeidentificationSettings
     public let pseudonyms: Pseudonymizer
 
+    /// The elements `mark` sets, the same for every dataset under these settings: made
+    /// once here rather than per file (their strings, code items and encodings).
+    private let marks: [DataElement]
+
     public init(settings: DeidentificationSettings, pseudonyms: Pseudonymizer) {
         self.settings = settings
         self.pseudonyms = pseudonyms
+        self.marks = Self.marks(for: settings)
     }
 
     /// Modalities whose images often carry burned-in text (ultrasound, secondary capture,
@@ -66,27 +71,31 @@ public struct Deidentifier: Sendable {
         return nil
     }
 
+    private func mark(_ dataSet: inout DataSet) {
+        for element in marks { dataSet.set(element) }
+    }
+
     /// Patient Identity Removed, the method and its code sequence (PS3.15 E.1.1 step 4),
     /// and whether dates were kept, shifted or removed.
-    private func mark(_ dataSet: inout DataSet) {
+    private static func marks(for settings: DeidentificationSettings) -> [DataElement] {
         // Keeping named private blocks is the Retain Safe Private Option at the grain of a
         // creator: the method says so, whether or not the option was listed.
         var applied = settings.options
         if !settings.keepPrivateCreators.isEmpty { applied.insert(.retainSafePrivate) }
         let options = ConfidentialityProfile.Option.allCases.filter(applied.contains)
-        dataSet.set(DataElement(tag: Tag(0x0012, 0x0062), vr: .CS, strings: ["YES"]))
+        let removed = DataElement(tag: Tag(0x0012, 0x0062), vr: .CS, strings: ["YES"])
         let method = (["PS3.15 Basic Application Level Confidentiality Profile"] + options.map(\.code.meaning)).joined(separator: ", ")
-        dataSet.set(DataElement(tag: Tag(0x0012, 0x0063), vr: .LO, strings: [String(("dicomdrop: " + method).prefix(64))]))
+        let methodElement = DataElement(tag: Tag(0x0012, 0x0063), vr: .LO, strings: [String(("dicomdrop: " + method).prefix(64))])
         let codes = [ConfidentialityProfile.basicProfileCode] + options.map(\.code)
         let items = codes.map { code in
             DataSet(elements: [DataElement(tag: Tag(0x0008, 0x0100), vr: .SH, strings: [code.value]),
                                DataElement(tag: Tag(0x0008, 0x0102), vr: .SH, strings: ["DCM"]),
                                DataElement(tag: Tag(0x0008, 0x0104), vr: .LO, strings: [code.meaning])])
         }
-        dataSet.set(DataElement(tag: Tag(0x0012, 0x0064), vr: .SQ, value: .sequence(items)))
         let temporal = settings.options.contains(.retainLongitudinalFullDates) ? "UNMODIFIED"
             : settings.options.contains(.retainLongitudinalModifiedDates) ? "MODIFIED" : "REMOVED"
-        dataSet.set(DataElement(tag: Tag(0x0028, 0x0303), vr: .CS, strings: [temporal]))
+        return [removed, methodElement, DataElement(tag: Tag(0x0012, 0x0064), vr: .SQ, value: .sequence(items)),
+                DataElement(tag: Tag(0x0028, 0x0303), vr: .CS, strings: [temporal])]
     }
 }
 

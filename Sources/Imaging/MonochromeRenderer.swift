@@ -124,8 +124,10 @@ struct MonochromeRenderer: Sendable {
                 if swap { samples = (samples &<< 8) | (samples &>> 8) }
                 samples = (samples &>> shift) & mask
                 let values = unsafeBitCast(((samples ^ signBit) &- signBit) ^ flip, to: SIMD16<Int16>.self)
-                lanesLow = pointwiseMin(lanesLow, values)
-                lanesHigh = pointwiseMax(lanesHigh, values)
+                // A compare and a blend each: the library's generic pointwiseMin/Max were
+                // left as calls, lane by lane (0.9% of a CT/MR run's samples).
+                lanesLow.replace(with: values, where: values .< lanesLow)
+                lanesHigh.replace(with: values, where: values .> lanesHigh)
             }
             lowest = Int32(lanesLow.min()) + Int32(bias)
             highest = Int32(lanesHigh.max()) + Int32(bias)

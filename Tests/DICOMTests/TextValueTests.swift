@@ -1,3 +1,4 @@
+import Foundation
 @testable import DICOM
 import Testing
 import TestSupport
@@ -35,5 +36,23 @@ import TestSupport
         #expect(DataSet.asciiTextValues(" A B \\C ", vr: .AE) == ["A B", "C"])
         #expect(DataSet.asciiTextValues("text \\ kept  ", vr: .LT) == ["text \\ kept"])
         #expect(DataSet.asciiTextValues("  ", vr: .SH) == [])
+    }
+}
+
+/// The JSON key written digit by digit must be the plain formatting of the tag.
+@Suite struct TagKeyTests {
+    @Test func jsonKeysAreTheTagsEightUppercaseHexDigits() {
+        var generator = SeededGenerator(state: 8)
+        var tags = [Tag(0, 0), Tag(0xFFFF, 0xFFFF), Tag(0x0010, 0x0010), Tag(0x7FE0, 0x0010), Tag(0xABCD, 0xEF09)]
+        for _ in 0..<20_000 { tags.append(Tag(rawValue: UInt32(truncatingIfNeeded: generator.next()))) }
+        for tag in tags {
+            let plain = String(tag.rawValue, radix: 16, uppercase: true)
+            let expected = String(repeating: "0", count: 8 - plain.count) + plain
+            #expect(tag.jsonKey == expected)
+            #expect(tag.description == "(\(expected.prefix(4)),\(expected.suffix(4)))")
+        }
+        // In a document, the key is the same digits in quotes.
+        let dataSet = DataSet(elements: [DataElement(tag: Tag(0x0010, 0x0010), vr: .PN, value: .bytes(Data("A^B".utf8)))])
+        #expect(DICOMJSONEncoder().encode(dataSet) == #"{"00100010":{"vr":"PN","Value":[{"Alphabetic":"A^B"}]}}"#)
     }
 }

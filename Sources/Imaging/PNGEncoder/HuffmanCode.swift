@@ -26,8 +26,15 @@ struct HuffmanCode {
     private static func lengths(of frequencies: [UInt32], limit: Int) -> [UInt8] {
         var lengths = [UInt8](repeating: 0, count: frequencies.count)
         // Ascending frequency, ties by symbol: the tree is the same for the same input.
-        let used = frequencies.indices.filter { frequencies[$0] > 0 }
-            .sorted { (frequencies[$0], $0) < (frequencies[$1], $1) }
+        // Sorted as one packed key per symbol (frequency above, symbol below): a plain
+        // integer sort, where a closure comparing tuples cost 0.7% of a CT/MR run.
+        var keys: [UInt64] = []
+        keys.reserveCapacity(frequencies.count)
+        for symbol in frequencies.indices where frequencies[symbol] > 0 {
+            keys.append(UInt64(frequencies[symbol]) << 32 | UInt64(symbol))
+        }
+        keys.sort()
+        let used = keys.map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
         let count = used.count
         precondition(count <= 1 << limit, "\(count) symbols cannot have codes of \(limit) bits")
         guard count >= 2 else {
