@@ -9,6 +9,7 @@ import random
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -301,8 +302,12 @@ def main() -> int:
     parser.add_argument("document", nargs="?", default="")
     parser.add_argument("--mix", choices=["full", "ct-mr"], default="full",
                         help="full: CT, MR and CR, 10%% JPEG Lossless, 10%% JPEG 2000 (default); ct-mr: uncompressed CT and MR only")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every peer this many times, in turn (A B C ... A B C ...), and report each one's median "
+                             "wall and CPU: one run of dicomdrop lasts a few seconds, and one slow second moves its ratios")
     arguments = parser.parse_args()
     count = arguments.files
+    rounds = max(1, arguments.rounds)
     load_before = bench_report.load_average()
     root = pathlib.Path(tempfile.mkdtemp(prefix="dicomdrop-bench-peers."))
     try:
@@ -329,32 +334,42 @@ def main() -> int:
                  ("pydicom + Pillow, 2 processes, level 6", peer_python(2, 6), everything),
                  ("dcmtk tools per file, 2 at a time", peer_dcmtk, write_list(root / "dcmtk.txt", dcmtk_files)),
                  ("floor: SHA-256 of the drop (sha256sum, 2 at a time)", peer_sha256, everything)]
+        runs = {}  # name -> [(files given, bytes given, PNGs, wall, CPU, peak)], one per round
+        for turn in range(1, rounds + 1):
+            for name, make, listing in peers:
+                out = root / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir()
+                given = listing.read_text().splitlines()
+                wall, cpu, peak = timed(make(root, drop, listing, out))
+                pngs = count_pngs(out) if not name.startswith("floor") else None
+                runs.setdefault(name, []).append((len(given), sum(size[pathlib.Path(p)] for p in given), pngs, wall, cpu, peak))
+                print(f"round {turn}/{rounds}, {name}: {len(given)} files, {wall:.2f} s, CPU {cpu:.2f} s, peak {peak:.0f} MB"
+                      + ("" if pngs is None else f", {pngs} PNGs"), file=sys.stderr)
+            if orthanc_binary():
+                name = "Orthanc over REST (upload, /preview, /tags, /anonymize), 2 clients"
+                out = root / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                orthanc = Orthanc(root)
+                try:
+                    skipped["Orthanc"] = [kind for kind in encodings if not orthanc.previews(sample[kind])]
+                    given = [path for path, kind in files if kind not in skipped["Orthanc"]]
+                    wall, cpu, peak = run_orthanc(orthanc, given, out)
+                finally:
+                    orthanc.stop()
+                runs.setdefault(name, []).append((len(given), sum(size[p] for p in given), count_pngs(out), wall, cpu, peak))
+                print(f"round {turn}/{rounds}, Orthanc: {len(given)} files, {wall:.2f} s, CPU {cpu:.2f} s, peak {peak:.0f} MB",
+                      file=sys.stderr)
+            elif turn == 1:
+                print("bench-peers: Orthanc is not installed (apt-get install orthanc): its row is left out", file=sys.stderr)
+        # Per peer, the median wall and the median CPU of its rounds (each its own median: a
+        # round slow in both counts once), the largest peak, and the fewest PNGs made.
         rows = []  # name, files given, bytes given, PNGs, wall, CPU, peak
-        for name, make, listing in peers:
-            out = root / "out"
-            shutil.rmtree(out, ignore_errors=True)
-            out.mkdir()
-            given = listing.read_text().splitlines()
-            wall, cpu, peak = timed(make(root, drop, listing, out))
-            pngs = count_pngs(out) if not name.startswith("floor") else None
-            rows.append((name, len(given), sum(size[pathlib.Path(p)] for p in given), pngs, wall, cpu, peak))
-            print(f"{name}: {len(given)} files, {wall:.2f} s, CPU {cpu:.2f} s, peak {peak:.0f} MB"
-                  + ("" if pngs is None else f", {pngs} PNGs"), file=sys.stderr)
-        if orthanc_binary():
-            out = root / "out"
-            shutil.rmtree(out, ignore_errors=True)
-            orthanc = Orthanc(root)
-            try:
-                skipped["Orthanc"] = [kind for kind in encodings if not orthanc.previews(sample[kind])]
-                given = [path for path, kind in files if kind not in skipped["Orthanc"]]
-                wall, cpu, peak = run_orthanc(orthanc, given, out)
-            finally:
-                orthanc.stop()
-            rows.append(("Orthanc over REST (upload, /preview, /tags, /anonymize), 2 clients", len(given),
-                         sum(size[p] for p in given), count_pngs(out), wall, cpu, peak))
-            print(f"Orthanc: {len(given)} files, {wall:.2f} s, CPU {cpu:.2f} s, peak {peak:.0f} MB", file=sys.stderr)
-        else:
-            print("bench-peers: Orthanc is not installed (apt-get install orthanc): its row is left out", file=sys.stderr)
+        for name, results in runs.items():
+            given, given_bytes = results[0][0], results[0][1]
+            pngs = None if results[0][2] is None else min(r[2] for r in results)
+            rows.append((name, given, given_bytes, pngs, statistics.median(r[3] for r in results),
+                         statistics.median(r[4] for r in results), max(r[5] for r in results)))
 
         floors = encoder_floors(everything)
         total = sum(size.values())
@@ -370,7 +385,8 @@ def main() -> int:
         rows.sort(key=lambda row: row[0].startswith("floor"))  # the peers, then the floors
         ours = rows[0]
         per_file = ours[4] / ours[1]
-        lines = [f"{count} files, {total / 1e6:.0f} MB: {description}.", "",
+        measured = "one run of each peer" if rounds == 1 else f"each peer run {rounds} times in turn, its median wall and median CPU"
+        lines = [f"{count} files, {total / 1e6:.0f} MB: {description}. {measured[0].upper() + measured[1:]}.", "",
                  bench_report.machine(DICOMDROP), "",
                  "| peer | files | PNGs | files/s | MB/s | CPU ms per file | peak RSS MB (largest process) | dicomdrop's lead (wall per file) |",
                  "|---|---|---|---|---|---|---|---|"]
