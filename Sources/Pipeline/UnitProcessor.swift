@@ -309,7 +309,7 @@ public final class UnitProcessor: Sendable {
         var refusal: OutputWriter.Failure?
         var refusedHashes: Set<String> = []
         let stop = StopFlag()
-        await parallelForEach(changed, stop: stop, { file in self.handle(file, context: context) }) { file, outcome in
+        await workers.parallelForEach(changed, stop: stop, { file in self.handle(file, context: context) }) { file, outcome in
             guard let outcome else { return }  // not started (shutdown or pause): the file stays pending
             handled += 1
             live.fileHandled(bytes: file.fingerprint.size)
@@ -576,43 +576,6 @@ public final class UnitProcessor: Sendable {
             return try ledger.place(sha, in: bucket, capacity: capacity.images, naming: capacity.naming == .sequence ? .sequence : .timestamp)
         } catch {
             throw .ledgerUnavailable(error)
-        }
-    }
-
-    /// Runs `transform` over `items` on the worker pool and hands each result to `consume`
-    /// on the caller's side, one at a time, as it arrives (nil: not run, because the pool
-    /// had shut down or the task was cancelled before a worker took it up).
-    ///
-    /// Twice as many files as workers are handed over, so that a worker finishing a file
-    /// finds the next one queued instead of waiting for this side to wake up and hand it one:
-    /// with exactly one per worker, those wake-ups cost 5% of a 2,000-file run on two cores.
-    /// A queued file costs nothing until a worker takes it (it is read then). Once the task is
-    /// cancelled (SIGTERM), what a worker holds finishes, the queued files are given back
-    /// unread, and nothing new starts.
-    ///
-    /// Setting `stop` does the same as cancelling, without cancelling the caller.
-    func parallelForEach<T: Sendable, R: Sendable>(_ items: [T], stop stopping: StopFlag = StopFlag(),
-                                                   _ transform: @escaping @Sendable (T) -> R,
-                                                   consume: (T, R?) async -> Void) async {
-        guard !items.isEmpty else { return }
-        await withTaskCancellationHandler {
-            await withTaskGroup(of: (Int, R?).self) { group in
-                var next = 0
-                func startNext() {
-                    let index = next
-                    group.addTask { [workers] in
-                        (index, await workers.perform { stopping.isSet ? nil : transform(items[index]) } ?? nil)
-                    }
-                    next += 1
-                }
-                for _ in 0..<min(2 * workers.count, items.count) { startNext() }
-                while let (index, result) = await group.next() {
-                    if next < items.count && !Task.isCancelled && !stopping.isSet { startNext() }
-                    await consume(items[index], result)
-                }
-            }
-        } onCancel: {
-            stopping.set()
         }
     }
 }

@@ -66,6 +66,48 @@ struct WorkerPoolTests {
         #expect(pool.depth == (running: 0, waiting: 0))
     }
 
+    /// parallelForEach hands every item to `consume` once, with its own result, whether its
+    /// job held one item or several; small lists go one item a job, so both workers get one.
+    @Test func parallelForEachConsumesEveryItemOnceWithItsOwnResult() async {
+        let pool = WorkerPool(count: 2, name: "test-worker")
+        #expect(WorkerPool.itemsPerJob(items: 3, workers: 2) == 1)
+        #expect(WorkerPool.itemsPerJob(items: 16, workers: 2) == 2)
+        #expect(WorkerPool.itemsPerJob(items: 2_000, workers: 2) == 4)
+        for count in [1, 2, 3, 7, 16, 33, 101, 1_000] {
+            var consumed: [Int: Int?] = [:]
+            await pool.parallelForEach(Array(0..<count), { $0 * 3 + 1 }) { item, result in
+                #expect(consumed[item] == nil, "item \(item) of \(count) consumed twice")
+                consumed[item] = result
+            }
+            #expect(consumed.count == count)
+            #expect(consumed.allSatisfy { $0.value == $0.key * 3 + 1 }, "\(count) items")
+        }
+    }
+
+    /// A stop set while results come in: no item starts after a worker has seen it, the
+    /// items of a job under way that had not started come back nil (not run), and nothing
+    /// new is handed out, so at most the jobs in hand finish.
+    @Test func aStopLeavesTheItemsNotStartedUnrun() async {
+        let pool = WorkerPool(count: 2, name: "test-worker")
+        let stop = StopFlag()
+        let ran = Mutex<[Int]>([])
+        var consumed: [Int: Int?] = [:]
+        await pool.parallelForEach(Array(0..<400), stop: stop, { item in
+            ran.withLock { $0.append(item) }
+            return item
+        }) { item, result in
+            consumed[item] = result
+            if consumed.count == 10 { stop.set() }
+        }
+        let started = Set(ran.withLock { $0 })
+        // Every result given is an item that ran, and every item that ran is given.
+        #expect(consumed.allSatisfy { ($0.value != nil) == started.contains($0.key) })
+        #expect(consumed.compactMap { $0.value }.count == started.count)
+        // Ten consumed, then at most the jobs in hand: four jobs of four items.
+        #expect(started.count <= 10 + 2 * 2 * WorkerPool.itemsPerJob(items: 400, workers: 2) + 4, "\(started.count) ran")
+        #expect(consumed.count < 400)
+    }
+
     /// A graceful shutdown of a group holding the commit queue and the pool, in the daemon's
     /// order: the pool refuses new jobs at once, but the job it holds finishes and its
     /// caller gets the result; meanwhile the commit queue, shut down after the pool, still
