@@ -39,10 +39,14 @@ extension DataSet {
     func textValues(of element: DataElement) -> [String] {
         guard let bytes = element.bytes, !bytes.isEmpty else { return [] }
         let vr = element.vr
-        let decoded: String = bytes.withUnsafeBytes { raw in
-            vr.usesSpecificCharacterSet ? characterSet.decode(raw) : Repertoire.latin1.decode(raw)
+        return bytes.withUnsafeBytes { raw in
+            // ASCII without ESC decodes to itself in every character set (`decode` says so
+            // first), so its values are split straight from the element's bytes: no String
+            // of the whole value in between.
+            if let values = Self.asciiTextValues(raw.bindMemory(to: UInt8.self), vr: vr, refusingEscape: true) { return values }
+            let decoded = vr.usesSpecificCharacterSet ? characterSet.decode(raw) : Repertoire.latin1.decode(raw)
+            return Self.asciiTextValues(decoded, vr: vr) ?? Self.characterTextValues(decoded, vr: vr)
         }
-        return Self.asciiTextValues(decoded, vr: vr) ?? Self.characterTextValues(decoded, vr: vr)
     }
 
     /// `textValues`' rules on Characters: the per-VR separators and padding of PS3.5 6.2.
@@ -76,48 +80,54 @@ extension DataSet {
     /// that made splitting and trimming a tenth of the metadata work.
     static func asciiTextValues(_ decoded: String, vr: VR) -> [String]? {
         var decoded = decoded
-        return decoded.withUTF8 { bytes -> [String]? in
-            var ascii: UInt8 = 0
-            for byte in bytes { ascii |= byte }
-            guard ascii < 0x80 else { return nil }
-            func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 }
-            func isNulOrSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0 }
-            // Character.isWhitespace on ASCII: tab, line feed, vertical tab, form feed,
-            // carriage return and space.
-            func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
-            func isNulOrWhitespace(_ byte: UInt8) -> Bool { byte == 0 || isWhitespace(byte) }
-            func trimmed(_ range: Range<Int>, trailing: (UInt8) -> Bool, leading: (UInt8) -> Bool = { _ in false }) -> Range<Int> {
-                var (start, end) = (range.lowerBound, range.upperBound)
-                while end > start, trailing(bytes[end - 1]) { end -= 1 }
-                while start < end, leading(bytes[start]) { start += 1 }
-                return start..<end
-            }
-            func string(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
-            func values(in whole: Range<Int>, trailing: (UInt8) -> Bool, leading: (UInt8) -> Bool = { _ in false }) -> [String] {
-                var values: [String] = [], start = whole.lowerBound
-                for index in whole where bytes[index] == 0x5C {
-                    values.append(string(trimmed(start..<index, trailing: trailing, leading: leading)))
-                    start = index + 1
-                }
-                values.append(string(trimmed(start..<whole.upperBound, trailing: trailing, leading: leading)))
-                return values
-            }
-            let all = 0..<bytes.count
-            if vr.isSingleValuedText {
-                let value = trimmed(all, trailing: vr == .UR ? isWhitespace : isNulOrSpace)
-                return value.isEmpty ? [] : [string(value)]
-            }
-            var result: [String]
-            switch vr {
-            case .AE: result = values(in: all, trailing: isNulOrSpace, leading: isSpace)
-            case .DA, .DT, .TM: result = values(in: all, trailing: isWhitespace)
-            case .DS, .IS: result = values(in: all, trailing: isNulOrWhitespace, leading: isWhitespace)
-            case .SH, .LO, .UC: result = values(in: all, trailing: isNulOrSpace)
-            default: result = values(in: trimmed(all, trailing: isNulOrSpace), trailing: { _ in false })
-            }
-            if result.count == 1 && result[0].isEmpty { result = [] }
-            return result
+        return decoded.withUTF8 { asciiTextValues($0, vr: vr, refusingEscape: false) }
+    }
+
+    /// The same on the bytes themselves: nil unless every byte is ASCII (and, with
+    /// `refusingEscape`, none is ESC, which starts an ISO 2022 escape sequence in the
+    /// element's encoded form).
+    static func asciiTextValues(_ bytes: UnsafeBufferPointer<UInt8>, vr: VR, refusingEscape: Bool) -> [String]? {
+        var ascii: UInt8 = 0
+        for byte in bytes { ascii |= byte }
+        guard ascii < 0x80 else { return nil }
+        if refusingEscape && bytes.contains(0x1B) { return nil }
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 }
+        func isNulOrSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0 }
+        // Character.isWhitespace on ASCII: tab, line feed, vertical tab, form feed,
+        // carriage return and space.
+        func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+        func isNulOrWhitespace(_ byte: UInt8) -> Bool { byte == 0 || isWhitespace(byte) }
+        func trimmed(_ range: Range<Int>, trailing: (UInt8) -> Bool, leading: (UInt8) -> Bool = { _ in false }) -> Range<Int> {
+            var (start, end) = (range.lowerBound, range.upperBound)
+            while end > start, trailing(bytes[end - 1]) { end -= 1 }
+            while start < end, leading(bytes[start]) { start += 1 }
+            return start..<end
         }
+        func string(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+        func values(in whole: Range<Int>, trailing: (UInt8) -> Bool, leading: (UInt8) -> Bool = { _ in false }) -> [String] {
+            var values: [String] = [], start = whole.lowerBound
+            for index in whole where bytes[index] == 0x5C {
+                values.append(string(trimmed(start..<index, trailing: trailing, leading: leading)))
+                start = index + 1
+            }
+            values.append(string(trimmed(start..<whole.upperBound, trailing: trailing, leading: leading)))
+            return values
+        }
+        let all = 0..<bytes.count
+        if vr.isSingleValuedText {
+            let value = trimmed(all, trailing: vr == .UR ? isWhitespace : isNulOrSpace)
+            return value.isEmpty ? [] : [string(value)]
+        }
+        var result: [String]
+        switch vr {
+        case .AE: result = values(in: all, trailing: isNulOrSpace, leading: isSpace)
+        case .DA, .DT, .TM: result = values(in: all, trailing: isWhitespace)
+        case .DS, .IS: result = values(in: all, trailing: isNulOrWhitespace, leading: isWhitespace)
+        case .SH, .LO, .UC: result = values(in: all, trailing: isNulOrSpace)
+        default: result = values(in: trimmed(all, trailing: isNulOrSpace), trailing: { _ in false })
+        }
+        if result.count == 1 && result[0].isEmpty { result = [] }
+        return result
     }
 
     enum NumericValues {

@@ -30,6 +30,38 @@ import TestSupport
     }
 
     /// A reading through the public API: padding and separators per VR.
+    /// Text values read straight from ASCII bytes equal those read through the decoded
+    /// String, in every kind of character set: random bytes, ASCII or not, with ESC.
+    @Test func valuesFromBytesEqualValuesFromTheDecodedString() {
+        let alphabet: [UInt8] = [0x41, 0x7A, 0x31, 0x2E, 0x5E, 0x3D, 0x20, 0x00, 0x5C, 0x09, 0x0A, 0x0D, 0x1B, 0x24, 0x42, 0x28, 0x7E, 0xB1, 0xC4, 0xE9]
+        let characterSets: [[String]] = [[], ["ISO_IR 100"], ["ISO_IR 13"], ["", "ISO 2022 IR 87"], ["ISO 2022 IR 13", "ISO 2022 IR 87"], ["ISO_IR 192"]]
+        let vrs: [VR] = [.AE, .CS, .DA, .DS, .IS, .LO, .LT, .PN, .SH, .ST, .TM, .UC, .UI, .UR, .UT]
+        var generator = SeededGenerator(state: 19)
+        var compared = 0
+        for terms in characterSets {
+            let characterSet = SpecificCharacterSet(terms: terms)
+            for vr in vrs {
+                for _ in 0..<300 {
+                    // Mostly ASCII, as real values are; now and then a byte above 0x7F or ESC.
+                    let length = Int(generator.next() % 14)
+                    let bytes = (0..<length).map { _ in
+                        let pick = Int(generator.next() % UInt64(alphabet.count))
+                        return generator.next() % 4 == 0 ? alphabet[pick] : alphabet[pick % 12]
+                    }
+                    let element = DataElement(tag: Tag(0x0010, 0x0010), vr: vr, value: .bytes(Data(bytes)))
+                    let dataSet = DataSet(elements: [element], characterSet: characterSet)
+                    let expected: [String] = bytes.isEmpty ? [] : bytes.withUnsafeBytes { raw in
+                        let decoded = vr.usesSpecificCharacterSet ? characterSet.decode(raw) : Repertoire.latin1.decode(raw)
+                        return DataSet.asciiTextValues(decoded, vr: vr) ?? DataSet.characterTextValues(decoded, vr: vr)
+                    }
+                    #expect(dataSet.textValues(of: element) == expected, "\(terms) \(vr) \(bytes)")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared == 6 * 15 * 300)
+    }
+
     @Test func paddingAndSeparatorsPerVR() {
         #expect(DataSet.asciiTextValues(" 1.5 \\+2 \\ ", vr: .DS) == ["1.5", "+2", ""])
         #expect(DataSet.asciiTextValues("1.2.3\0", vr: .UI) == ["1.2.3"])
