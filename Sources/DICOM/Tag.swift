@@ -1,5 +1,3 @@
-import Shared
-
 /// A data element tag: group and element number packed as `group << 16 | element`.
 public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
@@ -24,7 +22,10 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var isGroupLength: Bool { element == 0x0000 }
 
     /// `(0010,0010)`, as dcmtk and the standard print tags.
-    public var description: String { "(\(hex(group)),\(hex(element)))" }
+    public var description: String {
+        let key = jsonKey
+        return "(\(key.prefix(4)),\(key.suffix(4)))"
+    }
     /// `00100010`, the attribute key of the DICOM JSON model (PS3.18 F.2.1.1.2).
     public var jsonKey: String {
         String(unsafeUninitializedCapacity: 8) { buffer in
@@ -47,10 +48,6 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     public static func < (lhs: Tag, rhs: Tag) -> Bool { lhs.rawValue < rhs.rawValue }
-}
-
-private func hex(_ value: UInt16) -> String {
-    Hexadecimal.string([UInt8(value >> 8), UInt8(value & 0xFF)], uppercase: true)
 }
 
 extension Tag {
