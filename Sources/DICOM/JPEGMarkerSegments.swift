@@ -75,18 +75,21 @@ public enum JPEGMarkerWalker {
     /// ends the scan, or at the end of `bytes`.
     static func endOfScan(_ bytes: UnsafeRawBufferPointer, from start: Int, jpegLS: Bool) -> Int {
         let count = bytes.count
+        guard let base = bytes.baseAddress else { return count }
         var index = start
-        // The last byte cannot begin a marker: a lone FF there is data cut short.
+        // The last byte cannot begin a marker: a lone FF there is data cut short. FF is rare
+        // in entropy-coded data (about one byte in 256, plus its stuffing), so memchr's
+        // vector search from one FF to the next replaces a byte-by-byte walk that cost a
+        // JPEG Lossless frame three passes over its data (the frame decoder's, the
+        // decoder's and the de-identifier's walks).
         while index + 1 < count {
-            if bytes[index] == 0xFF {
-                let next = bytes[index + 1]
-                let insideScan = (0xD0...0xD7).contains(next) || (jpegLS ? next < 0x80 : next == 0x00)
-                if !insideScan { return index }
-                // A stuffed byte or a restart marker: its second byte is not another FF.
-                index += 2
-            } else {
-                index += 1
-            }
+            guard let found = memchr(base + index, 0xFF, count - 1 - index) else { return count }
+            index = base.distance(to: UnsafeRawPointer(found))
+            let next = bytes[index + 1]
+            let insideScan = (0xD0...0xD7).contains(next) || (jpegLS ? next < 0x80 : next == 0x00)
+            if !insideScan { return index }
+            // A stuffed byte or a restart marker: its second byte is not another FF.
+            index += 2
         }
         return count
     }

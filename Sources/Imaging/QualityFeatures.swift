@@ -323,7 +323,6 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                 }
             }
         }
-        let area = Double(factor * factor)
         // Sums in integers, exact and free of the latency chain of one Double addition after
         // another, while they cannot overflow: with a factor f of at most 16 a block sum is
         // below 255 f^2 and a Laplacian below 1,020 f^2, so over the frame cap's 805 million

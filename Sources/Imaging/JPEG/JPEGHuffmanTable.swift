@@ -9,6 +9,9 @@
 final class JPEGHuffmanTable {
     /// Computed, not stored: a stored static would be read through a lazy initializer check.
     static var fastBits: Int { 9 }
+    /// How many bits `differences` looks up: a lossless code and its extra bits together
+    /// (T.81 H.1.2.2) are 6 to 12 bits for nearly every sample of a CT or MR frame.
+    static var differenceBits: Int { 12 }
 
     /// The table's memory as the decoding loops read it; valid while the table lives.
     struct Lookup {
@@ -16,9 +19,12 @@ final class JPEGHuffmanTable {
         let maxCode: UnsafePointer<Int32>
         let symbolOffset: UnsafePointer<Int32>
         let symbols: UnsafePointer<UInt8>
+        let differences: UnsafePointer<Int32>
     }
 
-    var lookup: Lookup { Lookup(fast: fast, maxCode: maxCode, symbolOffset: symbolOffset, symbols: symbols) }
+    var lookup: Lookup {
+        Lookup(fast: fast, maxCode: maxCode, symbolOffset: symbolOffset, symbols: symbols, differences: differences)
+    }
 
     /// For each value of the next `fastBits` bits: the length of the code they begin with
     /// (high byte) and its symbol (low byte); 0 when the code is longer, or matches nothing.
@@ -28,6 +34,12 @@ final class JPEGHuffmanTable {
     /// For each length: what to add to a code of that length to get its index in `symbols`.
     let symbolOffset: UnsafeMutablePointer<Int32>
     let symbols: UnsafeMutablePointer<UInt8>
+    /// For each value of the next `differenceBits` bits that holds a whole lossless code and
+    /// the extra bits of its difference: the difference (T.81 F.2.2.1's EXTEND applied)
+    /// times 256 plus the number of bits they take; 0 when the bits hold less (a longer
+    /// code, or more extra bits), which the decoder then reads code and bits apart. One
+    /// lookup instead of a lookup, a shift and a sign fix per sample.
+    let differences: UnsafeMutablePointer<Int32>
 
     /// Builds the table from the 16 code-length counts and the symbols of a DHT entry
     /// (T.81 C.2: codes assigned in order of length). Nil when the counts assign more codes
@@ -43,6 +55,8 @@ final class JPEGHuffmanTable {
         symbols = .allocate(capacity: 256)
         symbols.initialize(repeating: 0, count: 256)
         for (index, value) in values.enumerated() { symbols[index] = value }
+        differences = .allocate(capacity: 1 << Self.differenceBits)
+        differences.initialize(repeating: 0, count: 1 << Self.differenceBits)
 
         var code = 0, index = 0
         for length in 1...16 {
@@ -57,6 +71,7 @@ final class JPEGHuffmanTable {
                         let entry = UInt16(length << 8) | UInt16(values[index])
                         for low in 0..<(1 << shift) { fast[code << shift | low] = entry }
                     }
+                    fillDifferences(code: code, length: length, size: Int(values[index]))
                     code += 1
                     index += 1
                 }
@@ -66,7 +81,33 @@ final class JPEGHuffmanTable {
         }
     }
 
+    /// The `differences` entries of the code `code` of `length` bits for the category
+    /// `size`: one per value of its extra bits, when code and bits fit in `differenceBits`.
+    /// Category 16 is the difference 32768 without extra bits (H.1.2.2); larger ones are
+    /// no lossless category and are left to the decoder's error.
+    private func fillDifferences(code: Int, length: Int, size: Int) {
+        guard size <= 16 else { return }
+        let extraBits = size == 16 ? 0 : size
+        let used = length + extraBits
+        guard used <= Self.differenceBits else { return }
+        let spare = Self.differenceBits - used
+        for extra in 0..<(1 << extraBits) {
+            let difference: Int
+            if size == 16 {
+                difference = 32768
+            } else if size == 0 {
+                difference = 0
+            } else {
+                difference = extra < 1 << (size - 1) ? extra - (1 << size) + 1 : extra
+            }
+            let entry = Int32(difference * 256 + used)
+            let prefix = (code << extraBits | extra) << spare
+            for low in 0..<(1 << spare) { differences[prefix | low] = entry }
+        }
+    }
+
     deinit {
+        differences.deallocate()
         fast.deallocate()
         maxCode.deallocate()
         symbolOffset.deallocate()

@@ -82,13 +82,10 @@ struct JPEGLosslessDecoder {
             }
             let line = values + row * rowStride
             if coded.count == 1 {
-                // One component per scan, the usual case: its table stays in registers.
+                // One component per scan, the usual case: a loop of its own per predictor.
                 let (component, table) = coded[0]
-                for x in 0..<width {
-                    try decodeSample(line + x * components + component, column: x, firstLine: firstLine, table: table,
-                                     components: components, rowStride: rowStride, predictor: predictor, initial: initial,
-                                     reader: &reader)
-                }
+                try decodeLine(line + component, width: width, step: components, rowStride: rowStride, firstLine: firstLine,
+                               predictor: predictor, initial: initial, table: table, reader: &reader)
             } else {
                 for x in 0..<width {
                     for (component, table) in coded {
@@ -103,15 +100,62 @@ struct JPEGLosslessDecoder {
         }
     }
 
+    /// The next coded difference of `table`'s component.
+    @inline(__always)
+    private static func difference(_ table: JPEGHuffmanTable.Lookup, _ reader: inout JPEGBitReader) throws(JPEGDecodingError) -> Int {
+        guard let difference = reader.decodeDifference(table) else { throw .badHuffmanCode(offset: reader.position) }
+        return difference
+    }
+
+    /// One line of a component coded alone in its scan, from `start` (its first sample) in
+    /// steps of `step`: what `decodeSample` does sample by sample, with the left neighbour
+    /// kept in a register and the predictor chosen once per line instead of per sample.
+    /// Values are kept reduced modulo 2^16 (H.2.2), as they are stored and read back.
+    @inline(__always)
+    private static func decodeLine(_ start: UnsafeMutablePointer<UInt16>, width: Int, step: Int, rowStride: Int,
+                                   firstLine: Bool, predictor: Int, initial: Int, table: JPEGHuffmanTable.Lookup,
+                                   reader: inout JPEGBitReader) throws(JPEGDecodingError) {
+        var left = ((firstLine ? initial : Int(start[-rowStride])) &+ (try difference(table, &reader))) & 0xFFFF
+        start.pointee = UInt16(truncatingIfNeeded: left)
+        let end = start + width * step
+        var sample = start + step
+        if firstLine || predictor == 1 {
+            while sample < end {
+                left = (left &+ (try difference(table, &reader))) & 0xFFFF
+                sample.pointee = UInt16(truncatingIfNeeded: left)
+                sample += step
+            }
+        } else if predictor == 2 {
+            while sample < end {
+                sample.pointee = UInt16(truncatingIfNeeded: Int(sample[-rowStride]) &+ (try difference(table, &reader)))
+                sample += step
+            }
+        } else {
+            var upperLeft = Int(start[-rowStride])
+            while sample < end {
+                let above = Int(sample[-rowStride])
+                let prediction: Int
+                switch predictor {
+                case 3: prediction = upperLeft
+                case 4: prediction = left + above - upperLeft
+                case 5: prediction = left + ((above - upperLeft) >> 1)
+                case 6: prediction = above + ((left - upperLeft) >> 1)
+                default: prediction = (left + above) >> 1
+                }
+                left = (prediction &+ (try difference(table, &reader))) & 0xFFFF
+                sample.pointee = UInt16(truncatingIfNeeded: left)
+                upperLeft = above
+                sample += step
+            }
+        }
+    }
+
     /// Decodes the sample at `sample`: its prediction plus its coded difference.
     @inline(__always)
     private static func decodeSample(_ sample: UnsafeMutablePointer<UInt16>, column: Int, firstLine: Bool,
                                      table: JPEGHuffmanTable.Lookup, components: Int, rowStride: Int, predictor: Int,
                                      initial: Int, reader: inout JPEGBitReader) throws(JPEGDecodingError) {
-        let size = reader.decode(table)
-        guard size >= 0 && size <= 16 else { throw .badHuffmanCode(offset: reader.position) }
-        // H.1.2.2: category 16 is the difference 32768 alone, without extra bits.
-        let difference = size == 16 ? 32768 : reader.receiveExtend(size)
+        let difference = try Self.difference(table, &reader)
         let prediction: Int
         if column == 0 {
             prediction = firstLine ? initial : Int(sample[-rowStride])
@@ -140,9 +184,25 @@ struct JPEGLosslessDecoder {
         let mask = (1 << frame.precision) - 1
         let count = values.count
         let wide = frame.precision > 8
+        let shifts = Set(pointTransforms)
         return [UInt8](unsafeUninitializedCapacity: wide ? 2 * count : count) { output, initialized in
-            let raw = UnsafeMutableRawPointer(output.baseAddress!)
+            initialized = wide ? 2 * count : count
             values.withUnsafeBufferPointer { values in
+                if shifts.count == 1, let shift = shifts.first {
+                    // One shift for every sample (nearly always): a flat loop the compiler
+                    // vectorises. Bits shifted past 16 are masked off either way.
+                    let shift = UInt16(shift), narrowMask = UInt16(truncatingIfNeeded: mask)
+                    if wide {
+                        // Little-endian output on a little-endian host: UInt16 stores.
+                        UnsafeMutableRawBufferPointer(output).withMemoryRebound(to: UInt16.self) { output in
+                            for index in 0..<count { output[index] = ((values[index] &<< shift) & narrowMask).littleEndian }
+                        }
+                    } else {
+                        for index in 0..<count { output[index] = UInt8(truncatingIfNeeded: (values[index] &<< shift) & narrowMask) }
+                    }
+                    return
+                }
+                let raw = UnsafeMutableRawPointer(output.baseAddress!)
                 for component in 0..<components {
                     let shift = pointTransforms[component]
                     var index = component
@@ -160,7 +220,6 @@ struct JPEGLosslessDecoder {
                     }
                 }
             }
-            initialized = wide ? 2 * count : count
         }
     }
 }
