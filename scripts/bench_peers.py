@@ -22,6 +22,11 @@ from pydicom.uid import generate_uid  # noqa: E402
 
 DICOMDROP = os.environ["DICOMDROP"]
 RENDER_BENCH = os.environ["RENDER_BENCH"]
+# dicomdrop-decode-bench: the JPEG 2000 floor row (left out when not given).
+DECODE_BENCH = os.environ.get("DECODE_BENCH", "")
+# Issue 16's targets: dicomdrop's lead (wall per file) over these peers.
+LEAD_TARGETS = {"pydicom + Pillow, 2 processes, level 1": 8, "dcmtk tools per file, 2 at a time": 50,
+                "Orthanc over REST (upload, /preview, /tags, /anonymize), 2 clients": 35}
 TIME = ["/usr/bin/time", "-f", "%e %U %S %M"]
 
 # The mixed drop's shares (of the file count, rounded): CR among the images, and each
@@ -308,6 +313,22 @@ def encoder_floors(listing):
     return dict(item.split("=", 1) for item in result.stdout.split() if "=" in item)
 
 
+def jpeg2000_floor(root: pathlib.Path, files):
+    """OpenJPEG alone on the drop's JPEG 2000 frames (dicomdrop-decode-bench, one thread, one
+    pass after a warm-up): (files, CPU seconds), or None without such files or the binary.
+    Every peer that decodes these frames does it in OpenJPEG too (pylibjpeg-openjpeg bundles
+    it), so no pipeline that makes their PNGs spends less; with SHA-256 and the encoder it is
+    the floor under dicomdrop's time on this drop."""
+    frames = [path for path, kind in files if kind == "JPEG 2000"]
+    if not frames or not DECODE_BENCH:
+        return None
+    listing = write_list(root / "jpeg2000.txt", frames)
+    report = root / "jpeg2000-decode.json"
+    subprocess.run([DECODE_BENCH, "--repeat", "1", "--json", str(report)], stdin=listing.open(),
+                   stdout=subprocess.DEVNULL, check=True)
+    return len(frames), float(json.loads(report.read_text())["total"]["seconds"])
+
+
 def count_pngs(out: pathlib.Path) -> int:
     return sum(1 for _ in out.rglob("*.png"))
 
@@ -401,6 +422,12 @@ def main() -> int:
             rows.append((f"floor: {encoder} alone on the rendered pixels, one thread", count, total, None, None, seconds, None))
         for encoder, seconds in encoders:
             rows.append((f"floor: SHA-256 + {encoder}", count, total, None, None, sha_cpu + seconds, None))
+        decoding = jpeg2000_floor(root, files)
+        if decoding:
+            rows.append((f"floor: OpenJPEG alone on the {decoding[0]} JPEG 2000 frames, one thread", decoding[0],
+                         sum(size[path] for path, kind in files if kind == "JPEG 2000"), None, None, decoding[1], None))
+        elif any(kind == "JPEG 2000" for _, kind in files):
+            print("bench-peers: DECODE_BENCH is not set: the JPEG 2000 floor is left out", file=sys.stderr)
 
         rows.sort(key=lambda row: row[0].startswith("floor"))  # the peers, then the floors
         ours = rows[0]
@@ -431,6 +458,20 @@ def main() -> int:
         ratios = ", ".join(f"{ours_cpu / ((sha_cpu + seconds) * 1000 / count):.2f}x SHA-256 + {encoder} "
                            f"({(sha_cpu + seconds) * 1000 / count:.2f} ms)" for encoder, seconds in encoders)
         notes.append(f"dicomdrop's CPU per file, {ours_cpu:.2f} ms, is {ratios} (issue 16's target: within 1.5x of the floor).")
+        # What each lead target asks of dicomdrop's wall, against the least any pipeline making
+        # these PNGs spends: SHA-256, the chosen encoder and (on this drop) OpenJPEG's decoding,
+        # spread perfectly over the cores.
+        floor_cpu = sha_cpu + encoders[-1][1] + (decoding[1] if decoding else 0)
+        cores = os.cpu_count() or 1
+        floor_parts = f"SHA-256 + {encoders[-1][0]}" + (" + OpenJPEG's JPEG 2000 decoding" if decoding else "")
+        for name, given, _, _, wall, _, _ in rows:
+            if name in LEAD_TARGETS and wall is not None:
+                target = LEAD_TARGETS[name]
+                allowed = wall / given / target * count
+                verdict = "out of reach: the floor alone is longer" if floor_cpu / cores > allowed else "within the floor's reach"
+                notes.append(f"{target}x {name} asks dicomdrop for {count} files in at most {allowed:.2f} s; the floor "
+                             f"({floor_parts}) is {floor_cpu:.2f} CPU s, at least {floor_cpu / cores:.2f} s on {cores} cores: "
+                             f"{verdict}.")
         if "fast_png_bytes" in floors:
             fast, zlib = int(floors["fast_png_bytes"]), int(floors.get("zlib_png_bytes", floors["png_bytes"]))
             notes.append(f"The fast encoder's PNGs: {fast / zlib:.3f}x the bytes of libpng + zlib level 1's "
