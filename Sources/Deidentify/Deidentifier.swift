@@ -60,9 +60,9 @@ public struct Deidentifier: Sendable {
     }
 
     private func reviewReason(_ dataSet: DataSet) -> String? {
-        let burnedIn = dataSet.string(Tag(0x0028, 0x0301))?.trimmingCharacters(in: .whitespaces).uppercased()
+        let burnedIn = dataSet.string(Tag(0x0028, 0x0301))?.trimmedOfBlanks.uppercased()
         if burnedIn == "YES" { return "Burned In Annotation is YES" }
-        if dataSet.string(Tag(0x0028, 0x0302))?.trimmingCharacters(in: .whitespaces).uppercased() == "YES" {
+        if dataSet.string(Tag(0x0028, 0x0302))?.trimmedOfBlanks.uppercased() == "YES" {
             return "Recognizable Visual Features is YES"
         }
         if burnedIn == nil, let modality = dataSet.string(.modality), Self.burnedInTextModalities.contains(modality) {
@@ -142,7 +142,7 @@ struct DeidentificationPass {
         var result = DataSet(byteOrder: dataSet.byteOrder, characterSet: dataSet.characterSet)
         let keptCreators = Set(dataSet.elements.filter { element in
             element.tag.isPrivateCreator
-                && settings.keepPrivateCreators.contains(dataSet.string(element.tag)?.trimmingCharacters(in: .whitespaces) ?? "")
+                && settings.keepPrivateCreators.contains(dataSet.string(element.tag)?.trimmedOfBlanks ?? "")
         }.map(\.tag))
         for element in dataSet.elements {
             if let kept = clean(element, in: dataSet, keptCreators: keptCreators) { result.set(kept) }
@@ -254,7 +254,7 @@ struct DeidentificationPass {
             // can be mistaken for the original.
             let kind = Self.identifierKinds[tag] ?? tag.jsonKey
             let values = (dataSet.strings(tag) ?? [""]).map { original -> String in
-                let value = original.trimmingCharacters(in: .whitespaces)
+                let value = original.trimmedOfBlanks
                 let pseudonym = pseudonyms.identifier(value, kind: kind)
                 if !value.isEmpty { mappings.insert(PseudonymMapping(kind: kind, original: value, pseudonym: pseudonym)) }
                 return pseudonym
@@ -284,7 +284,7 @@ struct DeidentificationPass {
             return dayShift != 0 ? element : nil
         case .AE, .CS, .LO, .LT, .PN, .SH, .ST, .UC, .UT:
             let values = dataSet.strings(tag) ?? []
-            let allowed = values.allSatisfy { settings.descriptorAllowList.contains($0.trimmingCharacters(in: .whitespaces).uppercased()) }
+            let allowed = values.allSatisfy { settings.descriptorAllowList.contains($0.trimmedOfBlanks.uppercased()) }
             return allowed && !values.isEmpty ? element : nil
         default:
             return DataElement(tag: tag, vr: element.vr, value: .bytes(Data()))
@@ -294,7 +294,7 @@ struct DeidentificationPass {
     /// A DA (YYYYMMDD) or the date part of a DT moved back by the patient's day shift; a
     /// value that is not a date becomes the dummy date.
     private func shift(_ value: String, vr: VR) -> String {
-        let text = value.trimmingCharacters(in: .whitespaces)
+        let text = value.trimmedOfBlanks
         let datePart = String(text.prefix(8))
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
@@ -309,5 +309,19 @@ struct DeidentificationPass {
         // A DT's UTC offset (&ZZXX) says where the site is, like Timezone Offset From UTC (X).
         let time = text.dropFirst(8).prefix { $0 != "+" && $0 != "-" }
         return vr == .DT ? shifted + time : shifted
+    }
+}
+
+extension String {
+    /// `trimmingCharacters(in: .whitespaces)` (Unicode spaces and tab), without Foundation
+    /// for the usual value, whose first and last bytes are ASCII and neither a space nor a
+    /// tab: there is nothing to trim. Foundation's trimming was a quarter of the
+    /// de-identifier's dummy values.
+    var trimmedOfBlanks: String {
+        guard let first = utf8.first, let last = utf8.last, first < 0x80, last < 0x80,
+              first != 0x20, first != 0x09, last != 0x20, last != 0x09 else {
+            return trimmingCharacters(in: .whitespaces)
+        }
+        return self
     }
 }

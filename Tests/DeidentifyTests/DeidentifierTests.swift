@@ -294,4 +294,30 @@ typealias Tag = DICOM.Tag
             #expect(pseudonyms.identifier(name, kind: "patient-name") == hex)
         }
     }
+
+    /// Pseudonyms answered from the table of recent ones are the keyed HMAC's, like fresh
+    /// ones: asked twice over more values than the table holds (so it is emptied and filled
+    /// again along the way), every answer equals the HMAC computed here, and the table never
+    /// holds more than its capacity.
+    @Test func rememberedPseudonymsEqualFreshOnesAndTheTableStaysBounded() {
+        let key = SymmetricKey(data: Data((0..<32).map { UInt8($0 * 13 % 256) }))
+        let pseudonyms = Pseudonymizer(key: key)
+        func mac(_ message: String) -> [UInt8] { Array(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: key)) }
+        let count = RecentPseudonyms.capacity + 100
+        var mismatches = 0
+        for _ in 0..<2 {
+            for index in 0..<count {
+                let uid = "1.2.826.0.1.3680043.9.\(index)"
+                let decimal = mac("uid\u{0}" + uid).prefix(16).reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+                if pseudonyms.uid(uid) != "2.25.\(decimal)" { mismatches += 1 }
+                let id = "PATIENT-\(index)"
+                let hex = mac("patient\u{0}" + id).prefix(8).map { String(format: "%02X", $0) }.joined()
+                if pseudonyms.identifier(id, kind: "patient") != hex { mismatches += 1 }
+            }
+            let held = pseudonyms.recent.count
+            #expect(held.uids <= RecentPseudonyms.capacity && held.identifiers <= RecentPseudonyms.capacity)
+            #expect(held.uids > 0 && held.identifiers > 0)
+        }
+        #expect(mismatches == 0)
+    }
 }
