@@ -14,8 +14,9 @@ APT_PACKAGES := zlib1g-dev libpng-dev libsqlite3-dev libinotifytools0-dev libjpe
 # cross-check the compressed corpus (scripts/make-compressed-corpus, scripts/pixel-oracle);
 # bindfs for a FUSE drop directory that inotify cannot see into (NetworkMountTests); time (GNU
 # time) for the peak RSS of a run (HostileInputTests); the sqlite3 shell, in which the README's
-# queries are run against a ledger a daemon writes (DatasetTests).
-APT_TEST_PACKAGES := python3 python3-pip dcmtk openjph-tools bindfs time sqlite3 chromium
+# queries are run against a ledger a daemon writes (DatasetTests); the openssl command, the
+# fast SHA-256 floor of scripts/bench-peers (bench-smoke runs it).
+APT_TEST_PACKAGES := python3 python3-pip dcmtk openjph-tools bindfs time sqlite3 chromium openssl
 PYDICOM      := pydicom==3.0.2
 NUMPY        := numpy
 PILLOW       := pillow
