@@ -15,7 +15,7 @@ import Testing
     /// scores and reasons, one to three frames.
     @Test func reportsAreTheBytesJSONEncoderWrites() {
         var generator = SystemRandomNumberGenerator()
-        let values: [Double] = [0, -0.0, 1, 255, 0.5, 1e-7, 123_456_789.25, 1e21, 5e-324, .greatestFiniteMagnitude, -3.75,
+        let values: [Double] = [0, -0.0, 1, 255, 0.5, 1e-7, 123_456_789.25, 1e21, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -3.75,
                                 0.1 + 0.2, 20.000000000000004, 1_000_000, 2e16]
         let reasons: [String?] = [nil, "", "dynamic range 3 < 20", "a/b \"quoted\" \\ back", "tab\tnew\nline\r\u{8}\u{C}\u{1}\u{1F}",
                                   "Ren\u{E9}e \u{1F600}", "</script>"]
