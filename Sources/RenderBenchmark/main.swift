@@ -5,11 +5,11 @@ import Imaging
 import Shared
 
 // Times decode + render + PNG encode (the daemon's defaults: 8 bits, the fast encoder) of
-// every frame of the files listed on standard input, on one
-// thread; then, on the same rendered pixels, zlib alone at the same level (the floor of the
-// libpng path) and the fast PNG encoder (whole PNG files: filter, deflate, checksums), with
-// the bytes each writes. Used by scripts/bench-render and scripts/bench-peers. Prints one line
-// of key=value pairs.
+// every frame of the files listed on standard input, on one thread; then, on the same
+// rendered pixels, zlib alone at the same level (the floor of the libpng path), the fast PNG
+// encoder (whole PNG files: filter, deflate, checksums), with the bytes each writes, and the
+// quality features alone. Used by scripts/bench-render and scripts/bench-peers. Prints one
+// line of key=value pairs.
 
 /// zlib's deflate over `bytes` at `level` with `strategy`, into a reused buffer.
 func deflate(_ bytes: [UInt8], level: Int32, strategy: Int32, into buffer: inout [UInt8]) -> Int {
@@ -77,6 +77,15 @@ for _ in 0..<fastRepeats {
     for raster in rasters { fastBytes += try FastPNGEncoder.encode(raster).count }
 }
 let fastSeconds = (ContinuousClock.now - fastStart).inSeconds / Double(fastRepeats)
+// The quality features alone on the same rasters (QUALITY_REPEATS=N: N times, for a
+// steadier figure of a step that takes milliseconds).
+let qualityRepeats = Int(ProcessInfo.processInfo.environment["QUALITY_REPEATS"] ?? "") ?? 1
+var qualityChecksum = 0.0
+let qualityStart = ContinuousClock.now
+for _ in 0..<qualityRepeats {
+    for raster in rasters { qualityChecksum += QualityFeatures.measure(raster).uniformFraction }
+}
+let qualitySeconds = (ContinuousClock.now - qualityStart).inSeconds / Double(qualityRepeats)
 var zlibPNGBytes = 0
 let zlibStart = ContinuousClock.now
 for raster in rasters { zlibPNGBytes += try PNGCodec.encode(raster).count }
@@ -84,4 +93,5 @@ let zlibPNGSeconds = (ContinuousClock.now - zlibStart).inSeconds
 print("files=\(paths.count) frames=\(frames) megapixels=\(Double(pixels) / 1e6) seconds=\(total) "
       + "megapixels_per_second=\(Double(pixels) / 1e6 / total) png_bytes=\(pngBytes) "
       + "floor_default_seconds=\(floors["default"]!) floor_rle_seconds=\(floors["rle"]!) floor_rle_bytes=\(Int(floors["rle_bytes"]!)) "
-      + "zlib_png_seconds=\(zlibPNGSeconds) zlib_png_bytes=\(zlibPNGBytes) fast_seconds=\(fastSeconds) fast_png_bytes=\(fastBytes)")
+      + "zlib_png_seconds=\(zlibPNGSeconds) zlib_png_bytes=\(zlibPNGBytes) fast_seconds=\(fastSeconds) fast_png_bytes=\(fastBytes) "
+      + "quality_seconds=\(qualitySeconds) quality_checksum=\(qualityChecksum / Double(qualityRepeats))")
