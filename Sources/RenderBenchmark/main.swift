@@ -35,6 +35,7 @@ func deflate(_ bytes: [UInt8], level: Int32, strategy: Int32, into buffer: inout
 let paths = AnyIterator { readLine() }.filter { !$0.isEmpty }
 var pixels = 0, pngBytes = 0, frames = 0
 var rasters: [Raster] = []
+var renderers: [ImageRenderer] = []
 // Warm-up outside the clock: first use of each code path, page cache.
 for path in paths.prefix(2) {
     if let file = try? DICOMFile.read(path: path), let renderer = try? ImageRenderer(dataSet: file.dataSet, transferSyntax: file.transferSyntax) {
@@ -45,6 +46,7 @@ let start = ContinuousClock.now
 for path in paths {
     let file = try DICOMFile.read(path: path)
     let renderer = try ImageRenderer(dataSet: file.dataSet, transferSyntax: file.transferSyntax)
+    renderers.append(renderer)
     for frame in 0..<renderer.frameCount {
         let raster = try renderer.render(frame: frame)
         pngBytes += try FastPNGEncoder.encode(raster).count
@@ -86,6 +88,17 @@ for _ in 0..<qualityRepeats {
     for raster in rasters { qualityChecksum += QualityFeatures.measure(raster).uniformFraction }
 }
 let qualitySeconds = (ContinuousClock.now - qualityStart).inSeconds / Double(qualityRepeats)
+// Rendering alone, from the decoded files to the rasters (RENDER_REPEATS=N: N times): for a
+// frame of native pixel data, the stored range, the lookup table and the table pass.
+let renderRepeats = Int(ProcessInfo.processInfo.environment["RENDER_REPEATS"] ?? "") ?? 1
+var renderChecksum = 0
+let renderStart = ContinuousClock.now
+for _ in 0..<renderRepeats {
+    for renderer in renderers {
+        for frame in 0..<renderer.frameCount { renderChecksum &+= Int(try renderer.render(frame: frame).pixels.last ?? 0) }
+    }
+}
+let renderSeconds = (ContinuousClock.now - renderStart).inSeconds / Double(renderRepeats)
 var zlibPNGBytes = 0
 let zlibStart = ContinuousClock.now
 for raster in rasters { zlibPNGBytes += try PNGCodec.encode(raster).count }
@@ -94,4 +107,5 @@ print("files=\(paths.count) frames=\(frames) megapixels=\(Double(pixels) / 1e6) 
       + "megapixels_per_second=\(Double(pixels) / 1e6 / total) png_bytes=\(pngBytes) "
       + "floor_default_seconds=\(floors["default"]!) floor_rle_seconds=\(floors["rle"]!) floor_rle_bytes=\(Int(floors["rle_bytes"]!)) "
       + "zlib_png_seconds=\(zlibPNGSeconds) zlib_png_bytes=\(zlibPNGBytes) fast_seconds=\(fastSeconds) fast_png_bytes=\(fastBytes) "
-      + "quality_seconds=\(qualitySeconds) quality_checksum=\(qualityChecksum / Double(qualityRepeats))")
+      + "quality_seconds=\(qualitySeconds) quality_checksum=\(qualityChecksum / Double(qualityRepeats)) "
+      + "render_seconds=\(renderSeconds) render_checksum=\(renderChecksum / renderRepeats)")
