@@ -450,6 +450,17 @@ public final class Ledger: Sendable {
         try readOneStatement { db in try String.fetchOne(db.cachedStatement(sql: "SELECT sha256 FROM outputs WHERE path = ?"), arguments: [path]) }
     }
 
+    /// Whether any of `paths` is an output of a content other than `sha256`: the names a new
+    /// output would take, asked in one read (each read takes a pooled connection and a
+    /// shared lock, three per file when each name was asked alone).
+    public func anyOutput(of paths: [String], ownedByOtherThan sha256: String) throws(LedgerError) -> Bool {
+        guard !paths.isEmpty else { return false }
+        let sql = "SELECT EXISTS (SELECT 1 FROM outputs WHERE path IN (\(Array(repeating: "?", count: paths.count).joined(separator: ", "))) AND sha256 != ?)"
+        let values: [(any DatabaseValueConvertible)?] = (paths + [sha256]).map { $0 }
+        let arguments = StatementArguments(values)
+        return try readOneStatement { db in try Bool.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) ?? false }
+    }
+
     /// One batch of results in one transaction: contents (replacing earlier records of the
     /// same hashes, outputs included) and sources. Committed after the outputs were renamed
     /// into place, so the ledger never points at a file that is not there.

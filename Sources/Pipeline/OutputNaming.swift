@@ -51,9 +51,8 @@ enum OutputNaming {
         func isFree(_ candidate: String) -> Bool {
             let key = "\(bucket)/\(candidate)"
             // A held content keeps its name under held/: it comes back here when released.
-            for path in [key + ".json", HeldImages.prefix + key + ".json"] {
-                if let owner = try? ledger.owner(ofOutput: path), owner != sha { return false }
-            }
+            // A ledger that cannot answer leaves the name to this run's claims, as before.
+            if (try? ledger.anyOutput(of: [key + ".json", HeldImages.prefix + key + ".json"], ownedByOtherThan: sha)) == true { return false }
             return claimed.claim(key)
         }
         if isFree(base) { return base }

@@ -49,6 +49,12 @@ import Testing
         #expect(try reopened.content("ab")?.bucket == "small")
         #expect(try reopened.owner(ofOutput: "small/1.2.3.png") == "ab")
         #expect(try reopened.content("cd") == nil)
+        // The names a new output would take, asked together: taken only by another content.
+        #expect(try reopened.anyOutput(of: ["small/1.2.3.json", "held/small/1.2.3.json"], ownedByOtherThan: "cd"))
+        #expect(try reopened.anyOutput(of: ["held/small/1.2.3.json", "small/1.2.3.json"], ownedByOtherThan: "cd"))
+        #expect(try !reopened.anyOutput(of: ["small/1.2.3.json", "held/small/1.2.3.json"], ownedByOtherThan: "ab"))
+        #expect(try !reopened.anyOutput(of: ["small/9.json", "held/small/9.json"], ownedByOtherThan: "cd"))
+        #expect(try !reopened.anyOutput(of: [], ownedByOtherThan: "cd"))
     }
 
     @Test func reRecordingAHashReplacesItsOutputs() throws {
