@@ -166,14 +166,16 @@ struct MonochromeRenderer: Sendable {
     /// masking one (`&>>`, the amount is below 16): the plain `>>` tested its amount against
     /// the word size at every pixel. The stored value minus `lowest` is
     /// `(word ^ signBit) - (signBit + lowest)` in wrapping 32-bit arithmetic, one subtraction
-    /// for the sign extension and the offset together.
+    /// for the sign extension and the offset together. From pixel `first` on (the pixels
+    /// before it already mapped).
     @inline(__always)
     private func mapStoredValues<Output>(_ bytes: UnsafeRawBufferPointer, layout: Layout, byteOrder: ByteOrder, lowest: Int32,
-                                         through table: UnsafeBufferPointer<Output>, into output: UnsafeMutableBufferPointer<Output>) {
+                                         through table: UnsafeBufferPointer<Output>, into output: UnsafeMutableBufferPointer<Output>,
+                                         from first: Int = 0) {
         let count = layout.rows * layout.columns
         guard count > 0, let source = bytes.baseAddress, let lookup = table.baseAddress, let target = output.baseAddress,
               layout.bitsAllocated == 16, byteOrder == .littleEndian else {
-            forEachStoredValue(bytes, layout: layout, byteOrder: byteOrder) { index, value in
+            forEachStoredValue(bytes, layout: layout, byteOrder: byteOrder, from: first) { index, value in
                 output[index] = table[Int(value &- lowest)]
             }
             return
@@ -185,7 +187,7 @@ struct MonochromeRenderer: Sendable {
         @inline(__always) func sample(_ index: Int) -> UInt32 {
             UInt32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self)))
         }
-        var index = 0
+        var index = first
         while index &+ 4 <= count {
             let a = sample(index), b = sample(index &+ 1), c = sample(index &+ 2), d = sample(index &+ 3)
             target[index] = lookup[Int((((a &>> shift) & mask) ^ signBit) &- offset)]
@@ -228,15 +230,8 @@ struct MonochromeRenderer: Sendable {
             UnsafeMutableRawPointer(target + index).storeBytes(of: (low | high &<< 32).littleEndian, as: UInt64.self)
             index &+= 8
         }
-        // The last pixels (fewer than eight) one at a time, as `mapStoredValues` maps them.
-        let shiftAmount = UInt32(layout.highBit + 1 - layout.bitsStored)
-        let scalarMask = (UInt32(1) << UInt32(layout.bitsStored)) - 1
-        let scalarOffset = signBit &+ UInt32(bitPattern: lowest)
-        while index < count {
-            let word = UInt32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self)))
-            target[index] = lookup[Int((((word &>> shiftAmount) & scalarMask) ^ signBit) &- scalarOffset)]
-            index &+= 1
-        }
+        // The last pixels (fewer than eight) by the general pass.
+        mapStoredValues(bytes, layout: layout, byteOrder: byteOrder, lowest: lowest, through: table, into: output, from: index)
     }
 
     /// Calls `body` with each pixel's index and stored value: the Bits Stored bits ending at
