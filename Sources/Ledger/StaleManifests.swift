@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+@preconcurrency import Glibc
 
 /// Bucket directories whose `manifest.csv` no longer says what the ledger holds. A run marks
 /// the directories it changed when it is closed, and their manifests are written later, once
@@ -45,6 +46,24 @@ extension Ledger {
                 StaleManifest(directory: $0["directory"], mark: $0["id"])
             }
         }
+    }
+
+    /// Runs `body` while this process alone, of all that share the ledger, writes manifests:
+    /// an exclusive flock(2) on `<ledger>.manifests.lock`, waited for. Reading the marks,
+    /// writing the files and clearing the marks happen under it, so two processes (a daemon
+    /// and a `--reprocess`) cannot rename their manifests in the opposite order from their
+    /// reads, which left the older one in place and its mark cleared. Held for one burst of
+    /// writes; the kernel drops a dead process's lock.
+    public func whileWritingManifests<T>(_ body: () -> T) throws(LedgerError) -> T {
+        let path = pool.path + ".manifests.lock"
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(descriptor) }  // closing the only descriptor releases the lock
+        while flock(descriptor, LOCK_EX) != 0 {
+            let error = errno
+            guard error == EINTR else { throw .cannotOpen(path: path, reason: String(cString: strerror(error))) }
+        }
+        return body()
     }
 
     /// Clears the marks of manifests written since `staleManifests()` read them; a directory

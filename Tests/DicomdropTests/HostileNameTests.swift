@@ -66,7 +66,7 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: "/tmp/dicomdrop-escape.png"))
             let root = try FileManager.default.contentsOfDirectory(atPath: harness.root.path)
             #expect(Set(root).isSubset(of: ["drop", "out", "var", "watch.yaml", "ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm",
-                                              "ledger.sqlite.lock", "daemon.log"]), "\(root)")
+                                              "ledger.sqlite.lock", "ledger.sqlite.manifests.lock", "daemon.log"]), "\(root)")
         }
     }
 }

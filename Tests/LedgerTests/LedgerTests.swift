@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Shared
 @testable import Ledger
+import Synchronization
 import Testing
 
 @Suite struct LedgerTests {
@@ -101,6 +102,35 @@ import Testing
         #expect(try ledger.staleManifests().map(\.directory) == ["small", "suboptimal"])
         try ledger.clearStaleManifests(try ledger.staleManifests())
         #expect(try ledger.staleManifests().isEmpty)
+    }
+
+    /// Two processes on one ledger (two handles here) write manifests in turn: the second
+    /// waits while the first holds the manifest lock, then goes in. Without the lock a
+    /// `--reprocess` could rename an older manifest over the daemon's newer one.
+    @Test func manifestWritersOnOneLedgerTakeTurns() throws {
+        let (first, path) = try temporaryLedger()
+        let second = try Ledger(path: path)
+        let firstIsIn = DispatchSemaphore(value: 0), firstMayLeave = DispatchSemaphore(value: 0)
+        let secondWasIn = Flag()
+        Thread { _ = try? first.whileWritingManifests { firstIsIn.signal(); firstMayLeave.wait() } }.start()
+        firstIsIn.wait()
+        Thread { _ = try? second.whileWritingManifests { secondWasIn.set() } }.start()
+        // A bounded watch: for 0.3 s, while the first holds the lock, the second stays out.
+        let watchEnd = Date().addingTimeInterval(0.3)
+        while Date() < watchEnd {
+            #expect(!secondWasIn.isSet, "a second manifest writer went in while the first held the lock")
+            usleep(10_000)
+        }
+        firstMayLeave.signal()
+        let deadline = Date().addingTimeInterval(10)
+        while !secondWasIn.isSet && Date() < deadline { usleep(5_000) }
+        #expect(secondWasIn.isSet, "the second manifest writer never went in after the first left")
+    }
+
+    private final class Flag: Sendable {
+        private let value = Mutex(false)
+        var isSet: Bool { value.withLock { $0 } }
+        func set() { value.withLock { $0 = true } }
     }
 
     /// Every quality feature Imaging computes has a column in a new ledger: a feature added

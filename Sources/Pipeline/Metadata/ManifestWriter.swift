@@ -21,6 +21,15 @@ struct ManifestWriter: Sendable {
     /// again by the next call. True when every one was written and its mark cleared.
     @discardableResult
     func writeStale(in directories: Set<String>? = nil) -> Bool {
+        do {
+            return try ledger.whileWritingManifests { writeStaleHoldingLock(in: directories) }
+        } catch {
+            logger.error("manifests not written: \(error)")
+            return false
+        }
+    }
+
+    private func writeStaleHoldingLock(in directories: Set<String>?) -> Bool {
         let stale: [Ledger.StaleManifest]
         do {
             stale = try ledger.staleManifests().filter { directories?.contains($0.directory) ?? true }
