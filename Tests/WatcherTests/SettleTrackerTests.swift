@@ -54,6 +54,43 @@ import Watcher
         #expect(tracker.observe("study", snapshot: [1], at: 3.5) == "inotify")
     }
 
+    /// A file growing every 5 ms for 2 s under `settle_seconds: 1`, with passes made when
+    /// due as the daemon's loop makes them: the passes back off (11 here; one per change,
+    /// 402, before), and the unit is ready after its quiet period, at most a recheck late.
+    @Test func aUnitBeingWrittenIsNotWalkedAtEveryChange() throws {
+        var tracker = SettleTracker<[Int], String>(settleSeconds: 1)
+        var passes = 0, size = 0
+        var ready: Double?
+        for millisecond in 0...6000 where ready == nil {
+            let now = Double(millisecond) / 1000
+            if millisecond <= 2000 && millisecond % 5 == 0 {
+                size += 1
+                tracker.touch("study", reason: "inotify", at: now)
+            }
+            for unit in tracker.unitsToCheck(at: now) {
+                passes += 1
+                if tracker.observe(unit, snapshot: [size], at: now) != nil { ready = now }
+            }
+        }
+        #expect(passes <= 12, "\(passes) stat passes of a unit being written")
+        let readyAt = try #require(ready)
+        #expect(readyAt >= 3 && readyAt <= 4, "ready at \(readyAt) s; last change at 2 s")
+    }
+
+    /// A burst of changes over a few milliseconds (one file copied in) is ready about a
+    /// first backoff after its quiet period, never before it.
+    @Test func aBriefBurstIsReadyJustAfterItsQuietPeriod() {
+        var tracker = SettleTracker<[Int], String>(settleSeconds: 0.5)
+        tracker.touch("study", reason: "inotify", at: 3)
+        #expect(tracker.observe("study", snapshot: [1], at: 3) == nil)     // half written
+        tracker.touch("study", reason: "inotify", at: 3.002)
+        tracker.touch("study", reason: "inotify", at: 3.004)
+        #expect(tracker.nextCheck == 3 + SettleTracker<[Int], String>.firstBackoffSeconds)
+        #expect(tracker.observe("study", snapshot: [2], at: 3.01) == nil)  // whole, not yet seen twice
+        #expect(tracker.nextCheck == 3.51)
+        #expect(tracker.observe("study", snapshot: [2], at: 3.51) == "inotify")
+    }
+
     @Test func eachUnitsNextPassIsKnownAlone() {
         var tracker = SettleTracker<[Int], String>(settleSeconds: 5)
         tracker.touch("study", reason: "inotify", at: 1)
