@@ -193,6 +193,56 @@ import Testing
         #expect(try rows("PRAGMA foreign_key_check") == [])
     }
 
+    /// A new ledger's empty tables are made again with all their columns at once; a ledger
+    /// whose tables hold rows gets the columns one by one (ADD COLUMN). Both come out the
+    /// same: columns, types and order, indexes, foreign keys, and the overview over them.
+    @Test func aNewLedgersTablesComeOutAsAddingTheColumnsOneByOneMakesThem() throws {
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let columns = MetadataCatalog(extraColumns: ["ReconstructionDiameter"]).columns
+        let rebuiltPath = root.appendingPathComponent("rebuilt.sqlite"), alteredPath = root.appendingPathComponent("altered.sqlite")
+        try Ledger(path: rebuiltPath).prepareMetadataColumns(columns)
+        let altered = try Ledger(path: alteredPath)
+        try altered.pool.writeWithoutTransaction { db in
+            // A row in every table (references left dangling on purpose): no table is empty.
+            try db.execute(sql: """
+                PRAGMA foreign_keys = OFF;
+                INSERT INTO patients ("PatientID") VALUES ('p');
+                INSERT INTO devices (id, device_key) VALUES (1, 'k');
+                INSERT INTO studies ("StudyInstanceUID", "PatientID") VALUES ('st', 'p');
+                INSERT INTO series ("SeriesInstanceUID", "StudyInstanceUID", device_id) VALUES ('se', 'st', 1);
+                INSERT INTO instances (sha256, "SeriesInstanceUID", name) VALUES ('x', 'se', 'n');
+                PRAGMA foreign_keys = ON;
+                """)
+        }
+        try altered.prepareMetadataColumns(columns)
+        func schema(_ path: URL) throws -> (shape: [String], definitions: [String]) {
+            try DatabaseQueue(path: path.path).read { db in
+                var shape: [String] = []
+                for table in MetadataTable.allCases.map(\.rawValue) {
+                    for sql in ["PRAGMA table_info(\(table))", "PRAGMA index_list(\(table))", "PRAGMA foreign_key_list(\(table))"] {
+                        shape += try Row.fetchAll(db, sql: sql).map { "\(table): \($0)" }
+                    }
+                    for index in try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) ORDER BY name", arguments: [table]) {
+                        shape += try Row.fetchAll(db, sql: "PRAGMA index_info(\(index.quotedDatabaseIdentifier))").map { "\(index): \($0)" }
+                    }
+                }
+                shape += try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'view' ORDER BY name")
+                let definitions = try String.fetchAll(db, sql: """
+                    SELECT sql FROM sqlite_master WHERE type = 'table' AND name IN ('patients', 'studies', 'series', 'devices', 'instances') ORDER BY name
+                    """)
+                return (shape, definitions)
+            }
+        }
+        let rebuilt = try schema(rebuiltPath), added = try schema(alteredPath)
+        #expect(rebuilt.shape.count > 150)
+        let difference = zip(rebuilt.shape, added.shape).first { $0 != $1 }
+        #expect(rebuilt.shape.count == added.shape.count && difference == nil,
+                "\(rebuilt.shape.count) against \(added.shape.count) lines; first difference: \(String(describing: difference))")
+        // Made two ways: the one-statement definitions are not ADD COLUMN's text.
+        #expect(zip(rebuilt.definitions, added.definitions).allSatisfy { $0 != $1 })
+    }
+
     /// A ledger made before the tables existed (migrations up to v4, rows as that version
     /// wrote them) is migrated in place, and its tables are filled from the JSON sidecars
     /// on disk with exactly the rows a run of this version makes from the datasets.
