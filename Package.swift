@@ -42,7 +42,8 @@ let package = Package(
         .target(name: "DICOM", dependencies: ["Shared", "CZlib"], swiftSettings: optimizedInDebug),
         .target(name: "Imaging", dependencies: ["DICOM", "Shared", "CPNG", "CCodecs", "CZlib"], swiftSettings: optimizedInDebug),
         .target(name: "Deidentify", dependencies: ["DICOM", "Shared", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Ledger", dependencies: ["Shared", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Ledger", dependencies: ["Shared", .product(name: "GRDB", package: "GRDB.swift"),
+                                               .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .target(
             name: "Pipeline",
             dependencies: [

@@ -521,9 +521,10 @@ public final class Ledger: Sendable {
                     try insertOutput.execute(arguments: [output, content.sha256])
                 }
                 for image in content.images {
-                    let values: [(any DatabaseValueConvertible)?] = [image.output, content.sha256, image.frame]
-                        + columns.map { image.features[$0] } + [image.modelScore, image.suboptimal ? 1 : 0, image.reason]
-                    try insertQuality.execute(arguments: StatementArguments(values))
+                    var values: [MetadataValue?] = [.text(image.output), .text(content.sha256), .integer(Int64(image.frame))]
+                    values += columns.map { image.features[$0].map(MetadataValue.real) }
+                    values += [image.modelScore.map(MetadataValue.real), .integer(image.suboptimal ? 1 : 0), image.reason.map(MetadataValue.text)]
+                    try insertQuality.execute(binding: values)
                 }
             }
             for unit in Set(sources.map(\.unit)) {

@@ -333,10 +333,7 @@ struct MetadataRowWriter: Sendable {
         func upsert(_ table: MetadataTable) throws {
             let sql = statements[table.index]
             guard !sql.isEmpty else { return }
-            // As existentials: GRDB maps a sequence of a concrete convertible type through a key
-            // path that the runtime instantiated again at every call (1% of a run's samples).
-            let values: [(any DatabaseValueConvertible)?] = rows[table.index].map { $0 }
-            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(values))
+            try db.cachedStatement(sql: sql).execute(binding: rows[table.index])
         }
         let patient = text(.patients, patientKey)
         if patient != nil { try upsert(.patients) }
