@@ -11,10 +11,13 @@ extension Statement {
     /// a generic map over existentials and checked against the statement at every run: the
     /// metadata rows (up to 70 values a table, five tables a file) and the quality rows spent
     /// about as much there as in SQLite (docs/PERFORMANCE.md). The statement must have
-    /// exactly `values.count` parameters, all positional: the caller built its SQL for them.
+    /// exactly `values.count` parameters, all positional: the caller built its SQL for them;
+    /// a mismatch is an error, as GRDB's own check makes it, never a crash.
     func execute(binding values: [MetadataValue?]) throws {
-        precondition(values.count == Int(sqlite3_bind_parameter_count(sqliteStatement)),
-                     "\(values.count) values for \(sqlite3_bind_parameter_count(sqliteStatement)) parameters")
+        let parameters = Int(sqlite3_bind_parameter_count(sqliteStatement))
+        guard values.count == parameters else {
+            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "\(values.count) values for \(parameters) parameters", sql: sql)
+        }
         // Resets the statement and clears its bindings; GRDB then takes them as set.
         setUncheckedArguments(StatementArguments())
         for (index, value) in values.enumerated() {

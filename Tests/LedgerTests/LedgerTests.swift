@@ -127,6 +127,24 @@ import Testing
         #expect(secondWasIn.isSet, "the second manifest writer never went in after the first left")
     }
 
+    /// Values bound straight to SQLite: the row as GRDB would write it, and a count that does
+    /// not match the statement's parameters an error, not a crash.
+    @Test func directBindingWritesTheRowAndRefusesAWrongCount() throws {
+        let (ledger, _) = try temporaryLedger()
+        try ledger.pool.write { db in
+            try db.execute(sql: "CREATE TEMP TABLE bound (a, b, c)")
+            let statement = try db.cachedStatement(sql: "INSERT INTO bound (a, b, c) VALUES (?, ?, ?)")
+            try statement.execute(binding: [.text("unit\u{0}tail"), .text("done"), nil])
+            #expect(throws: DatabaseError.self) { try statement.execute(binding: [.text("short")]) }
+            try statement.execute(binding: [.text("again"), .integer(7), .real(1.5)])
+            let rows = try Row.fetchAll(db, sql: "SELECT a, typeof(b), typeof(c), c FROM bound ORDER BY rowid")
+            #expect(rows.map { $0[0] as String } == ["unit", "again"])  // text ends at a NUL, as GRDB binds it
+            #expect(rows.map { $0[1] as String } == ["text", "integer"])
+            #expect(rows.map { $0[2] as String } == ["null", "real"])
+            #expect(rows[1][3] as Double == 1.5)
+        }
+    }
+
     private final class Flag: Sendable {
         private let value = Mutex(false)
         var isSet: Bool { value.withLock { $0 } }
