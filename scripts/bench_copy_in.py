@@ -2,7 +2,6 @@
 is copied into the drop file by file, as a slow network copy fills it. Python is the harness
 only; dicomdrop runs as its binary."""
 import argparse
-import os
 import pathlib
 import re
 import shutil
@@ -34,6 +33,8 @@ def copy_in(work: pathlib.Path, files: int, interval: float, settle: float) -> s
         copied = time.perf_counter() - start
         deadline = time.perf_counter() + settle + 120
         while count_pngs(root / "out") < files:
+            if daemon.process.poll() is not None:
+                raise RuntimeError(f"dicomdrop exited ({daemon.process.returncode}): {daemon.text()[-2000:]}")
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"only {count_pngs(root / 'out')} PNGs of {files} within {settle + 120:g} s: {daemon.text()[-2000:]}")
             time.sleep(0.01)

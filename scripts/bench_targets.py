@@ -111,7 +111,13 @@ class Daemon:
         self.log = log
         self.process = subprocess.Popen([DICOMDROP, "--config", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT,
                                         start_new_session=True)
-        self.wait_for(r"^.*watching .*pending at start-up", ready_within)
+        try:
+            self.wait_for(r"^.*watching .*pending at start-up", ready_within)
+        except BaseException:
+            # Not left running when it never became ready.
+            self.process.kill()
+            self.process.wait()
+            raise
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")

@@ -49,19 +49,29 @@ extension Ledger {
     }
 
     /// Runs `body` while this process alone, of all that share the ledger, writes manifests:
-    /// an exclusive flock(2) on `<ledger>.manifests.lock`, waited for. Reading the marks,
-    /// writing the files and clearing the marks happen under it, so two processes (a daemon
-    /// and a `--reprocess`) cannot rename their manifests in the opposite order from their
-    /// reads, which left the older one in place and its mark cleared. Held for one burst of
-    /// writes; the kernel drops a dead process's lock.
-    public func whileWritingManifests<T>(_ body: () -> T) throws(LedgerError) -> T {
+    /// an exclusive flock(2) on `<ledger>.manifests.lock`. Reading the marks, writing the
+    /// files and clearing the marks happen under it, so two processes (a daemon and a
+    /// `--reprocess`) cannot rename their manifests in the opposite order from their reads,
+    /// which left the older one in place and its mark cleared. The lock is waited for up to
+    /// `seconds` (polled, so that the daemon's loop is never held longer by another process
+    /// writing many manifests, or stuck on a hung output filesystem); then this throws
+    /// without running `body`, and the marks wait for the next try. The kernel drops a dead
+    /// process's lock.
+    public func whileWritingManifests<T>(waitingUpTo seconds: Double = 10, _ body: () -> T) throws(LedgerError) -> T {
         let path = pool.path + ".manifests.lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }  // closing the only descriptor releases the lock
-        while flock(descriptor, LOCK_EX) != 0 {
+        let deadline = Date().addingTimeInterval(seconds)
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             let error = errno
-            guard error == EINTR else { throw .cannotOpen(path: path, reason: String(cString: strerror(error))) }
+            guard error == EWOULDBLOCK || error == EINTR else {
+                throw .cannotOpen(path: path, reason: String(cString: strerror(error)))
+            }
+            guard Date() < deadline else {
+                throw .database("another process has been writing manifests for \(seconds) s (it holds \(path)); tried again later")
+            }
+            usleep(10_000)
         }
         return body()
     }

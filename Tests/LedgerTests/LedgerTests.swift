@@ -145,6 +145,22 @@ import Testing
         }
     }
 
+    /// A manifest writer does not wait for ever: while another holds the lock past its wait,
+    /// it gives up without writing, and the marks wait for the next try.
+    @Test func aManifestWriterGivesUpAfterItsWait() throws {
+        let (first, path) = try temporaryLedger()
+        let second = try Ledger(path: path)
+        let firstIsIn = DispatchSemaphore(value: 0), firstMayLeave = DispatchSemaphore(value: 0)
+        Thread { _ = try? first.whileWritingManifests { firstIsIn.signal(); firstMayLeave.wait() } }.start()
+        firstIsIn.wait()
+        defer { firstMayLeave.signal() }
+        let secondWasIn = Flag()
+        let start = Date()
+        #expect(throws: Ledger.LedgerError.self) { try second.whileWritingManifests(waitingUpTo: 0.2) { secondWasIn.set() } }
+        #expect(!secondWasIn.isSet)
+        #expect(Date().timeIntervalSince(start) >= 0.2)
+    }
+
     private final class Flag: Sendable {
         private let value = Mutex(false)
         var isSet: Bool { value.withLock { $0 } }
