@@ -50,16 +50,10 @@ extension Ledger {
         do {
             try Self.retryingLostSchemaRaces {
                 try pool.write { db in
-                    var viewsDropped = false
                     for table in MetadataTable.allCases {
                         var known = Set(try Self.columnNames(of: table, in: db).map { $0.lowercased() })
                         let missing = columns.filter { $0.table == table && known.insert($0.name.lowercased()).inserted }
                         guard !missing.isEmpty else { continue }
-                        if !viewsDropped {
-                            // The views name the tables' columns; both are made again below.
-                            try db.execute(sql: "DROP VIEW IF EXISTS images; DROP VIEW IF EXISTS instance_overview")
-                            viewsDropped = true
-                        }
                         if try Self.rebuildEmptyTable(table, adding: missing, in: db) { continue }
                         for column in missing {
                             try db.execute(sql: "ALTER TABLE \(table.rawValue) ADD COLUMN \(column.name.quotedDatabaseIdentifier) \(column.type.rawValue)")
@@ -96,20 +90,18 @@ extension Ledger {
         let added = missing.map { "\($0.name.quotedDatabaseIdentifier) \($0.type.rawValue)" }.joined(separator: ", ")
         // On a new line: the definition's last line may end in a comment.
         let rebuilt = String(definition[..<close]) + "\n, " + added + ")"
-        var done = false
         do {
             try db.inSavepoint {
                 try db.execute(sql: "DROP TABLE \(table.rawValue)")
                 try db.execute(sql: rebuilt)
                 for statement in dependents { try db.execute(sql: statement) }
-                done = true
                 return .commit
             }
+            return true
         } catch {
             // Anything unforeseen (a foreign key another table's rows hold): added one by one.
-            done = false
+            return false
         }
-        return done
     }
 
     /// Reads the tables' columns, which the record statements name.
