@@ -17,8 +17,7 @@ from bench_targets import PLACEHOLDER, Daemon, count_pngs, small_templates, uniq
 def copy_in(work: pathlib.Path, files: int, interval: float, settle: float) -> str:
     root = work / f"copy-{settle:g}"
     (root / "drop").mkdir(parents=True)
-    config = write_config(root, "rescan_seconds: 3600\n").read_text().replace("settle_seconds: 0\n", f"settle_seconds: {settle}\n")
-    (root / "watch.yaml").write_text(config)
+    write_config(root, "rescan_seconds: 3600\n", settle=settle)
     templates = small_templates()
     daemon = Daemon(root / "watch.yaml", root / "daemon.log", ready_within=60)
     try:

@@ -69,9 +69,9 @@ def write_copies(drop: pathlib.Path, count: int, per_folder: int, series: int) -
     return total
 
 
-def write_config(root: pathlib.Path, extra: str = "") -> pathlib.Path:
+def write_config(root: pathlib.Path, extra: str = "", settle: float = 0) -> pathlib.Path:
     config = root / "watch.yaml"
-    config.write_text("drop: drop\noutput: out\ndatabase: ledger.sqlite\nsettle_seconds: 0\n" + extra)
+    config.write_text(f"drop: drop\noutput: out\ndatabase: ledger.sqlite\nsettle_seconds: {settle:g}\n" + extra)
     return config
 
 
@@ -246,8 +246,7 @@ def latency(work: pathlib.Path, drops: int, settle: float) -> str:
     (root / "drop").mkdir(parents=True)
     staging = root / "staging"
     staging.mkdir()
-    config = write_config(root, "rescan_seconds: 3600\n").read_text().replace("settle_seconds: 0\n", f"settle_seconds: {settle}\n")
-    (root / "watch.yaml").write_text(config)
+    write_config(root, "rescan_seconds: 3600\n", settle=settle)
     template = small_templates()[0]
     daemon = Daemon(root / "watch.yaml", root / "daemon.log", ready_within=60)
     out = root / "out"
