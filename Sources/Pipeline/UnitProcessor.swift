@@ -309,7 +309,13 @@ public final class UnitProcessor: Sendable {
         var refusal: OutputWriter.Failure?
         var refusedHashes: Set<String> = []
         let stop = StopFlag()
-        await workers.parallelForEach(changed, stop: stop, { file in self.handle(file, context: context) }) { file, outcome in
+        let toRead = changed
+        let readAhead = ReadAhead(paths: toRead.map { tree.root.path + "/" + $0.path }, sizes: toRead.map(\.fingerprint.size))
+        await workers.parallelForEach(Array(toRead.indices), stop: stop, { index in
+            readAhead.willRead(index)
+            return self.handle(toRead[index], context: context)
+        }) { index, outcome in
+            let file = toRead[index]
             guard let outcome else { return }  // not started (shutdown or pause): the file stays pending
             handled += 1
             live.fileHandled(bytes: file.fingerprint.size)
