@@ -7,6 +7,8 @@ import Synchronization
 /// every run of every unit. "Already done" lives here, never in the drop directory.
 public final class Ledger: Sendable {
     let pool: DatabasePool
+    /// The workers' per-file lookups: see LookupConnections.
+    let lookups: LookupConnections
     /// Each metadata table's columns and the statements that write them.
     let metadataWriter = Mutex(MetadataRowWriter())
 
@@ -35,6 +37,7 @@ public final class Ledger: Sendable {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             pool = try Self.openRetrying(path.path, configuration: configuration)
+            lookups = LookupConnections(path: path.path)
             try Self.migrate(pool)
         } catch {
             throw .cannotOpen(path: path.path, reason: "\(error)")
@@ -53,6 +56,7 @@ public final class Ledger: Sendable {
             configuration.readonly = true
             configuration.busyMode = .timeout(10)
             pool = try DatabasePool(path: path.path, configuration: configuration)
+            lookups = LookupConnections(path: path.path)
             try loadMetadataColumns()
         } catch {
             throw .cannotOpen(path: path.path, reason: "\(error)")
@@ -194,10 +198,10 @@ public final class Ledger: Sendable {
     }
 
     /// A read of one statement, which SQLite already runs in a consistent snapshot of its
-    /// own: without `read`'s BEGIN and COMMIT around it. The workers make two such lookups
-    /// per file.
+    /// own: without `read`'s BEGIN and COMMIT around it, on a connection of the lookups'
+    /// own (not the pool's). The workers make two such lookups per file.
     private func readOneStatement<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try pool.unsafeRead(body) } catch { throw .database("\(error)") }
+        do { return try lookups.read(body) } catch { throw .database("\(error)") }
     }
 
     // MARK: Units and runs

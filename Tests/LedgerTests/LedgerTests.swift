@@ -37,6 +37,46 @@ import Testing
         #expect(try mode(older.path) == 0o600)
     }
 
+    /// The workers' lookups run on connections of their own, one per thread: each sees what
+    /// the writer committed before it asked (no snapshot held over from an earlier lookup),
+    /// from several threads at once, and a thread keeps its one connection.
+    @Test func lookupsFromWorkerThreadsSeeEveryCommitOnAConnectionPerThread() async throws {
+        let (ledger, _) = try temporaryLedger()
+        let rounds = 200
+        final class Misses: Sendable { let count = Mutex(0) }
+        let misses = Misses()
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0..<2 {
+                group.addTask {
+                    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                        // A thread of its own, as the pool's workers are.
+                        let thread = Thread {
+                            for round in 0..<rounds {
+                                let sha = "\(worker)-\(round)"
+                                do {
+                                    #expect(try ledger.content(sha) == nil)
+                                    try ledger.record(contents: [ContentRecord(sha256: sha, outcome: .processed, bucket: "small",
+                                                                               outputs: ["small/\(sha).png"], configurationDigest: "d", unit: "u")],
+                                                      sources: [])
+                                    // Committed on the pool's writer; looked up on this thread's own connection.
+                                    if try ledger.content(sha)?.outputs != ["small/\(sha).png"] { misses.count.withLock { $0 += 1 } }
+                                    #expect(try ledger.anyOutput(of: ["small/\(sha).png"], ownedByOtherThan: "another"))
+                                    #expect(try !ledger.anyOutput(of: ["small/\(sha).png"], ownedByOtherThan: sha))
+                                } catch {
+                                    Issue.record("\(error)")
+                                }
+                            }
+                            done.resume()
+                        }
+                        thread.start()
+                    }
+                }
+            }
+        }
+        #expect(misses.count.withLock { $0 } == 0)
+        #expect(ledger.lookups.count == 2)
+    }
+
     @Test func sourcesContentsAndOutputsSurviveReopeningTheFile() throws {
         let (ledger, path) = try temporaryLedger()
         let content = ContentRecord(sha256: "ab", outcome: .processed, bucket: "small",
