@@ -33,7 +33,7 @@ let package = Package(
         // comes back as a code and a message (libjpeg's error_exit longjmps, never exits).
         .target(name: "CCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("openjp2"), .linkedLibrary("charls")]),
         // Linux calls Swift cannot reach through Glibc: syncfs (_GNU_SOURCE), mallopt (malloc.h).
-        .target(name: "CLinux"),
+        .target(name: "CLinux", linkerSettings: [.linkedLibrary("sqlite3")]),
         // What modules that may not import one another share; imports nothing.
         .target(name: "Shared"),
         // The byte and pixel loops are optimized in debug builds too: unoptimized, they made

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sqlite3.h>
 
 #include "clinux.h"
 
@@ -54,3 +55,5 @@ int dd_lower_this_thread_priority(int nice_increment) {
     int current = getpriority(PRIO_PROCESS, (id_t)tid);
     return setpriority(PRIO_PROCESS, (id_t)tid, current + nice_increment);
 }
+
+int dd_sqlite_without_memory_statistics(void) { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }

@@ -42,6 +42,10 @@ struct Dicomdrop: AsyncParsableCommand {
         // heap below 64 MiB (the largest file read whole) cut system time by 60-80% in
         // scripts/bench-daemon, with the same peak RSS.
         _ = dd_keep_freed_memory(64 << 20, 128 << 20)
+        // Before SQLite's first connection: no process-wide mutex around every SQLite
+        // allocation for statistics nothing reads (the workers' lookups and the commit
+        // thread's writes waited on each other there: docs/PERFORMANCE.md).
+        _ = dd_sqlite_without_memory_statistics()
         // Log lines go to standard error, so that standard output carries only data, or to
         // `log_file` once the configuration is read.
         LoggingSystem.bootstrap(LogOutput.handler)

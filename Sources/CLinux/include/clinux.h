@@ -43,4 +43,11 @@ int dd_this_thread_name(char *name, size_t size);
 // server, which wait for milliseconds, not seconds. Returns 0, or -1 with errno.
 int dd_lower_this_thread_priority(int nice_increment);
 
+// Turns off SQLite's memory statistics (SQLITE_CONFIG_MEMSTATUS), which SQLite keeps under
+// one process-wide mutex taken by every allocation and free of every connection: the
+// workers' ledger lookups and the commit thread's writes met there, and a worker holding it
+// when the (higher-priority) commit thread preempted it held everyone up. Must come before
+// SQLite's first connection; returns SQLITE_OK, or SQLITE_MISUSE after it (nothing changed).
+int dd_sqlite_without_memory_statistics(void);
+
 #endif
