@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Glibc
 @testable import Pipeline
@@ -26,16 +27,21 @@ struct ReadAheadTests {
         let readAhead = ReadAhead(paths: paths, sizes: Array(repeating: 1000, count: 20), window: 4,
                                   advise: Self.recorder(advised, paths: paths))
         readAhead.willRead(0)
+        readAhead.waitForAdvice()
         #expect(advised.calls.withLock { $0.map(\.index) } == [1, 2, 3, 4])
         readAhead.willRead(1)
+        readAhead.waitForAdvice()
         #expect(advised.calls.withLock { $0.map(\.index) } == [1, 2, 3, 4, 5])
         readAhead.willRead(1)  // a second worker on the same job: nothing new
+        readAhead.waitForAdvice()
         #expect(advised.calls.withLock { $0.count } == 5)
         // A worker that ran ahead pulls the window with it, and the files it skipped (the
         // other worker's next ones) are asked for too; its own is not.
         readAhead.willRead(10)
+        readAhead.waitForAdvice()
         #expect(advised.calls.withLock { $0.map(\.index) } == Array(1...14).filter { $0 != 10 })
         for index in 11..<20 { readAhead.willRead(index) }
+        readAhead.waitForAdvice()
         #expect(advised.calls.withLock { $0.map(\.index) } == Array(1..<20).filter { $0 != 10 })
     }
 
@@ -54,11 +60,30 @@ struct ReadAheadTests {
                 }
             }
         }
+        readAhead.waitForAdvice()
         let indexes = advised.calls.withLock { $0.map(\.index) }
         #expect(Set(indexes).count == indexes.count, "no file advised twice")
         // Each worker's previous call reached 15 files past its next file, so only the two
         // first files can be reached by their own reader before anyone advised them.
         #expect(Set(indexes).isSuperset(of: 2..<count))
+    }
+
+    /// The worker hands the advice over and goes on: a slow `open` (a network mount's round
+    /// trip) holds the read-ahead's queue, not the worker.
+    @Test func theWorkerDoesNotWaitForTheAdvice() {
+        let paths = (0..<4).map { "/nas/study/\($0).dcm" }
+        let release = DispatchSemaphore(value: 0)
+        let advised = Advised()
+        let readAhead = ReadAhead(paths: paths, sizes: [1, 1, 1, 1], window: 4, advise: { path, length in
+            // Given in line, this would hold willRead for 15 s and then record the calls.
+            _ = release.wait(timeout: .now() + 5)
+            advised.calls.withLock { $0.append((paths.firstIndex(of: path)!, length)) }
+        })
+        readAhead.willRead(0)
+        #expect(advised.calls.withLock { $0.isEmpty })
+        for _ in 0..<3 { release.signal() }
+        readAhead.waitForAdvice()
+        #expect(advised.calls.withLock { $0.map(\.index) } == [1, 2, 3])
     }
 
     /// A large file is asked for only up to `bytesPerFile`; a small one whole.
@@ -68,6 +93,7 @@ struct ReadAheadTests {
         let readAhead = ReadAhead(paths: paths, sizes: [5, 3 * ReadAhead.bytesPerFile, 700], window: 4,
                                   advise: Self.recorder(advised, paths: paths))
         readAhead.willRead(0)
+        readAhead.waitForAdvice()
         #expect(advised.calls.withLock { $0.map(\.length) } == [ReadAhead.bytesPerFile, 700])
     }
 

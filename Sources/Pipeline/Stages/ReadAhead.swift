@@ -1,3 +1,4 @@
+import Dispatch
 @preconcurrency import Glibc
 import Shared
 import Synchronization
@@ -15,7 +16,9 @@ import Synchronization
 /// worker is about to read; workers take files roughly in order, so the window stays just
 /// ahead of them. Only the first `bytesPerFile` of a file are asked for: the kernel's own
 /// read-ahead follows a sequential read, and a large file's whole length would crowd the
-/// page cache long before its turn.
+/// page cache long before its turn. The advice is given on a queue of its own, not by the
+/// worker: on a network mount each `open` is a round trip to the server, which the worker
+/// would otherwise wait for once more per file.
 final class ReadAhead: Sendable {
     /// Files advised ahead of the one being read: at about a millisecond of CPU per file and
     /// two workers, 16 files are some 8 ms of lead, several disk or network round trips.
@@ -26,8 +29,9 @@ final class ReadAhead: Sendable {
     private let sizes: [Int64]
     private let window: Int
     private let advise: @Sendable (_ path: String, _ length: Int64) -> Void
-    /// Files `0..<advised` have been advised (or are being advised by another worker).
+    /// Files `0..<advised` have been handed to the queue (by one worker or another).
     private let advised = Atomic<Int>(0)
+    private let queue = DispatchQueue(label: "dicomdrop.read-ahead", qos: .utility)
 
     /// `paths` absolute, in the order the run hands them to the workers; `advise` is the
     /// system call by default.
@@ -40,20 +44,31 @@ final class ReadAhead: Sendable {
         self.advise = advise
     }
 
-    /// A worker is about to read file `index`: the files after it, up to the window, are
-    /// asked for now if they have not been yet. Each file is advised by exactly one caller.
+    /// A worker is about to read file `index`: the files after it, up to the window, that no
+    /// caller has handed over yet are handed to the queue, which advises them in order. Each
+    /// file is handed over by exactly one caller; the worker does not wait for the advice.
     func willRead(_ index: Int) {
         let target = min(index + 1 + window, paths.count)
+        var claimed: [Int] = []
         while true {
             let next = advised.load(ordering: .relaxed)
-            guard next < target else { return }
+            guard next < target else { break }
             if advised.compareExchange(expected: next, desired: next + 1, ordering: .relaxed).exchanged {
                 // The file being read now gets no advice: its read starts at once anyway.
                 // Files before it that nobody advised yet (another worker's, a job
                 // behind) still do: they are next for someone.
-                if next != index { advise(paths[next], min(sizes[next], Self.bytesPerFile)) }
+                if next != index { claimed.append(next) }
             }
         }
+        guard !claimed.isEmpty else { return }
+        queue.async { [paths, sizes, advise, claimed] in
+            for file in claimed { advise(paths[file], min(sizes[file], Self.bytesPerFile)) }
+        }
+    }
+
+    /// Returns once every advice handed over so far has been given (for tests).
+    func waitForAdvice() {
+        queue.sync {}
     }
 
     /// `posix_fadvise(WILLNEED)` on the file's first `length` bytes. Advice only: a file that
