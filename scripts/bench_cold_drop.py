@@ -28,6 +28,20 @@ def evict(files) -> None:
             os.close(descriptor)
 
 
+def evictable(folder: pathlib.Path) -> bool:
+    """Whether a file written in `folder`, synced and evicted, leaves the page cache."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".evict-probe.") as probe:
+            probe.write(b"\x07" * (64 << 10))
+            probe.flush()
+            path = pathlib.Path(probe.name)
+            evict([path])
+            return resident_fraction([path]) == 0
+    except OSError:
+        return False
+
+
 def resident_fraction(files) -> float:
     """The share of the files' pages in the page cache, by mincore of a mapping (reads nothing)."""
     import ctypes
@@ -64,15 +78,22 @@ def main() -> int:
     parser.add_argument("files", nargs="?", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     arguments = parser.parse_args()
-    root = pathlib.Path(tempfile.mkdtemp(prefix="dicomdrop-bench-cold-drop."))
+    # The drop must be on a filesystem that drops clean pages on request: the temporary
+    # directory when it does, else the build folder (a tmpfs /tmp keeps its pages: they are
+    # the files).
+    candidates = [pathlib.Path(tempfile.gettempdir()), pathlib.Path(__file__).resolve().parent.parent / ".build"]
+    parent = next((folder for folder in candidates if evictable(folder)), None)
+    if parent is None:
+        raise SystemExit("bench-cold-drop: neither " + " nor ".join(map(str, candidates)) +
+                         " drops its pages on POSIX_FADV_DONTNEED: set TMPDIR to a folder on a disk")
+    root = pathlib.Path(tempfile.mkdtemp(prefix="dicomdrop-bench-cold-drop.", dir=parent))
     try:
         files, description = bench_peers.make_mixed_drop(root, arguments.files, "ct-mr")
         paths = [path for path, _ in files]
         drop = root / "drop" / "bench"
         evict(paths)
         if resident_fraction(paths) > 0.05:
-            raise SystemExit(f"bench-cold-drop: {root} keeps its pages after POSIX_FADV_DONTNEED "
-                             "(tmpfs?): set TMPDIR to a folder on a disk")
+            raise SystemExit(f"bench-cold-drop: {root} kept its pages after POSIX_FADV_DONTNEED")
         results = {"cold": [], "warm": []}
         for turn in range(1, arguments.rounds + 1):
             for kind in ("cold", "warm"):
