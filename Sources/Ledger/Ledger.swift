@@ -201,7 +201,7 @@ public final class Ledger: Sendable {
     /// own: without `read`'s BEGIN and COMMIT around it, on a connection of the lookups'
     /// own (not the pool's). The workers make two such lookups per file.
     private func readOneStatement<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try lookups.read(body) } catch { throw .database("\(error)") }
+        do { return try lookups.read(body, beyondLimit: { try pool.unsafeRead(body) }) } catch { throw .database("\(error)") }
     }
 
     // MARK: Units and runs

@@ -20,25 +20,31 @@ import Synchronization
 /// Each lookup is one statement, which SQLite runs in a snapshot of its own (autocommit): no
 /// transaction around it. WAL lets these connections read while the ledger's writer writes.
 final class LookupConnections: Sendable {
+    /// Threads given a connection of their own, at most: the workers ask first and most
+    /// (every file); a thread beyond them (a dispatch queue's, whose threads come and go over
+    /// a daemon's months) reads through the pool instead, so that connections, each with its
+    /// three open files and its page cache, cannot pile up.
+    static let limit = 8
+
     private let path: String
     /// By thread (`pthread_self`): a thread's connection is used by it alone, so it is never
-    /// in two lookups at once. Threads are few and long-lived (the workers, the commit
-    /// queue's); a connection outlives its thread only until the ledger is released.
+    /// in two lookups at once; it outlives its thread only until the ledger is released.
     private let connections = Mutex<[UInt: DatabaseQueue]>([:])
 
     init(path: String) {
         self.path = path
     }
 
-    func read<T>(_ body: (Database) throws -> T) throws -> T {
+    /// `body` on the calling thread's connection, or through `beyondLimit` once `limit`
+    /// threads have theirs.
+    func read<T>(_ body: (Database) throws -> T, beyondLimit: () throws -> T) throws -> T {
         let thread = UInt(pthread_self())
-        let connection: DatabaseQueue
-        if let existing = connections.withLock({ $0[thread] }) {
-            connection = existing
-        } else {
-            connection = try open()
-            connections.withLock { $0[thread] = connection }
-        }
+        let (existing, full) = connections.withLock { ($0[thread], $0.count >= Self.limit) }
+        if let existing { return try existing.inDatabase(body) }
+        if full { return try beyondLimit() }
+        let connection = try open()
+        // Kept unless the limit was reached meanwhile; used for this lookup either way.
+        connections.withLock { if $0.count < Self.limit { $0[thread] = connection } }
         return try connection.inDatabase(body)
     }
 

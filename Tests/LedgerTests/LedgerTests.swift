@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import GRDB
 import Shared
@@ -45,6 +46,13 @@ import Testing
         let rounds = 200
         final class Misses: Sendable { let count = Mutex(0) }
         let misses = Misses()
+        let finished = DispatchSemaphore(value: 0), bothFinished = DispatchSemaphore(value: 0)
+        Thread {
+            finished.wait()
+            finished.wait()
+            bothFinished.signal()
+            bothFinished.signal()
+        }.start()
         await withTaskGroup(of: Void.self) { group in
             for worker in 0..<2 {
                 group.addTask {
@@ -66,6 +74,10 @@ import Testing
                                     Issue.record("\(error)")
                                 }
                             }
+                            // Alive until both are done: a finished thread's identity may be
+                            // reused by the next one, which would then share its connection.
+                            finished.signal()
+                            bothFinished.wait()
                             done.resume()
                         }
                         thread.start()
@@ -75,6 +87,32 @@ import Testing
         }
         #expect(misses.count.withLock { $0 } == 0)
         #expect(ledger.lookups.count == 2)
+    }
+
+    /// Threads beyond `LookupConnections.limit` read through the pool: the connections stop
+    /// at the limit however many threads ask, and every lookup is still answered. The
+    /// threads stay alive until all have asked (a finished thread's identity may be reused).
+    @Test func lookupConnectionsStopAtTheirLimit() throws {
+        let (ledger, _) = try temporaryLedger()
+        try ledger.record(contents: [ContentRecord(sha256: "known", outcome: .processed, bucket: "small", outputs: ["small/k.png"],
+                                                   configurationDigest: "d", unit: "u")], sources: [])
+        final class Answers: Sendable { let known = Mutex(0) }
+        let answers = Answers()
+        let threads = LookupConnections.limit + 4
+        let asked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), ended = DispatchSemaphore(value: 0)
+        for _ in 0..<threads {
+            Thread {
+                if (try? ledger.content("known")) != nil { answers.known.withLock { $0 += 1 } }
+                asked.signal()
+                release.wait()
+                ended.signal()
+            }.start()
+        }
+        for _ in 0..<threads { asked.wait() }
+        #expect(answers.known.withLock { $0 } == threads)
+        #expect(ledger.lookups.count == LookupConnections.limit)
+        for _ in 0..<threads { release.signal() }
+        for _ in 0..<threads { ended.wait() }
     }
 
     @Test func sourcesContentsAndOutputsSurviveReopeningTheFile() throws {

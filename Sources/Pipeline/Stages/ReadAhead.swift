@@ -74,7 +74,7 @@ final class ReadAhead: Sendable {
     /// `posix_fadvise(WILLNEED)` on the file's first `length` bytes. Advice only: a file that
     /// cannot be opened (gone, no permission) or a filesystem that ignores it changes
     /// nothing, and the worker's own read reports what is wrong. Opened without blocking, so
-    /// that a FIFO put in a file's place does not hold the worker.
+    /// that a FIFO put in a file's place does not hold the read-ahead's queue.
     @Sendable static func adviseWillNeed(_ path: String, length: Int64) {
         let descriptor = RawPath.withSystemPath(path) { open($0, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
         guard descriptor >= 0 else { return }
