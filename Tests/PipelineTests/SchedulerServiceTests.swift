@@ -123,13 +123,17 @@ final class CollectedLog: @unchecked Sendable {
     @Test func afterTheWatchLimitIsReachedPollPassesFindNewFolders() async throws {
         defer { try? FileManager.default.removeItem(at: root) }
         let log = CollectedLog()
-        let (service, ledger, _) = try makeService(log: log, pollSeconds: 0.3)
+        let (service, ledger, live) = try makeService(log: log, pollSeconds: 0.3)
         let loop = Task { try await service.run() }
         defer { loop.cancel() }
         // Past the start-up pass, which would otherwise find the folder itself on a loaded machine.
         #expect(await waitUntil(seconds: Self.patience) { log.count(containing: "start-up catch-up done") == 1 })
+        let passBefore = live.snapshot.lastPass?.at
         service.report(.watchLimitReached(path: root.appendingPathComponent("drop/unwatched").path))
         #expect(await waitUntil(seconds: Self.patience) { log.count(containing: "sysctl fs.inotify.max_user_watches") == 1 })
+        // And past the full pass the report starts after its log line, which would find the
+        // folder itself (trigger rescan) if it walked after the drop on a loaded machine.
+        #expect(await waitUntil(seconds: Self.patience) { live.snapshot.lastPass?.at != passBefore })
         // No event will ever come for this one.
         try drop("dropped where no watch is", at: "unwatched/a.txt")
         #expect(await waitUntil(seconds: Self.patience) { (try? ledger.state(of: "unwatched")) == .done })
