@@ -97,10 +97,14 @@ struct ReadAheadTests {
         #expect(advised.calls.withLock { $0.map(\.length) } == [ReadAhead.bytesPerFile, 700])
     }
 
-    /// The real system call: files evicted from the page cache are back in it, without
-    /// anyone reading them, soon after the worker before them asked; the file being read is
-    /// left to its own read. Needs a filesystem whose clean pages `POSIX_FADV_DONTNEED`
-    /// drops (ext4, xfs: the temporary directory here; not tmpfs, where pages are the file).
+    /// The real system call: files evicted from the page cache are coming back into it,
+    /// without anyone reading them, soon after the worker before them asked; the file being
+    /// read is left to its own read. The kernel's read-ahead is best effort (on a busy disk
+    /// it may drop part of a request: 81-94% of the pages had arrived in one CI run under
+    /// the whole suite's load), so each advised file is asked to have pages in the cache,
+    /// not all of them; without the advice none has any. Needs a filesystem whose clean pages
+    /// `POSIX_FADV_DONTNEED` drops (ext4, xfs: the temporary directory here; not tmpfs, where
+    /// pages are the file).
     @Test(.enabled(if: PageCache.canEvict(in: FileManager.default.temporaryDirectory)))
     func theNextFilesReachThePageCacheBeforeTheyAreRead() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("read-ahead-\(UUID().uuidString)")
@@ -120,7 +124,8 @@ struct ReadAheadTests {
         while paths[1...].contains(where: { PageCache.residentFraction($0) < 1 }) && Date() < deadline {
             try await Task.sleep(for: .milliseconds(5))
         }
-        #expect(paths[1...].map(PageCache.residentFraction) == [1, 1, 1, 1])
+        let resident = paths[1...].map(PageCache.residentFraction)
+        #expect(resident.allSatisfy { $0 > 0 }, "\(resident)")
         #expect(PageCache.residentFraction(paths[0]) == 0)
     }
 }
