@@ -99,10 +99,9 @@ def main() -> int:
             for kind in ("cold", "warm"):
                 if kind == "cold":
                     evict(paths)
-                    before = resident_fraction(paths)
                 else:
                     bench_daemon.warm(root)
-                    before = resident_fraction(paths)
+                before = resident_fraction(paths)
                 out = fresh_output(root, f"{turn}-{kind}")
                 bench_peers.settle_writes()
                 wall, cpu, peak = timed(bench_peers.peer_dicomdrop(root, drop, None, out))

@@ -310,7 +310,7 @@ public final class UnitProcessor: Sendable {
         var refusedHashes: Set<String> = []
         let stop = StopFlag()
         let toRead = changed
-        let readAhead = ReadAhead(paths: toRead.map { tree.root.path + "/" + $0.path }, sizes: toRead.map(\.fingerprint.size))
+        let readAhead = ReadAhead(paths: toRead.map { tree.absolutePath(of: $0.path) }, sizes: toRead.map(\.fingerprint.size))
         await workers.parallelForEach(Array(toRead.indices), stop: stop, { index in
             readAhead.willRead(index)
             return self.handle(toRead[index], context: context)
@@ -440,7 +440,7 @@ public final class UnitProcessor: Sendable {
     }
 
     func handle(_ file: DroppedFile, context: RunContext) -> FileOutcome {
-        let path = tree.root.path + "/" + file.path
+        let path = tree.absolutePath(of: file.path)
         let sha: String, bytes: Data?
         do {
             (sha, bytes) = try metrics.time(.hash) { () throws(ContentHasher.Failure) in

@@ -71,7 +71,7 @@ public struct DropTree: Sendable {
     }
 
     private func walk(relative: String, unit: String, into result: inout [DroppedFile]) {
-        let absolute = root.path + "/" + relative
+        let absolute = absolutePath(of: relative)
         var status = stat()
         guard RawPath.withSystemPath(absolute, { lstat($0, &status) }) == 0 else { return }
         switch status.st_mode & S_IFMT {
@@ -86,10 +86,15 @@ public struct DropTree: Sendable {
         }
     }
 
+    /// The path of an entry given relative to the drop directory, as system calls take it.
+    public func absolutePath(of relative: String) -> String {
+        root.path + "/" + relative
+    }
+
     /// A fresh stat of one file, or nil if it is gone or no longer a regular file.
     public func stamp(of path: String) -> FileStamp? {
         var status = stat()
-        guard RawPath.withSystemPath(root.path + "/" + path, { lstat($0, &status) }) == 0,
+        guard RawPath.withSystemPath(absolutePath(of: path), { lstat($0, &status) }) == 0,
               status.st_mode & S_IFMT == S_IFREG else { return nil }
         return FileStamp(status)
     }
