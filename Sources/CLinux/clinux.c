@@ -57,3 +57,5 @@ int dd_lower_this_thread_priority(int nice_increment) {
 }
 
 int dd_sqlite_without_memory_statistics(void) { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
+int dd_sqlite_statement_journals_in_memory_up_to(int bytes) { return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, bytes); }

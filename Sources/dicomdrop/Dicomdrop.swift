@@ -46,6 +46,7 @@ struct Dicomdrop: AsyncParsableCommand {
         // allocation for statistics nothing reads (the workers' lookups and the commit
         // thread's writes waited on each other there: docs/PERFORMANCE.md).
         _ = dd_sqlite_without_memory_statistics()
+        _ = dd_sqlite_statement_journals_in_memory_up_to(4 << 20)
         // Log lines go to standard error, so that standard output carries only data, or to
         // `log_file` once the configuration is read.
         LoggingSystem.bootstrap(LogOutput.handler)

@@ -50,4 +50,10 @@ int dd_lower_this_thread_priority(int nice_increment);
 // SQLite's first connection; returns SQLITE_OK, or SQLITE_MISUSE after it (nothing changed).
 int dd_sqlite_without_memory_statistics(void);
 
+// Keeps each statement's journal (the pages a statement changes inside a larger
+// transaction, so that it alone can be rolled back) in memory up to `bytes`; SQLite's
+// default spills it to a temporary file past 64 KiB. Same rule as above: before the first
+// connection.
+int dd_sqlite_statement_journals_in_memory_up_to(int bytes);
+
 #endif
