@@ -23,90 +23,104 @@ struct HuffmanCode {
 
     /// Lengths from a Huffman tree built by the two-queue method over the symbols sorted by
     /// frequency, leaves deeper than `limit` brought up to it and the code repaired.
+    ///
+    /// The working arrays (sort keys, node weights, parents, depths, counts per length) live
+    /// in one temporary allocation, on the stack where it fits: an image's blocks each build
+    /// two codes, and as arrays they were seven heap allocations a code (a tenth of a CT/MR
+    /// run's mallocs).
     private static func lengths(of frequencies: [UInt32], limit: Int) -> [UInt8] {
         var lengths = [UInt8](repeating: 0, count: frequencies.count)
-        // Ascending frequency, ties by symbol: the tree is the same for the same input.
-        // Sorted as one packed key per symbol (frequency above, symbol below): a plain
-        // integer sort, where a closure comparing tuples cost 0.7% of a CT/MR run.
-        var keys: [UInt64] = []
-        keys.reserveCapacity(frequencies.count)
-        for symbol in frequencies.indices where frequencies[symbol] > 0 {
-            keys.append(UInt64(frequencies[symbol]) << 32 | UInt64(symbol))
-        }
-        keys.sort()
-        let used = keys.map { Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF) }
-        let count = used.count
-        precondition(count <= 1 << limit, "\(count) symbols cannot have codes of \(limit) bits")
-        guard count >= 2 else {
-            if let only = used.first { lengths[only] = 1 }
-            return lengths
-        }
-        // Nodes 0..<count are the leaves in `used` order; count..<2*count-1 the internal
-        // nodes, made in non-decreasing weight order, so each queue stays sorted.
-        var weight = [UInt64](repeating: 0, count: 2 * count - 1)
-        var parent = [Int](repeating: 0, count: 2 * count - 1)
-        for (leaf, symbol) in used.enumerated() { weight[leaf] = UInt64(frequencies[symbol]) }
-        var nextLeaf = 0, nextInternal = count, made = count
-        func takeSmallest() -> Int {
-            if nextLeaf < count && (nextInternal >= made || weight[nextLeaf] <= weight[nextInternal]) {
-                nextLeaf += 1
-                return nextLeaf - 1
+        let symbols = frequencies.count, nodes = 2 * symbols
+        // Words: keys (symbols), weights (nodes), parents (nodes), depths (nodes), counts per
+        // length (limit + 1).
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: symbols + 3 * nodes + limit + 1) { scratch in
+            let keys = scratch.baseAddress!
+            let weight = keys + symbols, parent = weight + nodes, depth = parent + nodes, lengthCounts = depth + nodes
+            // Ascending frequency, ties by symbol: the tree is the same for the same input.
+            // Sorted as one packed key per symbol (frequency above, symbol below): a plain
+            // integer sort, where a closure comparing tuples cost 0.7% of a CT/MR run.
+            var count = 0
+            for symbol in 0..<symbols where frequencies[symbol] > 0 {
+                keys[count] = UInt64(frequencies[symbol]) << 32 | UInt64(symbol)
+                count += 1
             }
-            nextInternal += 1
-            return nextInternal - 1
-        }
-        while made < 2 * count - 1 {
-            let first = takeSmallest(), second = takeSmallest()
-            weight[made] = weight[first] + weight[second]
-            parent[first] = made
-            parent[second] = made
-            made += 1
-        }
-        // Depths from the root down: a node's parent always has a higher index.
-        var depth = [Int](repeating: 0, count: 2 * count - 1)
-        for node in stride(from: 2 * count - 3, through: 0, by: -1) { depth[node] = depth[parent[node]] + 1 }
-        var lengthCounts = [Int](repeating: 0, count: limit + 1)
-        for leaf in 0..<count { lengthCounts[min(depth[leaf], limit)] += 1 }
-        // Leaves clamped to the limit over-fill the code space (Kraft sum above 1, counted
-        // in units of 2^-limit). Each step takes away one longest code and splits a shorter
-        // one in two: the same number of codes, one unit less, until the sum is exactly 1
-        // (miniz's repair).
-        var kraft = 0
-        for bits in 1...limit { kraft += lengthCounts[bits] << (limit - bits) }
-        while kraft > 1 << limit {
-            lengthCounts[limit] -= 1
-            for bits in stride(from: limit - 1, through: 1, by: -1) where lengthCounts[bits] > 0 {
-                lengthCounts[bits] -= 1
-                lengthCounts[bits + 1] += 2
-                break
+            var sorted = UnsafeMutableBufferPointer(start: keys, count: count)
+            sorted.sort()
+            @inline(__always) func used(_ leaf: Int) -> Int { Int(truncatingIfNeeded: keys[leaf] & 0xFFFF_FFFF) }
+            precondition(count <= 1 << limit, "\(count) symbols cannot have codes of \(limit) bits")
+            guard count >= 2 else {
+                if count == 1 { lengths[used(0)] = 1 }
+                return
             }
-            kraft -= 1
-        }
-        // The rarest symbols take the longest codes.
-        var leaf = 0
-        for bits in stride(from: limit, through: 1, by: -1) {
-            for _ in 0..<lengthCounts[bits] {
-                lengths[used[leaf]] = UInt8(bits)
-                leaf += 1
+            // Nodes 0..<count are the leaves in key order; count..<2*count-1 the internal
+            // nodes, made in non-decreasing weight order, so each queue stays sorted.
+            for leaf in 0..<count { weight[leaf] = keys[leaf] >> 32 }
+            var nextLeaf = 0, nextInternal = count, made = count
+            func takeSmallest() -> Int {
+                if nextLeaf < count && (nextInternal >= made || weight[nextLeaf] <= weight[nextInternal]) {
+                    nextLeaf += 1
+                    return nextLeaf - 1
+                }
+                nextInternal += 1
+                return nextInternal - 1
+            }
+            while made < 2 * count - 1 {
+                let first = takeSmallest(), second = takeSmallest()
+                weight[made] = weight[first] + weight[second]
+                parent[first] = UInt64(made)
+                parent[second] = UInt64(made)
+                made += 1
+            }
+            // Depths from the root down: a node's parent always has a higher index.
+            depth[2 * count - 2] = 0
+            for node in stride(from: 2 * count - 3, through: 0, by: -1) { depth[node] = depth[Int(parent[node])] + 1 }
+            for bits in 0...limit { lengthCounts[bits] = 0 }
+            for leaf in 0..<count { lengthCounts[min(Int(depth[leaf]), limit)] += 1 }
+            // Leaves clamped to the limit over-fill the code space (Kraft sum above 1, counted
+            // in units of 2^-limit). Each step takes away one longest code and splits a shorter
+            // one in two: the same number of codes, one unit less, until the sum is exactly 1
+            // (miniz's repair).
+            var kraft = 0
+            for bits in 1...limit { kraft += Int(lengthCounts[bits]) << (limit - bits) }
+            while kraft > 1 << limit {
+                lengthCounts[limit] -= 1
+                for bits in stride(from: limit - 1, through: 1, by: -1) where lengthCounts[bits] > 0 {
+                    lengthCounts[bits] -= 1
+                    lengthCounts[bits + 1] += 2
+                    break
+                }
+                kraft -= 1
+            }
+            // The rarest symbols take the longest codes.
+            var leaf = 0
+            for bits in stride(from: limit, through: 1, by: -1) {
+                for _ in 0..<Int(lengthCounts[bits]) {
+                    lengths[used(leaf)] = UInt8(bits)
+                    leaf += 1
+                }
             }
         }
         return lengths
     }
 
     private static func canonicalCodes(lengths: [UInt8], limit: Int) -> [UInt16] {
-        var lengthCounts = [Int](repeating: 0, count: limit + 1)
-        for length in lengths where length > 0 { lengthCounts[Int(length)] += 1 }
-        var nextCode = [Int](repeating: 0, count: limit + 1)
-        var code = 0
-        for bits in 1...limit {
-            code = (code + lengthCounts[bits - 1]) << 1
-            nextCode[bits] = code
-        }
         var codes = [UInt16](repeating: 0, count: lengths.count)
-        for symbol in lengths.indices where lengths[symbol] > 0 {
-            let length = Int(lengths[symbol])
-            codes[symbol] = reversed(UInt16(nextCode[length]), bits: length)
-            nextCode[length] += 1
+        // Counts per length, then the next code of each length: 16 words each at most.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * (limit + 1)) { scratch in
+            let lengthCounts = scratch.baseAddress!, nextCode = lengthCounts + (limit + 1)
+            for bits in 0...limit { lengthCounts[bits] = 0 }
+            for length in lengths where length > 0 { lengthCounts[Int(length)] += 1 }
+            var code = 0
+            nextCode[0] = 0
+            for bits in 1...limit {
+                code = (code + lengthCounts[bits - 1]) << 1
+                nextCode[bits] = code
+            }
+            for symbol in lengths.indices where lengths[symbol] > 0 {
+                let length = Int(lengths[symbol])
+                codes[symbol] = reversed(UInt16(nextCode[length]), bits: length)
+                nextCode[length] += 1
+            }
         }
         return codes
     }

@@ -275,7 +275,7 @@ private struct DynamicHeader {
         var frequencies = [UInt32](repeating: 0, count: 19)
         for item in lengthSymbols { frequencies[Int(item.symbol)] += 1 }
         // A code needs two symbols to be complete.
-        if frequencies.filter({ $0 > 0 }).count < 2 { frequencies[frequencies[0] == 0 ? 0 : 1] += 1 }
+        if frequencies.count(where: { $0 > 0 }) < 2 { frequencies[frequencies[0] == 0 ? 0 : 1] += 1 }
         lengthCode = HuffmanCode(frequencies: frequencies, limit: 7)
         var count = 19
         while count > 4 && lengthCode.lengths[DynamicHeader.lengthCodeOrder[count - 1]] == 0 { count -= 1 }
