@@ -351,6 +351,22 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// Every known path's fingerprint, without its hash or unit: the seed of a full pass,
+    /// read at every rescan. Built as `sources()` then mapped, a 100,000-file ledger's
+    /// restart held both dictionaries and the hashes' strings at once (peak RSS 195-248 MB);
+    /// here one dictionary, sized before it is filled.
+    public func fingerprints() throws(LedgerError) -> [String: Fingerprint] {
+        try read { db in
+            var result: [String: Fingerprint] = [:]
+            result.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM sources") ?? 0)
+            let cursor = try Row.fetchCursor(db, sql: "SELECT path, inode, size, mtime_ns FROM sources")
+            while let row = try cursor.next() {
+                result[row[0]] = Fingerprint(inode: UInt64(bitPattern: row[1]), size: row[2], modifiedNanoseconds: row[3])
+            }
+            return result
+        }
+    }
+
     public func paths(withContent sha256: String) throws(LedgerError) -> [String] {
         try read { db in
             try String.fetchAll(db, sql: "SELECT path FROM sources WHERE sha256 = ? ORDER BY path", arguments: [sha256])
@@ -422,7 +438,13 @@ public final class Ledger: Sendable {
     /// that made it, by path.
     public func outputs() throws(LedgerError) -> [(path: String, sha256: String)] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT path, sha256 FROM outputs ORDER BY path").map { (path: $0["path"], sha256: $0["sha256"]) }
+            // Through a cursor into an array sized first: `fetchAll` held a row object per
+            // output besides the tuples (200,000 of each for a 100,000-image ledger).
+            var result: [(path: String, sha256: String)] = []
+            result.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM outputs") ?? 0)
+            let cursor = try Row.fetchCursor(db, sql: "SELECT path, sha256 FROM outputs ORDER BY path")
+            while let row = try cursor.next() { result.append((path: row[0], sha256: row[1])) }
+            return result
         }
     }
 
@@ -450,6 +472,20 @@ public final class Ledger: Sendable {
     }
 
     /// The hash whose outputs include this path, if any.
+    /// The outputs whose path starts with `prefix` (an ASCII folder name and its slash, such
+    /// as `held/`), in path order: a range of the primary key, not every output's row.
+    public func outputPaths(startingWith prefix: String) throws(LedgerError) -> [String] {
+        precondition(prefix.utf8.last.map { $0 < 0x7F } ?? false && prefix.utf8.allSatisfy { $0 < 0x80 }, "an ASCII prefix")
+        // Every text starting with the prefix sorts (bytewise, SQLite's BINARY collation) at
+        // or after it and before the prefix with its last byte raised by one.
+        var end = Array(prefix.utf8)
+        end[end.count - 1] += 1
+        let upper = String(decoding: end, as: UTF8.self)
+        return try read { db in
+            try String.fetchAll(db, sql: "SELECT path FROM outputs WHERE path >= ? AND path < ? ORDER BY path", arguments: [prefix, upper])
+        }
+    }
+
     public func owner(ofOutput path: String) throws(LedgerError) -> String? {
         try readOneStatement { db in try String.fetchOne(db.cachedStatement(sql: "SELECT sha256 FROM outputs WHERE path = ?"), arguments: [path]) }
     }

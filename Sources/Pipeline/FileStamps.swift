@@ -17,6 +17,6 @@ extension DropTree {
 extension Ledger {
     /// What the ledger recorded of every path: the seed of a full pass.
     func recordedStamps() throws(LedgerError) -> [String: FileStamp] {
-        try sources().mapValues(\.fingerprint)
+        try fingerprints()
     }
 }

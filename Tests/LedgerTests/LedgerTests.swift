@@ -136,6 +136,26 @@ import Testing
         #expect(try !reopened.anyOutput(of: [], ownedByOtherThan: "cd"))
     }
 
+    /// The start-up's seed of a full pass and its sweep of held names read only what they
+    /// need: the fingerprints by path, the outputs under one folder by a range of the key.
+    @Test func fingerprintsAndOutputsUnderAFolderAreWhatTheFullListsHold() throws {
+        let (ledger, _) = try temporaryLedger()
+        let print2 = Fingerprint(inode: UInt64.max - 7, size: 0, modifiedNanoseconds: -5)
+        let paths = ["held/a.png", "held/sub/b.png", "held.png", "held0/c.png", "heldx/d.png", "held", "small/e.png", "hel/f.png"]
+        try ledger.record(contents: paths.enumerated().map { index, path in
+            ContentRecord(sha256: "h\(index)", outcome: .processed, bucket: "small", outputs: [path], configurationDigest: "cfg", unit: "u\(index)")
+        }, sources: [SourceRecord(path: "u1/a.dcm", unit: "u1", fingerprint: print1, sha256: "h1"),
+                     SourceRecord(path: "u2/b/c.dcm", unit: "u2", fingerprint: print2, sha256: "h2")])
+        #expect(try ledger.fingerprints() == ledger.sources().mapValues(\.fingerprint))
+        #expect(try ledger.fingerprints() == ["u1/a.dcm": print1, "u2/b/c.dcm": print2])
+        #expect(try ledger.outputPaths(startingWith: "held/") == ["held/a.png", "held/sub/b.png"])
+        #expect(try ledger.outputPaths(startingWith: "held/") == ledger.outputs().map(\.path).filter { $0.hasPrefix("held/") })
+        #expect(try ledger.outputPaths(startingWith: "none/").isEmpty)
+        #expect(try ledger.outputs().map(\.path) == paths.sorted())
+        let (empty, _) = try temporaryLedger()
+        #expect(try empty.fingerprints().isEmpty && empty.outputs().isEmpty)
+    }
+
     @Test func reRecordingAHashReplacesItsOutputs() throws {
         let (ledger, _) = try temporaryLedger()
         try ledger.record(contents: [ContentRecord(sha256: "ab", outcome: .processed, bucket: "small", outputs: ["small/x.png"],

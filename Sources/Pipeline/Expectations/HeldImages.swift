@@ -133,16 +133,22 @@ public struct HeldImages: Sendable {
     public func finishInterruptedMoves() -> Int {
         let root = writer.root.path
         var removed = 0
-        guard let paths = try? ledger.outputs().map(\.path) else { return 0 }
-        let named = Set(paths)
-        for path in paths where path.hasPrefix(Self.prefix) {
+        // Each name asked of the ledger on its own (a point lookup) rather than every
+        // output's path loaded into a set: at 200,000 outputs that set, its rows and their
+        // copies were most of a restart's peak memory. nil: the ledger could not say, and a
+        // name the ledger might still hold is never unlinked.
+        func named(_ path: String) -> Bool? {
+            do { return try ledger.owner(ofOutput: path) != nil } catch { return nil }
+        }
+        guard let heldPaths = try? ledger.outputPaths(startingWith: Self.prefix) else { return 0 }
+        for path in heldPaths {
             let old = String(path.dropFirst(Self.prefix.count))
-            if !named.contains(old), Self.sameFile(root + "/" + path, root + "/" + old), unlink(root + "/" + old) == 0 { removed += 1 }
+            if named(old) == false, Self.sameFile(root + "/" + path, root + "/" + old), unlink(root + "/" + old) == 0 { removed += 1 }
         }
         if let walker = FileManager.default.enumerator(atPath: root + "/" + ReservedBucket.held.rawValue) {
             while let relative = walker.nextObject() as? String {
                 let held = Self.prefix + relative, released = relative
-                if !named.contains(held), named.contains(released), Self.sameFile(root + "/" + held, root + "/" + released),
+                if Self.sameFile(root + "/" + held, root + "/" + released), named(held) == false, named(released) == true,
                    unlink(root + "/" + held) == 0 {
                     removed += 1
                 }
