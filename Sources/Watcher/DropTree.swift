@@ -78,11 +78,44 @@ public struct DropTree: Sendable {
         case S_IFREG:
             result.append(DroppedFile(path: relative, unit: unit, stamp: FileStamp(status)))
         case S_IFDIR:
-            for name in Self.names(in: absolute) where !Self.isTemporaryName(name) {
-                walk(relative: relative + "/" + name, unit: unit, into: &result)
-            }
+            walkDirectory(absolute: absolute, relative: relative, unit: unit, into: &result)
         default:
             return  // symlinks, sockets, devices: never followed, never read
+        }
+    }
+
+    /// The entries of one directory, each stat'ed by its name relative to the open
+    /// directory (`fstatat`) rather than by its absolute path: a full pass over a
+    /// 100,000-file drop spent a tenth of its CPU resolving the same leading directories
+    /// again for every file, and as much turning each path into a C string. Its
+    /// subdirectories are walked after it is closed, so a deep tree holds one descriptor.
+    private func walkDirectory(absolute: String, relative: String, unit: String, into result: inout [DroppedFile]) {
+        // O_NOFOLLOW: a directory swapped for a symlink since it was stat'ed is not entered.
+        let opened = RawPath.withSystemPath(absolute) { open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard opened >= 0 else { return }
+        guard let directory = fdopendir(opened) else { close(opened); return }
+        let descriptor = dirfd(directory)
+        var subdirectories: [String] = []
+        while let entry = readdir(directory) {
+            withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                let nameBytes = raw.prefix { $0 != 0 }
+                // "." and "..", and (below) the temporary names copy tools write under.
+                if nameBytes.first == 0x2E && (nameBytes.count == 1 || nameBytes.count == 2 && nameBytes.last == 0x2E) { return }
+                let name = RawPath.string(fromBytes: nameBytes)
+                if Self.isTemporaryName(name) { return }
+                var status = stat()
+                let found = raw.withMemoryRebound(to: CChar.self) { fstatat(descriptor, $0.baseAddress!, &status, AT_SYMLINK_NOFOLLOW) }
+                guard found == 0 else { return }
+                switch status.st_mode & S_IFMT {
+                case S_IFREG: result.append(DroppedFile(path: relative + "/" + name, unit: unit, stamp: FileStamp(status)))
+                case S_IFDIR: subdirectories.append(name)
+                default: return  // symlinks, sockets, devices: never followed, never read
+                }
+            }
+        }
+        closedir(directory)
+        for name in subdirectories {
+            walkDirectory(absolute: absolute + "/" + name, relative: relative + "/" + name, unit: unit, into: &result)
         }
     }
 
