@@ -471,7 +471,6 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// The hash whose outputs include this path, if any.
     /// The outputs whose path starts with `prefix` (an ASCII folder name and its slash, such
     /// as `held/`), in path order: a range of the primary key, not every output's row.
     public func outputPaths(startingWith prefix: String) throws(LedgerError) -> [String] {
@@ -486,6 +485,7 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// The hash whose outputs include this path, if any.
     public func owner(ofOutput path: String) throws(LedgerError) -> String? {
         try readOneStatement { db in try String.fetchOne(db.cachedStatement(sql: "SELECT sha256 FROM outputs WHERE path = ?"), arguments: [path]) }
     }

@@ -98,10 +98,8 @@ public struct DropTree: Sendable {
         var subdirectories: [String] = []
         while let entry = readdir(directory) {
             withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                let nameBytes = raw.prefix { $0 != 0 }
-                // "." and "..", and (below) the temporary names copy tools write under.
-                if nameBytes.first == 0x2E && (nameBytes.count == 1 || nameBytes.count == 2 && nameBytes.last == 0x2E) { return }
-                let name = RawPath.string(fromBytes: nameBytes)
+                let name = RawPath.string(fromBytes: raw.prefix { $0 != 0 })
+                // The temporary names copy tools write under; "." and ".." are dot names too.
                 if Self.isTemporaryName(name) { return }
                 var status = stat()
                 let found = raw.withMemoryRebound(to: CChar.self) { fstatat(descriptor, $0.baseAddress!, &status, AT_SYMLINK_NOFOLLOW) }
