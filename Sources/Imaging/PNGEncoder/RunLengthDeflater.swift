@@ -2,15 +2,25 @@
 /// as matches at distance 1 (what zlib's `Z_RLE` strategy finds, and nearly all that level 1
 /// finds in Up-filtered medical images), with no hash table and no match search.
 ///
-/// Two passes. The first turns the input into tokens (a byte, or a run's length) and counts
-/// them per block; the second builds each block's Huffman tables from its own counts and
-/// writes it, or writes the block stored when that is smaller (noise). The exact size of
-/// every block is known before a bit is written, so the output is allocated once.
+/// One pass over the bytes per block, with tables built from a sample. For each block
+/// (`bytesPerBlock` bytes and the rest of the token that crosses its end) the tokens of a
+/// quarter of its bytes (`sampleLength` bytes every `sampleStride`, spread over the whole
+/// block) are counted, every symbol given at least a count of one so that each has a code,
+/// and the Huffman tables built from those counts; then one scan turns the bytes into tokens
+/// and writes their codes as it goes. A block that the sample says will not be smaller coded
+/// than stored (noise) is stored; one that turns out larger coded is rewritten stored. (The
+/// first version counted every token and stored them all before writing: the same scan twice
+/// over, a token array in memory and four counters per six literals; its files were 0.4%
+/// smaller on the CT/MR renders, docs/PERFORMANCE.md.)
 enum RunLengthDeflater {
-    /// Tokens per block: each block gets tables fitted to its own bytes, as zlib's do (zlib
-    /// level 1 ends a block every 16,384 symbols); fewer, larger blocks cost less table
-    /// building. Measured on the corpus renders: see docs/PERFORMANCE.md.
-    static let tokensPerBlock = 1 << 15
+    /// Bytes per block, at least: each block gets tables fitted to its own bytes, as zlib's
+    /// do; a block ends at the first token boundary at or past this many bytes.
+    static let bytesPerBlock = 1 << 17
+    /// The sample a block's tables are built from: long enough pieces that a run is seen
+    /// whole as often as in the full count (512-byte pieces made files 1.3% larger), spread
+    /// so that a block's background and its anatomy are both in it.
+    static let sampleLength = 2048
+    static let sampleStride = 8192
 
     /// The raw deflate stream of `input`, its last block final.
     static func deflate(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8] {
@@ -18,127 +28,241 @@ enum RunLengthDeflater {
             // One empty final fixed-Huffman block: the end-of-block code alone.
             return [0x03, 0x00]
         }
-        // Room for the two tokens beyond the input that a batch of six literals writes.
-        let tokens = UnsafeMutablePointer<UInt16>.allocate(capacity: input.count + 8)
-        defer { tokens.deallocate() }
-        let blocks = tokenize(source, count: input.count, into: tokens)
-        let plans = blocks.map { BlockPlan(block: $0) }
-        let capacity = plans.reduce(0) { $0 + $1.byteBound } + 16
-        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
-            var writer = BitWriter(base: buffer.baseAddress!)
-            for (index, plan) in plans.enumerated() {
-                plan.write(final: index == plans.count - 1, tokens: tokens, source: source, into: &writer)
+        let count = input.count
+        // The bit writer checks no capacity, so the output is sized for the worst case: a
+        // coded block is compared with its stored form only once written, at most 15 bits a
+        // byte (a literal's longest code; a run's token codes three or more bytes in at most
+        // 21 bits) after a header of at most 513 bytes; a stored block 5 bytes per 65,535
+        // and the byte boundary; the writer's 8-byte stores; an empty final block.
+        let blocks = count / bytesPerBlock + 2
+        let capacity = 2 * count + 640 * blocks + 64
+        return DeflateTables.lengthSymbol.withUnsafeBufferPointer { lengthSymbol in
+            [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: CountingSink.tableCount * 286)
+                defer { counts.deallocate() }
+                var writer = BitWriter(base: buffer.baseAddress!)
+                var position = 0
+                var wroteFinal = false
+                while position < count {
+                    let nominalEnd = min(count, position + bytesPerBlock)
+                    let final = nominalEnd == count
+                    let sample = sampleCounts(source, from: position, to: nominalEnd, into: counts, lengthSymbol: lengthSymbol.baseAddress!)
+                    let header = DynamicHeader(symbolCounts: sample.counts)
+                    // The sample's bits scaled to the block, against the block stored.
+                    let sampleBits = header.literalCode.cost(of: sample.counts) + DeflateTables.extraBits(of: sample.counts) + sample.matches
+                    let estimatedBytes = header.bits / 8 + sampleBits * (nominalEnd - position) / max(1, sample.bytes) / 8
+                    if estimatedBytes >= storedSize(nominalEnd - position) {
+                        writeStored(final: final, source: source, bytes: position..<nominalEnd, into: &writer)
+                        wroteFinal = final
+                        position = nominalEnd
+                        continue
+                    }
+                    let mark = writer
+                    writer.write(final ? 1 : 0, count: 1)
+                    writer.write(2, count: 2)
+                    header.write(into: &writer)
+                    let entries = header.tokenEntries()
+                    let start = position
+                    position = entries.withUnsafeBufferPointer { entries in
+                        var emitter = EmittingSink(writer: writer, entries: entries.baseAddress!)
+                        var from = start
+                        // The first byte has nothing before it to repeat: a literal.
+                        if from == 0 { emitter.literal(source[0]); from = 1 }
+                        let end = scan(source, count: count, from: from, until: nominalEnd, into: &emitter)
+                        writer = emitter.writer
+                        return end
+                    }
+                    let endOfBlock = header.literalCode
+                    writer.write(UInt64(endOfBlock.codes[256]), count: Int(endOfBlock.lengths[256]))
+                    if writer.position - mark.position > storedSize(position - start) {
+                        writer = mark
+                        writeStored(final: final, source: source, bytes: start..<position, into: &writer)
+                    }
+                    // A run may carry a block that was not the last to the end.
+                    wroteFinal = final
+                }
+                if !wroteFinal {
+                    // An empty final fixed-Huffman block: BFINAL, type 01, end of block (7 zero bits).
+                    writer.write(1, count: 1)
+                    writer.write(1, count: 2)
+                    writer.write(0, count: 7)
+                }
+                writer.flushToByte()
+                initialized = writer.position
             }
-            writer.flushToByte()
-            initialized = writer.position
         }
     }
 
-    /// A stretch of tokens and the bytes they stand for, with their counts.
-    struct Block {
-        var tokenRange: Range<Int>
-        var byteRange: Range<Int>
-        /// Literal/length symbol counts (0...285); the end-of-block symbol is counted.
-        var symbolCounts: [UInt32]
-        var matches: Int
+    /// Bytes of `count` bytes written as stored blocks: 5 bytes of header per 65,535 and at
+    /// most one to reach a byte boundary.
+    private static func storedSize(_ count: Int) -> Int {
+        count + 5 * max(1, (count + 65534) / 65535) + 1
     }
 
-    /// A token is a byte (0...255) or 256 + the length of a run (3...258).
+    /// The symbol counts of the sample of `start..<end` (the end-of-block symbol and every
+    /// symbol the sample missed counted once), its matches, and how many bytes it covered.
+    private static func sampleCounts(_ source: UnsafePointer<UInt8>, from start: Int, to end: Int,
+                                     into counts: UnsafeMutablePointer<UInt32>, lengthSymbol: UnsafePointer<UInt16>)
+        -> (counts: [UInt32], matches: Int, bytes: Int) {
+        counts.initialize(repeating: 0, count: CountingSink.tableCount * 286)
+        var counter = CountingSink(counts: counts, lengthSymbol: lengthSymbol)
+        var piece = start, bytes = 0
+        if piece == 0 {
+            counter.literal(source[0])
+            piece = 1
+            bytes = 1
+        }
+        while piece < end {
+            // Each piece scanned as if the input ended with it: its last run is cut there.
+            let pieceEnd = min(end, piece + sampleLength)
+            bytes += scan(source, count: pieceEnd, from: piece, until: pieceEnd, into: &counter) - piece
+            piece = (piece - piece % sampleStride) + sampleStride
+        }
+        var symbolCounts = Array(UnsafeBufferPointer(start: counts, count: 286))
+        for table in 1..<CountingSink.tableCount {
+            for symbol in 0..<256 { symbolCounts[symbol] &+= counts[table * 286 + symbol] }
+        }
+        for symbol in 0..<286 where symbolCounts[symbol] == 0 { symbolCounts[symbol] = 1 }
+        symbolCounts[256] = 1
+        return (symbolCounts, counter.matches, bytes)
+    }
+
+    /// What the scan hands its tokens to.
+    private protocol TokenSink {
+        /// Six literals, the low six bytes of `word` in order.
+        mutating func sixLiterals(_ word: UInt64)
+        mutating func literal(_ byte: UInt8)
+        /// A match at distance 1 of `length` (3...258).
+        mutating func run(_ length: Int)
+    }
+
+    /// A token is a byte, or a run of the byte before it (a match at distance 1).
     ///
     /// Most of a filtered image is literals, so they go six at a time: two 8-byte loads, one
     /// shifted by a byte, tell exactly where a byte repeats the one before it, and a run can
-    /// start only where three repeats follow each other. Literals are counted in four tables
-    /// in turn: filtered bytes crowd around 0, and one table would make each count wait for
-    /// the previous store to the same counter.
-    private static func tokenize(_ source: UnsafePointer<UInt8>, count: Int, into tokens: UnsafeMutablePointer<UInt16>) -> [Block] {
-        let tables = 4, tableSize = 286
-        let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: tables * tableSize)
-        counts.initialize(repeating: 0, count: tables * tableSize)
-        defer { counts.deallocate() }
-        let counts1 = counts + tableSize, counts2 = counts + 2 * tableSize, counts3 = counts + 3 * tableSize
-        return DeflateTables.lengthSymbol.withUnsafeBufferPointer { lengthSymbol in
-            var blocks: [Block] = []
-            let raw = UnsafeRawPointer(source)
-            var matches = 0, tokenStart = 0, byteStart = 0
-            // The first byte has nothing before it to repeat.
-            tokens[0] = UInt16(source[0])
-            counts[Int(source[0])] = 1
-            var produced = 1, position = 1
-            var blockEnd = tokensPerBlock
-            while position < count {
-                if produced >= blockEnd {
-                    blocks.append(closedBlock(counts: counts, tables: tables, tokens: tokenStart..<produced, bytes: byteStart..<position, matches: matches))
-                    matches = 0
-                    tokenStart = produced
-                    byteStart = position
-                    blockEnd = produced + tokensPerBlock
+    /// start only where three repeats follow each other. Scans from `start` (at least 1)
+    /// until a token ends at or past `stop`; returns where it stopped. No byte at or past
+    /// `count` is read.
+    @inline(__always)
+    private static func scan<Sink: TokenSink>(_ source: UnsafePointer<UInt8>, count: Int, from start: Int, until stop: Int,
+                                              into sink: inout Sink) -> Int {
+        let raw = UnsafeRawPointer(source)
+        var position = start
+        while position < stop {
+            if position &+ 8 <= count {
+                let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+                let before = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position &- 1, as: UInt64.self))
+                let repeats = zeroBytes(word ^ before)
+                // Bytes 0...5 where a run starts: this byte and the next two all repeat.
+                let starts = repeats & (repeats &>> 8) & (repeats &>> 16) & 0x0000_8080_8080_8080
+                if starts == 0 {
+                    sink.sixLiterals(word)
+                    position &+= 6
+                    continue
                 }
-                var runAhead = false
-                if position &+ 8 <= count {
-                    let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-                    let before = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position &- 1, as: UInt64.self))
-                    let repeats = zeroBytes(word ^ before)
-                    // Bytes 0...5 where a run starts: this byte and the next two all repeat.
-                    let starts = repeats & (repeats &>> 8) & (repeats &>> 16) & 0x0000_8080_8080_8080
-                    if starts == 0 {
-                        // Eight tokens written (the tokens buffer has room), six kept.
-                        let target = UnsafeMutableRawPointer(tokens + produced)
-                        target.storeBytes(of: widened(word & 0xFFFF_FFFF).littleEndian, as: UInt64.self)
-                        target.storeBytes(of: widened(word &>> 32).littleEndian, toByteOffset: 8, as: UInt64.self)
-                        counts[Int(word & 0xFF)] &+= 1
-                        counts1[Int((word &>> 8) & 0xFF)] &+= 1
-                        counts2[Int((word &>> 16) & 0xFF)] &+= 1
-                        counts3[Int((word &>> 24) & 0xFF)] &+= 1
-                        counts[Int((word &>> 32) & 0xFF)] &+= 1
-                        counts1[Int((word &>> 40) & 0xFF)] &+= 1
-                        produced &+= 6
-                        position &+= 6
-                        continue
-                    }
-                    let literals = starts.trailingZeroBitCount &>> 3
-                    for offset in 0..<literals {
-                        let byte = source[position &+ offset]
-                        tokens[produced &+ offset] = UInt16(byte)
-                        counts[Int(byte)] &+= 1
-                    }
-                    produced &+= literals
-                    position &+= literals
-                    runAhead = true
-                } else {
-                    let byte = source[position]
-                    runAhead = byte == source[position &- 1] && position &+ 2 < count
-                        && source[position &+ 1] == byte && source[position &+ 2] == byte
-                    if !runAhead {
-                        tokens[produced] = UInt16(byte)
-                        counts[Int(byte)] &+= 1
-                        produced &+= 1
-                        position &+= 1
-                        continue
-                    }
-                }
-                // A run: the byte at `position` and the two after it repeat the one before.
+                let literals = starts.trailingZeroBitCount &>> 3
+                for offset in 0..<literals { sink.literal(source[position &+ offset]) }
+                position &+= literals
+            } else {
                 let byte = source[position]
-                let end = runEnd(of: byte, in: source, from: position + 3, count: count)
-                var run = end - position
-                while run >= 3 {
-                    // A run of 259 or 260 ends as 256 + 3 or 257 + 3 rather than 258 and
-                    // one or two literals.
-                    let length = run > 258 && run < 261 ? run - 3 : min(run, 258)
-                    tokens[produced] = UInt16(256 + length)
-                    counts[Int(lengthSymbol[length])] &+= 1
-                    matches &+= 1
-                    produced &+= 1
-                    run -= length
+                let runAhead = byte == source[position &- 1] && position &+ 2 < count
+                    && source[position &+ 1] == byte && source[position &+ 2] == byte
+                if !runAhead {
+                    sink.literal(byte)
+                    position &+= 1
+                    continue
                 }
-                for _ in 0..<run {
-                    tokens[produced] = UInt16(byte)
-                    counts[Int(byte)] &+= 1
-                    produced &+= 1
-                }
-                position = end
             }
-            blocks.append(closedBlock(counts: counts, tables: tables, tokens: tokenStart..<produced, bytes: byteStart..<position, matches: matches))
-            return blocks
+            // A run: the byte at `position` and the two after it repeat the one before.
+            let byte = source[position]
+            let end = runEnd(of: byte, in: source, from: position &+ 3, count: count)
+            var run = end &- position
+            while run >= 3 {
+                // A run of 259 or 260 ends as 256 + 3 or 257 + 3 rather than 258 and
+                // one or two literals.
+                let length = run > 258 && run < 261 ? run &- 3 : min(run, 258)
+                sink.run(length)
+                run &-= length
+            }
+            for _ in 0..<run { sink.literal(byte) }
+            position = end
+        }
+        return position
+    }
+
+    /// Counts tokens in four literal tables in turn: filtered bytes crowd around 0, and one
+    /// table would make each count wait for the previous store to the same counter.
+    private struct CountingSink: TokenSink {
+        static let tableCount = 4
+        let counts: UnsafeMutablePointer<UInt32>
+        let lengthSymbol: UnsafePointer<UInt16>
+        private(set) var matches = 0
+
+        init(counts: UnsafeMutablePointer<UInt32>, lengthSymbol: UnsafePointer<UInt16>) {
+            self.counts = counts
+            self.lengthSymbol = lengthSymbol
+        }
+
+        @inline(__always)
+        mutating func sixLiterals(_ word: UInt64) {
+            counts[Int(word & 0xFF)] &+= 1
+            counts[286 &+ Int((word &>> 8) & 0xFF)] &+= 1
+            counts[572 &+ Int((word &>> 16) & 0xFF)] &+= 1
+            counts[858 &+ Int((word &>> 24) & 0xFF)] &+= 1
+            counts[Int((word &>> 32) & 0xFF)] &+= 1
+            counts[286 &+ Int((word &>> 40) & 0xFF)] &+= 1
+        }
+
+        @inline(__always)
+        mutating func literal(_ byte: UInt8) { counts[Int(byte)] &+= 1 }
+
+        @inline(__always)
+        mutating func run(_ length: Int) {
+            counts[Int(lengthSymbol[length])] &+= 1
+            matches &+= 1
+        }
+    }
+
+    /// Writes each token's code through the block's table.
+    private struct EmittingSink: TokenSink {
+        var writer: BitWriter
+        /// Per token value (a byte, or 256 + a run length): its bits, their count in the top byte.
+        let entries: UnsafePointer<UInt64>
+
+        @inline(__always)
+        private func three(_ word: UInt64) -> (bits: UInt64, count: Int) {
+            let first = entries[Int(word & 0xFF)], second = entries[Int((word &>> 8) & 0xFF)]
+            let third = entries[Int((word &>> 16) & 0xFF)]
+            let firstCount = first &>> 56, secondCount = second &>> 56
+            let bits = (first & 0x00FF_FFFF_FFFF_FFFF) | (second & 0x00FF_FFFF_FFFF_FFFF) &<< firstCount
+                | (third & 0x00FF_FFFF_FFFF_FFFF) &<< (firstCount &+ secondCount)
+            return (bits, Int(truncatingIfNeeded: firstCount &+ secondCount &+ (third &>> 56)))
+        }
+
+        @inline(__always)
+        mutating func sixLiterals(_ word: UInt64) {
+            // Literal codes are at most 15 bits: three always fit one write, and six do when
+            // their codes total at most 56 bits (most of an image: its filtered bytes crowd
+            // around 0, with short codes). One write instead of two: 0.94x the encoder's time.
+            let low = three(word), high = three(word &>> 24)
+            if low.count &+ high.count <= 56 {
+                writer.write(low.bits | high.bits &<< UInt64(low.count), count: low.count &+ high.count)
+            } else {
+                writer.write(low.bits, count: low.count)
+                writer.write(high.bits, count: high.count)
+            }
+        }
+
+        @inline(__always)
+        mutating func literal(_ byte: UInt8) {
+            let entry = entries[Int(byte)]
+            writer.write(entry & 0x00FF_FFFF_FFFF_FFFF, count: Int(truncatingIfNeeded: entry &>> 56))
+        }
+
+        @inline(__always)
+        mutating func run(_ length: Int) {
+            let entry = entries[256 &+ length]
+            writer.write(entry & 0x00FF_FFFF_FFFF_FFFF, count: Int(truncatingIfNeeded: entry &>> 56))
         }
     }
 
@@ -147,25 +271,6 @@ enum RunLengthDeflater {
     private static func zeroBytes(_ word: UInt64) -> UInt64 {
         let nonZero = ((word & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x7F7F_7F7F_7F7F_7F7F) | word
         return ~nonZero & 0x8080_8080_8080_8080
-    }
-
-    /// Four bytes as four 16-bit lanes, in order.
-    @inline(__always)
-    private static func widened(_ bytes: UInt64) -> UInt64 {
-        var value = (bytes | bytes &<< 16) & 0x0000_FFFF_0000_FFFF
-        value = (value | value &<< 8) & 0x00FF_00FF_00FF_00FF
-        return value
-    }
-
-    /// The block of the counts so far (the tables summed), the counts zeroed for the next.
-    private static func closedBlock(counts: UnsafeMutablePointer<UInt32>, tables: Int, tokens: Range<Int>, bytes: Range<Int>, matches: Int) -> Block {
-        var symbolCounts = Array(UnsafeBufferPointer(start: counts, count: 286))
-        for table in 1..<tables {
-            for symbol in 0..<256 { symbolCounts[symbol] += counts[table * 286 + symbol] }
-        }
-        symbolCounts[256] = 1
-        counts.update(repeating: 0, count: tables * 286)
-        return Block(tokenRange: tokens, byteRange: bytes, symbolCounts: symbolCounts, matches: matches)
     }
 
     /// Where the run of `byte` starting before `start` ends: eight bytes compared at a time.
@@ -183,71 +288,19 @@ enum RunLengthDeflater {
         return end
     }
 
-    /// How one block will be written: its tables and header, or stored.
-    private struct BlockPlan {
-        let block: Block
-        let header: DynamicHeader?
-        /// Bytes the block takes at most (rounded up, plus the byte-alignment of a stored block).
-        let byteBound: Int
-
-        init(block: Block) {
-            self.block = block
-            let header = DynamicHeader(symbolCounts: block.symbolCounts)
-            let dynamicBits = 3 + header.bits + header.literalCode.cost(of: block.symbolCounts)
-                + DeflateTables.extraBits(of: block.symbolCounts) + block.matches
-            let storedBytes = block.byteRange.count + 5 * max(1, (block.byteRange.count + 65534) / 65535) + 1
-            if (dynamicBits + 7) / 8 < storedBytes {
-                self.header = header
-                byteBound = (dynamicBits + 7) / 8
-            } else {
-                self.header = nil
-                byteBound = storedBytes
-            }
-        }
-
-        func write(final: Bool, tokens: UnsafeMutablePointer<UInt16>, source: UnsafePointer<UInt8>, into writer: inout BitWriter) {
-            guard let header else {
-                writeStored(final: final, source: source, into: &writer)
-                return
-            }
-            writer.write(final ? 1 : 0, count: 1)
-            writer.write(2, count: 2)
-            header.write(into: &writer)
-            // One table entry per token: the code (and for a run its extra bits and the one-bit
-            // distance code) in the low bits, the bit count in the top byte.
-            let entries = header.tokenEntries()
-            entries.withUnsafeBufferPointer { entries in
-                var index = block.tokenRange.lowerBound
-                let end = block.tokenRange.upperBound
-                // Two tokens (at most 21 bits each) per flush of the writer.
-                while index &+ 1 < end {
-                    let first = entries[Int(tokens[index])], second = entries[Int(tokens[index &+ 1])]
-                    writer.writeTwo(first & 0x00FF_FFFF_FFFF_FFFF, count: Int(truncatingIfNeeded: first >> 56),
-                                    second & 0x00FF_FFFF_FFFF_FFFF, count: Int(truncatingIfNeeded: second >> 56))
-                    index &+= 2
-                }
-                if index < end {
-                    let entry = entries[Int(tokens[index])]
-                    writer.write(entry & 0x00FF_FFFF_FFFF_FFFF, count: Int(truncatingIfNeeded: entry >> 56))
-                }
-            }
-            let endOfBlock = header.literalCode
-            writer.write(UInt64(endOfBlock.codes[256]), count: Int(endOfBlock.lengths[256]))
-        }
-
-        private func writeStored(final: Bool, source: UnsafePointer<UInt8>, into writer: inout BitWriter) {
-            var start = block.byteRange.lowerBound
-            repeat {
-                let length = min(65535, block.byteRange.upperBound - start)
-                let last = start + length == block.byteRange.upperBound
-                writer.write(final && last ? 1 : 0, count: 1)
-                writer.write(0, count: 2)
-                writer.flushToByte()
-                writer.write(UInt64(length) | UInt64(~UInt16(length)) << 16, count: 32)
-                writer.copy(UnsafeBufferPointer(start: source + start, count: length))
-                start += length
-            } while start < block.byteRange.upperBound
-        }
+    /// `bytes` as stored blocks (at most 65,535 bytes each), the last one final if `final`.
+    private static func writeStored(final: Bool, source: UnsafePointer<UInt8>, bytes: Range<Int>, into writer: inout BitWriter) {
+        var start = bytes.lowerBound
+        repeat {
+            let length = min(65535, bytes.upperBound - start)
+            let last = start + length == bytes.upperBound
+            writer.write(final && last ? 1 : 0, count: 1)
+            writer.write(0, count: 2)
+            writer.flushToByte()
+            writer.write(UInt64(length) | UInt64(~UInt16(length)) << 16, count: 32)
+            writer.copy(UnsafeBufferPointer(start: source + start, count: length))
+            start += length
+        } while start < bytes.upperBound
     }
 }
 
