@@ -15,10 +15,16 @@ public struct ImageRenderer: Sendable {
     }
 
     public init(dataSet: DataSet, transferSyntax: TransferSyntax) throws(RenderError) {
+        try self.init(dataSet: dataSet, transferSyntax: transferSyntax, tables: .shared)
+    }
+
+    /// With the tables shared between grayscale images of the same transform kept in
+    /// `tables` (tests: their own).
+    init(dataSet: DataSet, transferSyntax: TransferSyntax, tables: RenderTables) throws(RenderError) {
         decoder = try PixelDecoder(dataSet: dataSet, transferSyntax: transferSyntax)
         let layout = decoder.layout
         if layout.isMonochrome {
-            renderer = .grayscale(MonochromeRenderer(transform: try GrayscaleTransform(dataSet: dataSet, layout: layout)))
+            renderer = .grayscale(MonochromeRenderer(transform: try GrayscaleTransform(dataSet: dataSet, layout: layout), tables: tables))
         } else {
             guard layout.sampleKind == .integer else { throw .unsupported("floating-point \(layout.photometric)") }
             renderer = .color(try ColorRenderer(dataSet: dataSet, layout: layout))

@@ -41,6 +41,8 @@ struct MonochromeRenderer: Sendable {
     }
 
     let transform: GrayscaleTransform
+    /// Where tables shared between images with the same transform are kept.
+    var tables: RenderTables = .shared
 
     func render(_ frame: NativeFrame, image: ImageLayout, bitDepth: Int) -> Raster {
         let count = image.pixelsPerFrame
@@ -53,6 +55,12 @@ struct MonochromeRenderer: Sendable {
             // into a lookup table, the way dcmtk does, instead of once per pixel: one pass
             // finds the range, a second maps each pixel through the table.
             return frame.bytes.withUnsafeBytes { raw in
+                if let key = RenderTables.Key(transform, bitsStored: layout.bitsStored, isSigned: layout.isSigned, bitDepth: bitDepth),
+                   let table = tables.table(for: key, build: { fullTable($0, maximum: maximum) }) {
+                    // A table over every stored value, kept from an image of the same series:
+                    // no range to find, no table to compute.
+                    return render(raw, layout: layout, byteOrder: frame.byteOrder, lowest: key.lowest, through: table)
+                }
                 let range = storedRange(raw, layout: layout, byteOrder: frame.byteOrder)
                 let lowest = range.lowerBound
                 let table = lookupTable(raw, layout: layout, byteOrder: frame.byteOrder, storedRange: range, maximum: maximum)
@@ -89,6 +97,39 @@ struct MonochromeRenderer: Sendable {
         let range = GrayscaleTransform.finiteRange(modality)
         let display = modality.map { transform.quantized($0, range: range, maximum: maximum) }
         return Self.raster(display, width: image.columns, height: image.rows, channels: 1, bitDepth: bitDepth)
+    }
+
+    /// The frame's pixels through a shared table whose first entry is stored value `lowest`.
+    private func render(_ raw: UnsafeRawBufferPointer, layout: Layout, byteOrder: ByteOrder, lowest: Int32,
+                        through table: RenderTables.Table) -> Raster {
+        let count = layout.rows * layout.columns
+        switch table {
+        case .bytes(let bytes):
+            let gray = [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
+                bytes.withUnsafeBufferPointer { table in
+                    mapStoredValuesToBytes(raw, layout: layout, byteOrder: byteOrder, lowest: lowest, through: table, into: output)
+                }
+                initialized = count
+            }
+            return Raster(width: layout.columns, height: layout.rows, channels: 1, bitDepth: 8, pixels: gray)
+        case .words(let words):
+            let values = [UInt16](unsafeUninitializedCapacity: count) { output, initialized in
+                words.withUnsafeBufferPointer { table in
+                    mapStoredValues(raw, layout: layout, byteOrder: byteOrder, lowest: lowest, through: table, into: output)
+                }
+                initialized = count
+            }
+            return Raster(width: layout.columns, height: layout.rows, channels: 1, bitDepth: 16,
+                          pixels: values.withUnsafeBytes { Array($0) })
+        }
+    }
+
+    /// The output value of every stored value `key` allows, from `key.lowest` up: the same
+    /// values `lookupTable` gives over a frame's range (a window does not look at the range).
+    private func fullTable(_ key: RenderTables.Key, maximum: Double) -> RenderTables.Table {
+        let lowest = Int(key.lowest)
+        let values = (0..<key.entries).map { UInt16(transform.quantized(transform.modalityValue(Double(lowest + $0)), range: 0...0, maximum: maximum)) }
+        return key.bitDepth == 16 ? .words(values) : .bytes(values.map { UInt8(truncatingIfNeeded: $0) })
     }
 
     /// Display values already scaled to 0...255 or 0...65,535, packed for PNG.
