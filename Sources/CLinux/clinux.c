@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sqlite3.h>
 
 #include "clinux.h"
@@ -59,3 +60,9 @@ int dd_lower_this_thread_priority(int nice_increment) {
 int dd_sqlite_without_memory_statistics(void) { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
 int dd_sqlite_statement_journals_in_memory_up_to(int bytes) { return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, bytes); }
+
+int dd_page_is_cached(int fd, long long offset) {
+    char byte;
+    struct iovec vector = { .iov_base = &byte, .iov_len = 1 };
+    return preadv2(fd, &vector, 1, (off_t)offset, RWF_NOWAIT) == 1;
+}

@@ -56,4 +56,9 @@ int dd_sqlite_without_memory_statistics(void);
 // connection.
 int dd_sqlite_statement_journals_in_memory_up_to(int bytes);
 
+// preadv2(2) of the one byte at `offset` with RWF_NOWAIT, which reads only from the page
+// cache: 1 when that byte's page is there, 0 when it is not (EAGAIN), when the filesystem
+// cannot tell (EOPNOTSUPP) or the file is shorter.
+int dd_page_is_cached(int fd, long long offset);
+
 #endif
