@@ -10,12 +10,15 @@
 /// and writes their codes as it goes. A block that the sample says will not be smaller coded
 /// than stored (noise) is stored; one that turns out larger coded is rewritten stored. (The
 /// first version counted every token and stored them all before writing: the same scan twice
-/// over, a token array in memory and four counters per six literals; its files were 0.4%
+/// over, a token array in memory and four counters per six literals; its files were 0.5%
 /// smaller on the CT/MR renders, docs/PERFORMANCE.md.)
 enum RunLengthDeflater {
     /// Bytes per block, at least: each block gets tables fitted to its own bytes, as zlib's
-    /// do; a block ends at the first token boundary at or past this many bytes.
-    static let bytesPerBlock = 1 << 17
+    /// do; a block ends at the first token boundary at or past this many bytes. Fewer,
+    /// larger blocks build fewer tables: 256 KiB against 128 KiB, 0.935x the encoder's time
+    /// for 0.1% more bytes on the CT/MR renders (0.5% on the corpus's large images); 512 KiB
+    /// gained 2.5% more for 0.2% more (docs/PERFORMANCE.md).
+    static let bytesPerBlock = 1 << 18
     /// The sample a block's tables are built from: long enough pieces that a run is seen
     /// whole as often as in the full count (512-byte pieces made files 1.3% larger), spread
     /// so that a block's background and its anatomy are both in it.
