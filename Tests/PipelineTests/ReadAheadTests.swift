@@ -131,25 +131,27 @@ struct ReadAheadTests {
     }
 }
 
-/// Whether a byte's page is in the page cache, as the read-ahead asks before it advises: yes
-/// for a file just written, no once its pages are dropped or past its end.
-@Test(.enabled(if: PageCache.canEvict(in: FileManager.default.temporaryDirectory)))
-func aFilesPagesAreSeenInThePageCacheAndOutOfIt() throws {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("cached-\(UUID().uuidString)").path
-    defer { unlink(path) }
-    try Data(repeating: 3, count: 300 << 10).write(to: URL(fileURLWithPath: path))
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    try #require(descriptor >= 0)
-    defer { close(descriptor) }
-    #expect(dd_page_is_cached(descriptor, 0) == 1 && dd_page_is_cached(descriptor, (300 << 10) - 1) == 1)
-    #expect(dd_page_is_cached(descriptor, 300 << 10) == 0, "past the end")
-    PageCache.evict(path)
-    #expect(dd_page_is_cached(descriptor, 0) == 0 && dd_page_is_cached(descriptor, (300 << 10) - 1) == 0)
-    // The read-ahead's own advice brings them back (bounded poll: it is queued, not waited for).
-    ReadAhead.adviseWillNeed(path, length: 300 << 10)
-    let deadline = Date().addingTimeInterval(10)
-    while dd_page_is_cached(descriptor, (300 << 10) - 1) == 0 && Date() < deadline { usleep(2_000) }
-    #expect(dd_page_is_cached(descriptor, 0) == 1 && dd_page_is_cached(descriptor, (300 << 10) - 1) == 1)
+extension ReadAheadTests {
+    /// Whether a byte's page is in the page cache, as the read-ahead asks before it advises: yes
+    /// for a file just written, no once its pages are dropped or past its end.
+    @Test(.enabled(if: PageCache.canEvict(in: FileManager.default.temporaryDirectory)))
+    func aFilesPagesAreSeenInThePageCacheAndOutOfIt() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cached-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        try Data(repeating: 3, count: 300 << 10).write(to: URL(fileURLWithPath: path))
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        #expect(dd_page_is_cached(descriptor, 0) == 1 && dd_page_is_cached(descriptor, (300 << 10) - 1) == 1)
+        #expect(dd_page_is_cached(descriptor, 300 << 10) == 0, "past the end")
+        PageCache.evict(path)
+        #expect(dd_page_is_cached(descriptor, 0) == 0 && dd_page_is_cached(descriptor, (300 << 10) - 1) == 0)
+        // The read-ahead's own advice brings them back (bounded poll: it is queued, not waited for).
+        ReadAhead.adviseWillNeed(path, length: 300 << 10)
+        let deadline = Date().addingTimeInterval(10)
+        while dd_page_is_cached(descriptor, (300 << 10) - 1) == 0 && Date() < deadline { usleep(2_000) }
+        #expect(dd_page_is_cached(descriptor, 0) == 1 && dd_page_is_cached(descriptor, (300 << 10) - 1) == 1)
+    }
 }
 
 /// What of a file is in the page cache, and dropping it from there.
