@@ -56,33 +56,21 @@ struct MonochromeRenderer: Sendable {
             // finds the range, a second maps each pixel through the table.
             return frame.bytes.withUnsafeBytes { raw in
                 if let key = RenderTables.Key(transform, bitsStored: layout.bitsStored, isSigned: layout.isSigned, bitDepth: bitDepth),
-                   let table = tables.table(for: key, build: { fullTable($0, maximum: maximum) }) {
+                   let table = tables.table(for: key, build: { key in
+                       // Every stored value Bits Stored allows: the window does not look at the
+                       // frame, so the frame's bytes are not read.
+                       let every = key.lowest...(key.lowest + Int32(key.entries - 1))
+                       return Self.packed(lookupTable(raw, layout: layout, byteOrder: frame.byteOrder, storedRange: every, maximum: maximum),
+                                          bitDepth: bitDepth)
+                   }) {
                     // A table over every stored value, kept from an image of the same series:
                     // no range to find, no table to compute.
                     return render(raw, layout: layout, byteOrder: frame.byteOrder, lowest: key.lowest, through: table)
                 }
                 let range = storedRange(raw, layout: layout, byteOrder: frame.byteOrder)
-                let lowest = range.lowerBound
                 let table = lookupTable(raw, layout: layout, byteOrder: frame.byteOrder, storedRange: range, maximum: maximum)
-                if bitDepth == 16 {
-                    let words = [UInt16](unsafeUninitializedCapacity: count) { output, initialized in
-                        table.withUnsafeBufferPointer { table in
-                            mapStoredValues(raw, layout: layout, byteOrder: frame.byteOrder, lowest: lowest, through: table, into: output)
-                        }
-                        initialized = count
-                    }
-                    return Raster(width: image.columns, height: image.rows, channels: 1, bitDepth: 16,
-                                  pixels: words.withUnsafeBytes { Array($0) })
-                }
-                // Bytes, not words: half the table's cache footprint for the per-pixel lookup.
-                let bytes = table.map { UInt8(truncatingIfNeeded: $0) }
-                let gray = [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
-                    bytes.withUnsafeBufferPointer { table in
-                        mapStoredValuesToBytes(raw, layout: layout, byteOrder: frame.byteOrder, lowest: lowest, through: table, into: output)
-                    }
-                    initialized = count
-                }
-                return Raster(width: image.columns, height: image.rows, channels: 1, bitDepth: 8, pixels: gray)
+                return render(raw, layout: layout, byteOrder: frame.byteOrder, lowest: range.lowerBound,
+                              through: Self.packed(table, bitDepth: bitDepth))
             }
         }
         // 32-bit integers and floats: the modality values, their range, then each pixel.
@@ -99,7 +87,13 @@ struct MonochromeRenderer: Sendable {
         return Self.raster(display, width: image.columns, height: image.rows, channels: 1, bitDepth: bitDepth)
     }
 
-    /// The frame's pixels through a shared table whose first entry is stored value `lowest`.
+    /// `table` as the pixel pass reads it: words for 16-bit output; bytes for 8-bit output,
+    /// half the table's cache footprint for the per-pixel lookup.
+    private static func packed(_ table: [UInt16], bitDepth: Int) -> RenderTables.Table {
+        bitDepth == 16 ? .words(table) : .bytes(table.map { UInt8(truncatingIfNeeded: $0) })
+    }
+
+    /// The frame's pixels through `table`, whose first entry is stored value `lowest`.
     private func render(_ raw: UnsafeRawBufferPointer, layout: Layout, byteOrder: ByteOrder, lowest: Int32,
                         through table: RenderTables.Table) -> Raster {
         let count = layout.rows * layout.columns
@@ -122,14 +116,6 @@ struct MonochromeRenderer: Sendable {
             return Raster(width: layout.columns, height: layout.rows, channels: 1, bitDepth: 16,
                           pixels: values.withUnsafeBytes { Array($0) })
         }
-    }
-
-    /// The output value of every stored value `key` allows, from `key.lowest` up: the same
-    /// values `lookupTable` gives over a frame's range (a window does not look at the range).
-    private func fullTable(_ key: RenderTables.Key, maximum: Double) -> RenderTables.Table {
-        let lowest = Int(key.lowest)
-        let values = (0..<key.entries).map { UInt16(transform.quantized(transform.modalityValue(Double(lowest + $0)), range: 0...0, maximum: maximum)) }
-        return key.bitDepth == 16 ? .words(values) : .bytes(values.map { UInt8(truncatingIfNeeded: $0) })
     }
 
     /// Display values already scaled to 0...255 or 0...65,535, packed for PNG.

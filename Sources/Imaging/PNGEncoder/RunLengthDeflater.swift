@@ -68,10 +68,7 @@ enum RunLengthDeflater {
                     let start = position
                     position = entries.withUnsafeBufferPointer { entries in
                         var emitter = EmittingSink(writer: writer, entries: entries.baseAddress!)
-                        var from = start
-                        // The first byte has nothing before it to repeat: a literal.
-                        if from == 0 { emitter.literal(source[0]); from = 1 }
-                        let end = scan(source, count: count, from: from, until: nominalEnd, into: &emitter)
+                        let end = scan(source, count: count, from: start, until: nominalEnd, into: &emitter)
                         writer = emitter.writer
                         return end
                     }
@@ -110,11 +107,6 @@ enum RunLengthDeflater {
         counts.initialize(repeating: 0, count: CountingSink.tableCount * 286)
         var counter = CountingSink(counts: counts, lengthSymbol: lengthSymbol)
         var piece = start, bytes = 0
-        if piece == 0 {
-            counter.literal(source[0])
-            piece = 1
-            bytes = 1
-        }
         while piece < end {
             // Each piece scanned as if the input ended with it: its last run is cut there.
             let pieceEnd = min(end, piece + sampleLength)
@@ -143,14 +135,18 @@ enum RunLengthDeflater {
     ///
     /// Most of a filtered image is literals, so they go six at a time: two 8-byte loads, one
     /// shifted by a byte, tell exactly where a byte repeats the one before it, and a run can
-    /// start only where three repeats follow each other. Scans from `start` (at least 1)
-    /// until a token ends at or past `stop`; returns where it stopped. No byte at or past
-    /// `count` is read.
+    /// start only where three repeats follow each other. Scans from `start` until a token
+    /// ends at or past `stop`; returns where it stopped. No byte at or past `count` is read.
     @inline(__always)
     private static func scan<Sink: TokenSink>(_ source: UnsafePointer<UInt8>, count: Int, from start: Int, until stop: Int,
                                               into sink: inout Sink) -> Int {
         let raw = UnsafeRawPointer(source)
         var position = start
+        if position == 0 && stop > 0 {
+            // The first byte has nothing before it to repeat: a literal.
+            sink.literal(source[0])
+            position = 1
+        }
         while position < stop {
             if position &+ 8 <= count {
                 let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
