@@ -94,27 +94,37 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
     /// the corpus's images, `dicomdrop-render-bench` `quality_seconds`: not kept.)
     static func histogramAndUniformCount(_ luma: UnsafeBufferPointer<UInt8>, width: Int, height: Int) -> (histogram: [Int], uniform: Int) {
         let count = luma.count
-        // Four interleaved histograms: a black background increments one bin for pixel after
-        // pixel, and each increment would wait for the previous one's store.
+        // Eight interleaved histograms: a background increments one bin for pixel after
+        // pixel, and each increment would wait for the previous one's store (four measured
+        // 1.07x the time of eight, `dicomdrop-render-bench` `quality_seconds`). The pixels
+        // are read eight at a time as a word and split by shifts, not loaded byte by byte.
         // A run of sixteen equal pixels (a CT's air, an MR's background: most of many
-        // images) is counted in one step, found by one vector compare.
-        var partial = [Int32](repeating: 0, count: 4 * 256)
+        // images) is counted in one step.
+        var partial = [Int32](repeating: 0, count: 8 * 256)
         partial.withUnsafeMutableBufferPointer { partial in
             var index = 0
             if let pixels = luma.baseAddress {
                 let raw = UnsafeRawPointer(pixels)
+                let counts = partial.baseAddress!
+                @inline(__always) func tally(_ word: UInt64) {
+                    counts[Int(word & 0xFF)] &+= 1
+                    counts[256 &+ Int((word &>> 8) & 0xFF)] &+= 1
+                    counts[512 &+ Int((word &>> 16) & 0xFF)] &+= 1
+                    counts[768 &+ Int((word &>> 24) & 0xFF)] &+= 1
+                    counts[1024 &+ Int((word &>> 32) & 0xFF)] &+= 1
+                    counts[1280 &+ Int((word &>> 40) & 0xFF)] &+= 1
+                    counts[1536 &+ Int((word &>> 48) & 0xFF)] &+= 1
+                    counts[1792 &+ Int(word &>> 56)] &+= 1
+                }
                 while index + 16 <= count {
-                    let chunk = raw.loadUnaligned(fromByteOffset: index, as: SIMD16<UInt8>.self)
-                    let first = pixels[index]
-                    if chunk == SIMD16(repeating: first) {
-                        partial[Int(first)] &+= 16
+                    let low = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                    let high = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index + 8, as: UInt64.self))
+                    let splat = (low & 0xFF) &* 0x0101_0101_0101_0101
+                    if low == splat && high == splat {
+                        counts[Int(low & 0xFF)] &+= 16
                     } else {
-                        for offset in stride(from: index, to: index + 16, by: 4) {
-                            partial[Int(pixels[offset])] &+= 1
-                            partial[256 + Int(pixels[offset + 1])] &+= 1
-                            partial[512 + Int(pixels[offset + 2])] &+= 1
-                            partial[768 + Int(pixels[offset + 3])] &+= 1
-                        }
+                        tally(low)
+                        tally(high)
                     }
                     index += 16
                 }
@@ -131,9 +141,11 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         // Typed steps: as one untyped sum the expression can exceed the type checker's time
         // limit on a loaded machine (it did under `-sanitize=fuzzer`).
         let histogram = (0..<256).map { (bin: Int) -> Int in
-            let low: Int = Int(partial[bin]) + Int(partial[256 + bin])
-            let high: Int = Int(partial[512 + bin]) + Int(partial[768 + bin])
-            return low + high
+            let first: Int = Int(partial[bin]) + Int(partial[256 + bin])
+            let second: Int = Int(partial[512 + bin]) + Int(partial[768 + bin])
+            let third: Int = Int(partial[1024 + bin]) + Int(partial[1280 + bin])
+            let fourth: Int = Int(partial[1536 + bin]) + Int(partial[1792 + bin])
+            return (first + second) + (third + fourth)
         }
         var uniform = 0
         if width > 1, height > 1, let pixels = luma.baseAddress {
@@ -232,10 +244,26 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                 for column in 0..<reducedWidth { target[column] = Double(line[column]) }
             } else {
                 let upper = pixels + 2 * row * width, lower = upper + width
-                for column in 0..<reducedWidth {
+                // Eight blocks a turn: sixteen bytes of each row read as eight 16-bit lanes,
+                // each lane's two bytes added (in either byte order the same sum; at most
+                // 4 x 255 with the other row's pair: no overflow), the eight sums widened
+                // to Double. The same integers as the byte-by-byte loop below, which takes
+                // the last blocks.
+                var column = 0
+                let low = SIMD8<UInt16>(repeating: 0xFF)
+                while column &+ 8 <= reducedWidth {
+                    let top = UnsafeRawPointer(upper + 2 &* column).loadUnaligned(as: SIMD8<UInt16>.self)
+                    let bottom = UnsafeRawPointer(lower + 2 &* column).loadUnaligned(as: SIMD8<UInt16>.self)
+                    let sums = (top & low) &+ (top &>> 8) &+ (bottom & low) &+ (bottom &>> 8)
+                    let wide = SIMD8<Int32>(truncatingIfNeeded: sums)
+                    UnsafeMutableRawPointer(target + column).storeBytes(of: SIMD8<Double>(wide), as: SIMD8<Double>.self)
+                    column &+= 8
+                }
+                while column < reducedWidth {
                     let left = 2 &* column
                     let sum = Int32(upper[left]) &+ Int32(upper[left &+ 1]) &+ Int32(lower[left]) &+ Int32(lower[left &+ 1])
                     target[column] = Double(sum)
+                    column &+= 1
                 }
             }
         }

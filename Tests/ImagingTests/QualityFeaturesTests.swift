@@ -63,10 +63,12 @@ import TestSupport
 
     /// The Laplacian's variance and the sharpness (and the histogram's mean, spread and
     /// darkest fraction), against a plain reading of their definition (block means in Double, then the 4-neighbour Laplacian), for images reduced
-    /// by 1, 2 and 4 (each with its own loop), 3 and 5, with sizes that leave a remainder.
+    /// by 1, 2 and 4 (each with its own loop), 3 and 5, with sizes that leave a remainder
+    /// (for factor 2 also blocks past the last eight of a row: 270 x 300 and 301 x 21).
     @Test func theLaplacianMatchesItsDefinitionAtEveryReductionFactor() {
         var generator = SeededGenerator(state: 23)
-        for (width, height) in [(200, 150), (257, 300), (512, 512), (513, 511), (700, 90), (3, 900), (1024, 1024), (1001, 770), (1100, 800)] {
+        for (width, height) in [(200, 150), (257, 300), (270, 300), (301, 21), (512, 512), (513, 511), (700, 90), (3, 900),
+                                (1024, 1024), (1001, 770), (1100, 800)] {
             // A black band (runs of equal pixels, counted sixteen at a time) beside noise.
             let raster = Self.gray(width, height) { row, column in
                 column < width / 3 ? 0 : UInt8(truncatingIfNeeded: (row * 3 + column) / 2 + Int(generator.next() % 40))
