@@ -538,6 +538,7 @@ public final class Ledger: Sendable {
                     size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,
                     last_seen = excluded.last_seen
                 """)
+            var writtenMetadata = MetadataRowWriter.WrittenRows()
             for content in contents {
                 try deleteOutputs.execute(arguments: [content.sha256])
                 try deleteQuality.execute(arguments: [content.sha256])
@@ -552,7 +553,7 @@ public final class Ledger: Sendable {
                     try withdrawLabels.execute(arguments: [now, content.sha256])
                 }
                 if let metadata = content.metadata {
-                    try metadataWriter.record(metadata, sha256: content.sha256, in: db)
+                    try metadataWriter.record(metadata, sha256: content.sha256, in: db, written: &writtenMetadata)
                 } else {
                     try deleteInstance.execute(arguments: [content.sha256])
                 }

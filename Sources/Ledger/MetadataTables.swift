@@ -192,8 +192,9 @@ extension Ledger {
     public func recordMetadata(_ instances: [(sha256: String, metadata: InstanceMetadata)]) throws(LedgerError) {
         let writer = metadataWriter.withLock { $0 }
         try write { db in
+            var written = MetadataRowWriter.WrittenRows()
             for instance in instances {
-                try writer.record(instance.metadata, sha256: instance.sha256, in: db)
+                try writer.record(instance.metadata, sha256: instance.sha256, in: db, written: &written)
             }
         }
     }
@@ -312,7 +313,21 @@ struct MetadataRowWriter: Sendable {
 
     init() { self.init(layout: MetadataLayout(columns: [:])) }
 
-    func record(_ metadata: InstanceMetadata, sha256: String, in db: Database) throws {
+    /// The rows one transaction has already written, so that the instances of one series
+    /// write their patient, study, series and device once: an upsert of the very row the
+    /// table already holds changes nothing, and a batch of a series' slices asked SQLite
+    /// for the same four upserts (and the device's id) file after file. Valid for one
+    /// transaction only: outside it another writer (a `--reprocess`, the orphan cleanup)
+    /// may have changed the rows.
+    struct WrittenRows {
+        /// Per table (by `MetadataTable.index`), the key's last row as written.
+        fileprivate var rows: [[String: [MetadataValue?]]] = Array(repeating: [:], count: MetadataTable.allCases.count)
+        /// The device id of each device key written.
+        fileprivate var deviceIDs: [String: Int64?] = [:]
+        init() {}
+    }
+
+    func record(_ metadata: InstanceMetadata, sha256: String, in db: Database, written: inout WrittenRows) throws {
         guard metadata.rows.count == MetadataTable.allCases.count else { return }
         var rows = metadata.rows
         func text(_ table: MetadataTable, _ position: Int?) -> String? {
@@ -327,8 +342,17 @@ struct MetadataRowWriter: Sendable {
             guard !sql.isEmpty else { return }
             try db.cachedStatement(sql: sql).execute(binding: rows[table.index])
         }
+        /// Upserts the row of `table` under `key` unless this transaction already wrote
+        /// that very row; true when it was written now.
+        @discardableResult
+        func upsertOnce(_ table: MetadataTable, key: String) throws -> Bool {
+            if written.rows[table.index][key] == rows[table.index] { return false }
+            try upsert(table)
+            written.rows[table.index][key] = rows[table.index]
+            return true
+        }
         let patient = text(.patients, patientKey)
-        if patient != nil { try upsert(.patients) }
+        if let patient { try upsertOnce(.patients, key: patient) }
         var device: Int64?
         let deviceValues = rows[MetadataTable.devices.index].enumerated().compactMap { position, value in
             value.map { (layout.columns[MetadataTable.devices.index][position], $0) }
@@ -337,19 +361,23 @@ struct MetadataRowWriter: Sendable {
             let key = deviceValues.map { name, value in "\(name)=\(value.text)" }.joined(separator: "|")
             set(.devices, deviceKey, .text(key))
             set(.devices, deviceID, nil)
-            try upsert(.devices)
-            device = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM devices WHERE device_key = ?"), arguments: [key])
+            if try upsertOnce(.devices, key: key) || written.deviceIDs[key] == nil {
+                device = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM devices WHERE device_key = ?"), arguments: [key])
+                written.deviceIDs[key] = device
+            } else {
+                device = written.deviceIDs[key] ?? nil
+            }
         }
         let study = text(.studies, studyKey)
-        if study != nil {
+        if let study {
             set(.studies, studyPatient, patient.map(MetadataValue.text))
-            try upsert(.studies)
+            try upsertOnce(.studies, key: study)
         }
         let series = text(.series, seriesKey)
-        if series != nil {
+        if let series {
             set(.series, seriesStudy, study.map(MetadataValue.text))
             set(.series, seriesDevice, device.map(MetadataValue.integer))
-            try upsert(.series)
+            try upsertOnce(.series, key: series)
         }
         set(.instances, instanceKey, .text(sha256))
         set(.instances, instanceSeries, series.map(MetadataValue.text))

@@ -297,4 +297,60 @@ import Testing
         #expect(try ledger.sources()["u/a.dcm"] == SourceRecord(path: "u/a.dcm", unit: "u", fingerprint: print1, sha256: "ab"))
         #expect(try ledger.runs(of: "u").map(\.outcome) == [.done])
     }
+
+    /// One transaction writes a series' patient, study, series and device rows once for all
+    /// its instances (MetadataRowWriter.WrittenRows), yet the tables end as if every
+    /// instance had written its own: a row that differs is still written, in order, so the
+    /// last instance's values stand, and each series points at its own device.
+    @Test func aBatchOfOneSeriesWritesItsRowsOnceAndTheLastInstancesValuesStand() throws {
+        let (ledger, path) = try temporaryLedger()
+        try ledger.prepareMetadataColumns([MetadataColumn(table: .series, name: "SeriesDescription", type: .text),
+                                           MetadataColumn(table: .devices, name: "StationName", type: .text)])
+        let layout = ledger.metadataLayout()
+        func content(_ sha: String, series: String, description: String, station: String) throws -> ContentRecord {
+            var rows = layout.columns.map { [MetadataValue?](repeating: nil, count: $0.count) }
+            func put(_ table: MetadataTable, _ column: String, _ value: String) throws {
+                rows[table.index][try #require(layout.position(of: column, in: table))] = .text(value)
+            }
+            try put(.patients, "PatientID", "P1")
+            try put(.studies, "StudyInstanceUID", "1.2.3")
+            try put(.series, "SeriesInstanceUID", series)
+            try put(.series, "SeriesDescription", description)
+            try put(.devices, "StationName", station)
+            var record = ContentRecord(sha256: sha, outcome: .processed, bucket: "small", outputs: ["small/\(sha).json"],
+                                       configurationDigest: "cfg", unit: "u")
+            record.metadata = InstanceMetadata(rows: rows, name: sha)
+            return record
+        }
+        func table(_ sql: String) throws -> [[String]] {
+            try DatabaseQueue(path: path.path).read { db in
+                try Row.fetchAll(db, sql: sql).map { row in
+                    row.databaseValues.map { value in
+                        switch value.storage {
+                        case .string(let text): text
+                        case .int64(let number): "\(number)"
+                        default: "\(value)"
+                        }
+                    }
+                }
+            }
+        }
+        let seriesAndDevice = """
+            SELECT s."SeriesInstanceUID", s."SeriesDescription", d."StationName" FROM series s JOIN devices d ON d.id = s.device_id ORDER BY 1
+            """
+        // In one transaction: 1.1's third instance goes back to the first's row, which must
+        // be written again over the second's; 1.2's second instance changes its row.
+        try ledger.record(contents: [content("a", series: "1.1", description: "first", station: "S1"),
+                                     content("b", series: "1.1", description: "second", station: "S2"),
+                                     content("c", series: "1.1", description: "first", station: "S1"),
+                                     content("d", series: "1.2", description: "other", station: "S2"),
+                                     content("e", series: "1.2", description: "another", station: "S1")], sources: [])
+        #expect(try table(seriesAndDevice) == [["1.1", "first", "S1"], ["1.2", "another", "S1"]])
+        #expect(try table("SELECT count(*) FROM devices") == [["2"]])
+        #expect(try table(#"SELECT count(*) FROM instances i JOIN series s USING ("SeriesInstanceUID")"#) == [["5"]])
+        // The next transaction starts with nothing written.
+        try ledger.record(contents: [content("f", series: "1.1", description: "second", station: "S2")], sources: [])
+        #expect(try table(seriesAndDevice) == [["1.1", "second", "S2"], ["1.2", "another", "S1"]])
+        #expect(try table("PRAGMA foreign_key_check") == [])
+    }
 }
