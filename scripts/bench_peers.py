@@ -504,6 +504,15 @@ def main() -> int:
                              f"; with the rest of the pixel work {sha_cpu + pixel_work:.2f} CPU s, at least "
                              f"{(sha_cpu + pixel_work) / cores:.2f} s, leaving "
                              f"{max(0.0, allowed * cores - sha_cpu - pixel_work) * 1000 / count:.2f} ms of CPU a file for everything else."))
+        # A median hides how far the rounds spread (this VM's speed drifts from minute to
+        # minute): each lead target's ratio round by round, each round's two walls alike.
+        if rounds > 1:
+            ours_runs = runs["dicomdrop --once"]
+            for name, target in LEAD_TARGETS.items():
+                if name in runs:
+                    leads = [(peer[3] / peer[0]) / (mine[3] / mine[0]) for peer, mine in zip(runs[name], ours_runs)]
+                    notes.append(f"dicomdrop's lead over {name} round by round (each round's walls, per file): "
+                                 + ", ".join(f"{lead:.1f}x" for lead in leads) + f" (target {target}x).")
         if "fast_png_bytes" in floors:
             fast, zlib = int(floors["fast_png_bytes"]), int(floors.get("zlib_png_bytes", floors["png_bytes"]))
             notes.append(f"The fast encoder's PNGs: {fast / zlib:.3f}x the bytes of libpng + zlib level 1's "
