@@ -3,7 +3,7 @@ import GRDBSQLite
 
 /// SQLite's "copy the bytes while binding" destructor: the SQLITE_TRANSIENT macro, which Swift
 /// does not import.
-private let copiedWhileBinding = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+let copiedWhileBinding = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
 extension Statement {
     /// Runs the statement with `values` bound to its parameters in order, each straight

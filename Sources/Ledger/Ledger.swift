@@ -198,10 +198,21 @@ public final class Ledger: Sendable {
     }
 
     /// A read of one statement, which SQLite already runs in a consistent snapshot of its
-    /// own: without `read`'s BEGIN and COMMIT around it, on a connection of the lookups'
-    /// own (not the pool's). The workers make two such lookups per file.
+    /// own: without `read`'s BEGIN and COMMIT around it, on a pooled connection. The
+    /// workers' two lookups per file go through `lookUp` instead.
     private func readOneStatement<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(LedgerError) -> T {
-        do { return try lookups.read(body, beyondLimit: { try pool.unsafeRead(body) }) } catch { throw .database("\(error)") }
+        do { return try pool.unsafeRead(body) } catch { throw .database("\(error)") }
+    }
+
+    /// One of the workers' per-file lookups, on the calling thread's own connection.
+    private func lookUp(_ query: LookupQuery, _ values: [String]) throws(LedgerError) -> Bool {
+        do {
+            return try lookups.exists(query, values, beyondLimit: {
+                try pool.unsafeRead { db in try Bool.fetchOne(db, sql: query.sql, arguments: StatementArguments(values)) ?? false }
+            })
+        } catch {
+            throw .database("\(error)")
+        }
     }
 
     // MARK: Units and runs
@@ -406,10 +417,7 @@ public final class Ledger: Sendable {
 
     public func content(_ sha256: String) throws(LedgerError) -> ContentRecord? {
         // Nearly every lookup is of new content: one statement says so.
-        let known = try readOneStatement { db in
-            try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM contents WHERE sha256 = ?)"), arguments: [sha256]) ?? false
-        }
-        guard known else { return nil }
+        guard try lookUp(.contentKnown, [sha256]) else { return nil }
         return try read { db in try Self.fetchContent(db, sha256) }
     }
 
@@ -495,6 +503,8 @@ public final class Ledger: Sendable {
     /// shared lock, three per file when each name was asked alone).
     public func anyOutput(of paths: [String], ownedByOtherThan sha256: String) throws(LedgerError) -> Bool {
         guard !paths.isEmpty else { return false }
+        // Two names (the image's and its held place) is the workers' lookup for every file.
+        if paths.count == 2 { return try lookUp(.eitherOutputOwnedByOther, paths + [sha256]) }
         let sql = "SELECT EXISTS (SELECT 1 FROM outputs WHERE path IN (\(Array(repeating: "?", count: paths.count).joined(separator: ", "))) AND sha256 != ?)"
         let values: [(any DatabaseValueConvertible)?] = (paths + [sha256]).map { $0 }
         let arguments = StatementArguments(values)

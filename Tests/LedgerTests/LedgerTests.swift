@@ -89,6 +89,24 @@ import Testing
         #expect(ledger.lookups.count == 2)
     }
 
+    /// A worker's lookup leaves no read snapshot behind on its connection: both lookups,
+    /// answered yes and no, then a checkpoint that must move every frame of the WAL into the
+    /// database and empty it, which a snapshot still held would keep it from (busy).
+    @Test func aLookupHoldsNoSnapshotThatWouldStopACheckpoint() throws {
+        let (ledger, _) = try temporaryLedger()
+        try ledger.record(contents: [ContentRecord(sha256: "ab", outcome: .processed, bucket: "small", outputs: ["small/1.json"],
+                                                   configurationDigest: "d", unit: "u")], sources: [])
+        #expect(try ledger.content("ab") != nil)
+        #expect(try ledger.content("cd") == nil)
+        #expect(try ledger.anyOutput(of: ["small/1.json", "held/small/1.json"], ownedByOtherThan: "cd"))
+        #expect(try !ledger.anyOutput(of: ["small/1.json", "held/small/1.json"], ownedByOtherThan: "ab"))
+        #expect(ledger.lookups.count == 1)
+        try ledger.setState(.done, of: "u")  // a commit after the lookups: frames they did not see
+        let checkpoint = try ledger.pool.writeWithoutTransaction { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        #expect(checkpoint?[0] as Int? == 0, "busy: a lookup's snapshot held the WAL")
+        #expect(try ledger.content("ab") != nil)
+    }
+
     /// Threads beyond `LookupConnections.limit` read through the pool: the connections stop
     /// at the limit however many threads ask, and every lookup is still answered. The
     /// threads stay alive until all have asked (a finished thread's identity may be reused).
