@@ -1,8 +1,12 @@
-// OpenJPEG decoding one JPEG 2000 frame from memory. OpenJPEG never exits, but it reports
-// errors through callbacks (printed to stderr by default) and a false return: the first
-// error message is kept here and returned with the code.
+// OpenJPEG decoding one JPEG 2000 frame from memory. OpenJPEG reports errors through
+// callbacks (printed to stderr by default) and a false return: the first error message is
+// kept here and returned with the code. It never exits, but Debian's build keeps its
+// assert()s, and its HTJ2K decoder asserts on codestreams a damaged or crafted file holds
+// (ht_dec.c, mel_init: found by fuzz-pixels): glibc's assert aborts the process.
 #include "ccodecs.h"
 
+#include <assert.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +76,28 @@ static void dd_j2k_warning(const char *message, void *user) {
 
 static void dd_j2k_quiet(const char *message, void *user) { (void)message; (void)user; }
 
+// Where a failed assertion inside this thread's OpenJPEG decode goes back to, and what it
+// said; NULL outside a decode.
+static _Thread_local jmp_buf *dd_assert_escape;
+static _Thread_local char dd_assert_message[200];
+
+// glibc's assert() calls __assert_fail. Defined in the executable, this definition is the
+// one libopenjp2 (and every other library) binds to. Inside a decode it goes back to
+// dd_j2k_decode, which fails the frame with the assertion's words; OpenJPEG's allocations
+// for the code-block it was decoding are lost (bounded by the frame). Anywhere else it does
+// what glibc's does: the message, then abort.
+void __assert_fail(const char *assertion, const char *file, unsigned int line, const char *function) {
+    if (dd_assert_escape) {
+        const char *name = strrchr(file, '/');
+        snprintf(dd_assert_message, sizeof(dd_assert_message), "%s:%u %s: assertion '%s' failed", name ? name + 1 : file, line,
+                 function, assertion);
+        longjmp(*dd_assert_escape, 1);
+    }
+    fprintf(stderr, "%s:%u: %s: Assertion `%s' failed.\n", file, line, function, assertion);
+    fflush(stderr);
+    abort();
+}
+
 static int dd_j2k_fail(char *error, size_t error_size, const char *what, const dd_j2k_messages *messages) {
     if (messages->message[0]) {
         snprintf(error, error_size, "OpenJPEG: %s: %s", what, messages->message);
@@ -96,8 +122,16 @@ int dd_j2k_decode(const unsigned char *data, size_t size, size_t max_samples,
     dd_memory_stream source = {data, size, 0};
     opj_codec_t *codec = opj_create_decompress(is_jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
     opj_stream_t *stream = opj_stream_create(size < 1 << 20 ? size + 1 : 1 << 20, OPJ_TRUE);
-    opj_image_t *image = NULL;
+    // volatile: assigned between setjmp and a possible longjmp.
+    opj_image_t *volatile image = NULL;
     int result = -1;
+    jmp_buf escape;
+    if (setjmp(escape)) {
+        dd_assert_escape = NULL;
+        snprintf(error, error_size, "OpenJPEG: cannot decode the frame: %s", dd_assert_message);
+        result = -1;
+        goto done;
+    }
     if (!codec || !stream) {
         result = dd_j2k_fail(error, error_size, "cannot create a decoder", &messages);
         goto done;
@@ -119,7 +153,14 @@ int dd_j2k_decode(const unsigned char *data, size_t size, size_t max_samples,
         result = dd_j2k_fail(error, error_size, "cannot set up the decoder", &messages);
         goto done;
     }
-    if (!opj_read_header(stream, codec, &image) || !image) {
+    // On this thread, whatever OPJ_NUM_THREADS says: an assertion in a thread of OpenJPEG's
+    // pool could not come back here.
+    opj_codec_set_threads(codec, 0);
+    dd_assert_escape = &escape;
+    opj_image_t *header_image = NULL;
+    OPJ_BOOL header_read = opj_read_header(stream, codec, &header_image);
+    image = header_image;
+    if (!header_read || !image) {
         result = dd_j2k_fail(error, error_size, "cannot read the main header", &messages);
         goto done;
     }
@@ -184,6 +225,7 @@ int dd_j2k_decode(const unsigned char *data, size_t size, size_t max_samples,
     out->size = pixels * components * bytes_per_sample;
     result = 0;
 done:
+    dd_assert_escape = NULL;
     if (image) opj_image_destroy(image);
     if (stream) opj_stream_destroy(stream);
     if (codec) opj_destroy_codec(codec);
