@@ -127,7 +127,6 @@ int dd_j2k_decode(const unsigned char *data, size_t size, size_t max_samples,
     int result = -1;
     jmp_buf escape;
     if (setjmp(escape)) {
-        dd_assert_escape = NULL;
         snprintf(error, error_size, "OpenJPEG: cannot decode the frame: %s", dd_assert_message);
         result = -1;
         goto done;

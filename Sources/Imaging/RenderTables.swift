@@ -44,7 +44,8 @@ final class RenderTables: Sendable {
         case words([UInt16])
     }
 
-    /// A table as the cache keeps it: in two arrays, one of them empty, not as a `Table`.
+    /// A table as the cache keeps it: in two arrays, the unused one empty (a table is never
+    /// empty: it has an entry per stored value Bits Stored allows), not as a `Table`.
     /// An enum whose cases each hold one array keeps its case in spare bits of the array's
     /// pointer, which LeakSanitizer cannot follow: the kept 16-bit tables showed as leaked at
     /// the end of every fuzz-pixels campaign, and a real leak of them would have looked the
@@ -52,16 +53,15 @@ final class RenderTables: Sendable {
     private struct Kept {
         var bytes: [UInt8] = []
         var words: [UInt16] = []
-        var isWords = false
 
         init(_ table: Table) {
             switch table {
             case .bytes(let values): bytes = values
-            case .words(let values): (words, isWords) = (values, true)
+            case .words(let values): words = values
             }
         }
 
-        var table: Table { isWords ? .words(words) : .bytes(bytes) }
+        var table: Table { words.isEmpty ? .bytes(bytes) : .words(words) }
     }
 
     /// Tables kept at most; past that they are all dropped and built again as keys return.

@@ -67,8 +67,9 @@ import Testing
     /// Zero-filled elements (tag (0000,0000), no VR, length 0) that are not the end: each
     /// is an element, not trailing padding, since a non-zero element follows. Asking "only
     /// zeros from here?" by scanning to the end at every element made this quadratic: the
-    /// 1.6 MB below took about a minute in a debug build; an 11 KB deflated file of such elements took a second in
-    /// release (fuzz-pixels). The bound is generous: linear parsing takes milliseconds.
+    /// 1.6 MB below took about a minute in a debug build; an 11 KB deflated file of such
+    /// elements took a second in release (fuzz-pixels). The bound is generous: linear
+    /// parsing takes milliseconds.
     @Test func zeroFilledElementsBeforeTheEndAreParsedInLinearTime() throws {
         var stream = StreamBuilder.part10(transferSyntax: "1.2.840.10008.1.2.1")
         stream.text(0x0008, 0x0060, "CS", "CT")
