@@ -13,10 +13,13 @@ struct ReadAheadTests {
         let calls = Mutex<[(index: Int, length: Int64)]>([])
     }
 
-    static func recorder(_ advised: Advised, paths: [String]) -> @Sendable (String, Int64) -> Void {
+    /// Records each advice; `cached` says which files the page cache held (none by default).
+    static func recorder(_ advised: Advised, paths: [String],
+                         cached: @escaping @Sendable (Int) -> Bool = { _ in false }) -> @Sendable (String, Int64) -> Bool {
         { path, length in
             let index = paths.firstIndex(of: path)!
             advised.calls.withLock { $0.append((index, length)) }
+            return cached(index)
         }
     }
 
@@ -79,12 +82,41 @@ struct ReadAheadTests {
             // Given in line, this would hold willRead for 15 s and then record the calls.
             _ = release.wait(timeout: .now() + 5)
             advised.calls.withLock { $0.append((paths.firstIndex(of: path)!, length)) }
+            return false
         })
         readAhead.willRead(0)
         #expect(advised.calls.withLock { $0.isEmpty })
         for _ in 0..<3 { release.signal() }
         readAhead.waitForAdvice()
         #expect(advised.calls.withLock { $0.map(\.index) } == [1, 2, 3])
+    }
+
+    /// A warm run: after `warmStreak` files in a row found in the page cache, only every
+    /// `sampleEvery`-th file is asked about; the first one found missing brings back the
+    /// advice for every file after it.
+    @Test func aWarmRunIsOnlySampledUntilAFileIsMissing() {
+        let count = 400
+        let paths = (0..<count).map { "/drop/unit/\($0).dcm" }
+        let advised = Advised()
+        // Every file is cached except 200 and those after it (an eviction in mid-run).
+        let readAhead = ReadAhead(paths: paths, sizes: Array(repeating: 10, count: count), window: 4,
+                                  advise: Self.recorder(advised, paths: paths, cached: { $0 < 200 }))
+        for index in 0..<count {
+            readAhead.willRead(index)
+            // One worker that waits for the advice each time: the streak is known at once.
+            readAhead.waitForAdvice()
+        }
+        let indexes = advised.calls.withLock { $0.map(\.index) }
+        #expect(Set(indexes).count == indexes.count, "no file asked about twice")
+        // Every file up to the streak's end is asked about (the 32nd cached one is file 32,
+        // asked for when file 28 was read; the windows already claimed run to file 32).
+        #expect(Array(1...(ReadAhead.warmStreak)).allSatisfy(indexes.contains))
+        // Then one in eight, up to the missing file 200, which is a multiple of eight.
+        let sampled = indexes.filter { $0 > ReadAhead.warmStreak && $0 <= 200 }
+        let firstSampled = (ReadAhead.warmStreak / ReadAhead.sampleEvery + 1) * ReadAhead.sampleEvery
+        #expect(sampled == Array(stride(from: firstSampled, through: 200, by: ReadAhead.sampleEvery)), "\(sampled)")
+        // After it, every file again.
+        #expect(indexes.filter { $0 > 200 } == Array(201..<count))
     }
 
     /// A large file is asked for only up to `bytesPerFile`; a small one whole.
