@@ -15,9 +15,9 @@ enum AmbiguousVRResolver {
                 changes.append(copy)
                 continue
             }
-            guard element.isVRInferred, let entry = StandardDictionary.entry(for: element.tag) else { continue }
+            guard element.isVRInferred, let vr = StandardDictionary.vr(for: element.tag) else { continue }
             var copy = element
-            switch entry.vr {
+            switch vr {
             case .usOrSS:
                 copy.vr = pixelRepresentation == 1 ? .SS : .US
             case .usOrOW:

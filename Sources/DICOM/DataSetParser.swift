@@ -162,7 +162,7 @@ struct DataSetParser {
         }
         // Implicit VR, or an explicit-VR element whose VR bytes are not a VR: dcmtk and
         // pydicom read the latter as implicit too.
-        let dictionaryVR = StandardDictionary.entry(for: tag)?.vr
+        let dictionaryVR = StandardDictionary.vr(for: tag)
         return Header(tag: tag, vr: Self.impliedVR(tag: tag, dictionaryVR: dictionaryVR), length: bytes.uint32(at: offset + 4),
                       valueOffset: offset + 8, vrInferred: true)
     }
@@ -191,7 +191,7 @@ struct DataSetParser {
         // An explicit UN of a public attribute is read with the dictionary's VR, as pydicom
         // does (PS3.5 6.2.2 allows a receiver to do so); its value is implicit VR little endian.
         var valueIsImplicitLittleEndian = false
-        if vr == .UN, !header.vrInferred, !tag.isPrivate, let entryVR = StandardDictionary.entry(for: tag)?.vr {
+        if vr == .UN, !header.vrInferred, !tag.isPrivate, let entryVR = StandardDictionary.vr(for: tag) {
             let known = Self.impliedVR(tag: tag, dictionaryVR: entryVR)
             if known != .UN {
                 vr = known

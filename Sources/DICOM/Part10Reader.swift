@@ -104,7 +104,7 @@ struct Part10Reader {
             let element = byteOrder == .littleEndian ? b(2) | b(3) << 8 : b(2) << 8 | b(3)
             let tag = Tag(byteOrder == .littleEndian ? littleGroup : bigGroup, element)
             guard tag.group >= 0x0002, tag.group <= 0x0010,
-                  tag.isGroupLength || StandardDictionary.entry(for: tag) != nil else { return nil }
+                  tag.isGroupLength || StandardDictionary.contains(tag) else { return nil }
         }
         switch (explicit, byteOrder) {
         case (true, .littleEndian): return .explicitVRLittleEndian

@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct ReaderTests {
     @Test func implicitVRTakesVRsFromTheDictionaryAndSettlesUSorSSByPixelRepresentation() throws {
@@ -197,6 +198,27 @@ import Testing
         #expect(StandardDictionary.entry(forKeyword: "SOPInstanceUID")?.tag == Tag(0x0008, 0x0018))
         #expect(StandardDictionary.entry(for: Tag(0x0009, 0x1001)) == nil)
     }
+
+    /// `vr(for:)` and `contains` (no entry copied out) say what `entry(for:)` says, for every
+    /// tag of the standard groups' elements 0000-1FFF, repeating groups and private tags
+    /// included, and for seeded random tags.
+    @Test func theDictionarysVRAndMembershipAgreeWithItsEntries() {
+        var tags: [DICOM.Tag] = []
+        for group in [0x0002, 0x0008, 0x0009, 0x0010, 0x0018, 0x0020, 0x0028, 0x0040, 0x5000, 0x5010, 0x6000, 0x6002, 0x60FF, 0x7FE0] {
+            for element in 0..<0x2000 { tags.append(Tag(UInt16(group), UInt16(element))) }
+            tags.append(Tag(UInt16(group), 0x3000))
+        }
+        var generator = SeededGenerator(state: 77)
+        for _ in 0..<20_000 { tags.append(Tag(rawValue: UInt32(truncatingIfNeeded: generator.next()))) }
+        var known = 0
+        for tag in tags {
+            let entry = StandardDictionary.entry(for: tag)
+            #expect(StandardDictionary.vr(for: tag) == entry?.vr, "\(tag)")
+            #expect(StandardDictionary.contains(tag) == (entry != nil), "\(tag)")
+            if entry != nil { known += 1 }
+        }
+        #expect(known > 1_000, "the standard groups hold over a thousand entries: \(known)")
+    }
 }
 
 @Suite struct MetadataOnlyReadTests {
@@ -222,5 +244,25 @@ import Testing
             compared += 1
         }
         #expect(compared >= 250)
+    }
+}
+
+@Suite struct DataSetOrderTests {
+    /// Elements set in tag order (appended), out of it (inserted) or again (replaced) leave
+    /// the dataset sorted, one element per tag, the last value set kept.
+    @Test func setKeepsTheElementsInTagOrderWhateverOrderTheyCome() {
+        var generator = SeededGenerator(state: 5)
+        var dataSet = DataSet()
+        var expected: [DICOM.Tag: UInt8] = [:]
+        for round in 0..<2_000 {
+            // Runs of rising tags, as a copy is built, broken by jumps back.
+            let tag = round % 7 == 0 ? Tag(rawValue: UInt32(generator.next() % 300))
+                : Tag(rawValue: (dataSet.elements.last?.tag.rawValue ?? 0) + UInt32(generator.next() % 3))
+            let value = UInt8(truncatingIfNeeded: round)
+            dataSet.set(DataElement(tag: tag, vr: .OB, value: .bytes(Data([value]))))
+            expected[tag] = value
+        }
+        #expect(dataSet.elements.map(\.tag) == expected.keys.sorted())
+        #expect(dataSet.elements.allSatisfy { $0.bytes == Data([expected[$0.tag]!]) })
     }
 }
