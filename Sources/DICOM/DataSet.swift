@@ -29,6 +29,12 @@ public struct DataSet: Sendable {
 
     /// Inserts the element, or replaces the one with the same tag.
     public mutating func set(_ element: DataElement) {
+        // Datasets are mostly built in tag order (a de-identified copy, a parse): past the
+        // last element, no search and no insertion in the middle.
+        if elements.last.map({ $0.tag < element.tag }) ?? true {
+            elements.append(element)
+            return
+        }
         let position = insertionPoint(of: element.tag)
         if position < elements.count, elements[position].tag == element.tag {
             elements[position] = element

@@ -119,9 +119,13 @@ struct DeidentificationPass {
     /// easily as a comment does. Replaced like a "D" text, kept (allow list) under the
     /// option that cleans its sequence.
     static let freeTextOutsideTheTable: [Tag: ConfidentialityProfile.Option] = [
-        Tag(0x0040, 0xA160): .cleanStructuredContent,  // Text Value of an SR content item
-        Tag(0x0070, 0x0006): .cleanGraphics,           // Unformatted Text Value of an annotation
+        structuredContentText: .cleanStructuredContent,
+        graphicsText: .cleanGraphics,
     ]
+    /// Text Value of an SR content item.
+    static let structuredContentText = Tag(0x0040, 0xA160)
+    /// Unformatted Text Value of an annotation.
+    static let graphicsText = Tag(0x0070, 0x0006)
 
     /// True while cleaning the items of a sequence whose action is "D": every value the
     /// table does not name is replaced as a "D" value is.
@@ -166,7 +170,8 @@ struct DeidentificationPass {
         }
         // Groups 0001, 0003, 0005, 0007 and FFFF are illegal (PS3.5 7.1): nobody knows what they hold.
         if (group < 0x0008 && group & 1 == 1) || group == 0xFFFF { return nil }
-        if let option = Self.freeTextOutsideTheTable[tag] {
+        // Two tags: compared, not looked up by hash for every element.
+        if tag == Self.structuredContentText || tag == Self.graphicsText, let option = Self.freeTextOutsideTheTable[tag] {
             return settings.options.contains(option) ? cleaned(element, in: dataSet) : dummy(element, in: dataSet)
         }
         guard let rule = ConfidentialityProfile.rule(for: tag) else {
@@ -174,7 +179,7 @@ struct DeidentificationPass {
             // number corrupted in transit, a group length that the removals have made
             // wrong): nobody can say what it holds, so it goes, as private elements go.
             // Kept, a mutated (0010,0010) became (0010,00AA) with the patient's name in it.
-            if StandardDictionary.entry(for: tag) == nil { return nil }
+            if !StandardDictionary.contains(tag) { return nil }
             // Not in the table: UIDs that name instances are remapped all the same (a source
             // SOP Instance UID finds the patient in the PACS); inside a "D" sequence, text and
             // dates are replaced too: a Person Identification Code Sequence's code value and
