@@ -108,6 +108,16 @@ public struct DICOMJSONEncoder: Sendable {
     }
 
     private func writeNumbers(of element: DataElement, dataSet: DataSet, into output: inout JSONOutput) {
+        if element.vr == .DS {
+            // Values that are JSON numbers with no exponent, of at most 300 characters, are
+            // finite Doubles whatever their digits: written as they are, as the general path
+            // below would, without parsing each to a Double and splitting the text twice.
+            let texts = dataSet.textValues(of: element)
+            if !texts.isEmpty, texts.allSatisfy({ $0.jsonNumberForm == .withoutExponent && $0.utf8.count <= 300 }) {
+                writeArray(texts, into: &output) { $0.raw($1) }
+                return
+            }
+        }
         switch dataSet.numericValues(of: element) {
         case .integers(let values)?:
             guard !values.isEmpty else { return }
@@ -157,27 +167,41 @@ extension Double {
 
 extension String {
     /// Matches the JSON number grammar of RFC 8259 section 6.
-    fileprivate var isJSONNumber: Bool {
-        var bytes = Array(utf8)[...]
-        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+    fileprivate var isJSONNumber: Bool { jsonNumberForm != nil }
+
+    fileprivate enum JSONNumberForm { case withoutExponent, withExponent }
+
+    /// The text as a JSON number (RFC 8259 6: minus, integer without leading zeros,
+    /// fraction, exponent), or nil when it is not one. A scan of its bytes, no copy.
+    fileprivate var jsonNumberForm: JSONNumberForm? {
+        let utf8 = self.utf8
+        return utf8.withContiguousStorageIfAvailable { Self.jsonNumberForm(of: $0) } ?? Self.jsonNumberForm(of: Array(utf8))
+    }
+
+    private static func jsonNumberForm<Bytes: RandomAccessCollection>(of bytes: Bytes) -> JSONNumberForm? where Bytes.Element == UInt8, Bytes.Index == Int {
+        var index = bytes.startIndex
+        let end = bytes.endIndex
         func digits() -> Int {
-            let count = bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }.count
-            bytes = bytes.dropFirst(count)
-            return count
+            let start = index
+            while index < end, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+            return index - start
         }
-        let first = bytes.first
+        if index < end, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let firstDigit = index
         let integerDigits = digits()
-        guard integerDigits > 0, !(first == UInt8(ascii: "0") && integerDigits > 1) else { return false }
-        if bytes.first == UInt8(ascii: ".") {
-            bytes = bytes.dropFirst()
-            guard digits() > 0 else { return false }
+        guard integerDigits > 0, !(bytes[firstDigit] == UInt8(ascii: "0") && integerDigits > 1) else { return nil }
+        if index < end, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { return nil }
         }
-        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
-            bytes = bytes.dropFirst()
-            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
-            guard digits() > 0 else { return false }
+        var form = JSONNumberForm.withoutExponent
+        if index < end, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < end, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { return nil }
+            form = .withExponent
         }
-        return bytes.isEmpty
+        return index == end ? form : nil
     }
 }
 

@@ -88,3 +88,33 @@ import TestSupport
         #expect(DICOMJSONEncoder().encode(dataSet) == #"{"00100010":{"vr":"PN","Value":[{"Alphabetic":"A^B"}]}}"#)
     }
 }
+
+/// Decimal strings in DICOM JSON: the file's digits where they are a JSON number, a Double's
+/// shortest form where they are not, null where no finite number is, text where a value is
+/// no number at all.
+@Suite struct DecimalStringJSONTests {
+    private func json(_ value: String) -> String {
+        let dataSet = DataSet(elements: [DataElement(tag: Tag(0x0018, 0x0050), vr: .DS, value: .bytes(Data(value.utf8)))])
+        return DICOMJSONEncoder().encode(dataSet)
+    }
+
+    private func document(_ values: String) -> String { #"{"00180050":{"vr":"DS","Value":["# + values + "]}}" }
+
+    @Test func plainNumbersKeepTheirDigits() {
+        #expect(json("1.5\\-0\\0.1234567890123456789 \\ 12") == document("1.5,-0,0.1234567890123456789,12"))
+    }
+
+    @Test func numbersThatAreNotPlainGoThroughADouble() {
+        // An exponent is kept as written; other forms a Double reads are written as Python
+        // prints it; 1e999 and an empty value are no finite number.
+        #expect(json("1e3\\.5\\+1\\01\\1e999\\") == document("1e3,0.5,1.0,1.0,null,null"))
+        // Three hundred digits are at most 10^300: kept. Four hundred overflow a Double.
+        let long = "1" + String(repeating: "0", count: 299), longer = "1" + String(repeating: "0", count: 399)
+        #expect(json(long) == document(long))
+        #expect(json(longer) == document("null"))
+    }
+
+    @Test func aValueThatIsNoNumberKeepsTheElementAsText() {
+        #expect(json("abc\\1") == document(#""abc","1""#))
+    }
+}
