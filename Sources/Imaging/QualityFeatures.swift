@@ -96,26 +96,16 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         let count = luma.count
         // Eight interleaved histograms: a background increments one bin for pixel after
         // pixel, and each increment would wait for the previous one's store (four measured
-        // 1.07x the time of eight, `dicomdrop-render-bench` `quality_seconds`). The pixels
-        // are read eight at a time as a word and split by shifts, not loaded byte by byte.
-        // A run of sixteen equal pixels (a CT's air, an MR's background: most of many
-        // images) is counted in one step.
+        // 1.07x the time of eight, `dicomdrop-render-bench` `quality_seconds`). Sixteen
+        // pixels are read as two words to find a run of sixteen equal pixels (a CT's air, an
+        // MR's background: most of many images), counted in one step; other pixels are
+        // loaded byte by byte (splitting the words by shifts took 1.025x the time).
         var partial = [Int32](repeating: 0, count: 8 * 256)
         partial.withUnsafeMutableBufferPointer { partial in
             var index = 0
             if let pixels = luma.baseAddress {
                 let raw = UnsafeRawPointer(pixels)
                 let counts = partial.baseAddress!
-                @inline(__always) func tally(_ word: UInt64) {
-                    counts[Int(word & 0xFF)] &+= 1
-                    counts[256 &+ Int((word &>> 8) & 0xFF)] &+= 1
-                    counts[512 &+ Int((word &>> 16) & 0xFF)] &+= 1
-                    counts[768 &+ Int((word &>> 24) & 0xFF)] &+= 1
-                    counts[1024 &+ Int((word &>> 32) & 0xFF)] &+= 1
-                    counts[1280 &+ Int((word &>> 40) & 0xFF)] &+= 1
-                    counts[1536 &+ Int((word &>> 48) & 0xFF)] &+= 1
-                    counts[1792 &+ Int(word &>> 56)] &+= 1
-                }
                 while index + 16 <= count {
                     let low = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index, as: UInt64.self))
                     let high = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index + 8, as: UInt64.self))
@@ -123,8 +113,8 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                     if low == splat && high == splat {
                         counts[Int(low & 0xFF)] &+= 16
                     } else {
-                        tally(low)
-                        tally(high)
+                        let at = pixels + index
+                        for lane in 0..<16 { counts[(lane & 7) &* 256 &+ Int(at[lane])] &+= 1 }
                     }
                     index += 16
                 }
@@ -226,11 +216,12 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         return 255
     }
 
-    /// `laplacianVariance` for factors 1 and 2 (every image up to 512 pixels a side): block
-    /// sums of at most 4 x 255, Laplacians of at most 8 x 1,020, so that over at most 2^26
-    /// cells (the caller's bound) every sum and sum of squares is an integer below 2^53,
-    /// exact in Double in any order: the same values as the integer loop's, with four SIMD
-    /// lanes adding in parallel where that loop had one multiply and add after another.
+    /// `laplacianVariance` for factors 1, 2 and 4 (every image up to 512 pixels a side, and
+    /// those of 769 to 1,024): block sums of at most 16 x 255, Laplacians of at most
+    /// 8 x 4,080, so that over the caller's bound on the cells every sum and sum of squares
+    /// is an integer below 2^53, exact in Double in any order: the same values as the
+    /// integer loop's, with four SIMD lanes adding in parallel where that loop had one
+    /// multiply and add after another.
     static func smallFactorLaplacian(_ luma: UnsafeBufferPointer<UInt8>, width: Int, factor: Int,
                                      reducedWidth: Int, reducedHeight: Int) -> (Double, Double) {
         guard let pixels = luma.baseAddress else { return (0, 0) }
@@ -242,6 +233,34 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
             if factor == 1 {
                 let line = pixels + row * width
                 for column in 0..<reducedWidth { target[column] = Double(line[column]) }
+            } else if factor == 4 {
+                // Four blocks a turn: sixteen bytes of each of the four rows read as four
+                // 32-bit lanes, one block's bytes each; bytes added in pairs within the lane
+                // (two 16-bit halves, at most 4 rows x 2 x 255: no overflow), the rows'
+                // pairs added, then each lane's two halves. The byte-by-byte loop below
+                // takes the last blocks.
+                let first = pixels + 4 * row * width, second = first + width, third = second + width, fourth = third + width
+                let bytePairs = SIMD4<UInt32>(repeating: 0x00FF_00FF)
+                @inline(__always) func pairs(_ line: UnsafePointer<UInt8>, _ column: Int) -> SIMD4<UInt32> {
+                    let word = UnsafeRawPointer(line + 4 &* column).loadUnaligned(as: SIMD4<UInt32>.self)
+                    return (word & bytePairs) &+ ((word &>> 8) & bytePairs)
+                }
+                var column = 0
+                while column &+ 4 <= reducedWidth {
+                    let summed = pairs(first, column) &+ pairs(second, column) &+ pairs(third, column) &+ pairs(fourth, column)
+                    let blocks = (summed & 0xFFFF) &+ (summed &>> 16)
+                    UnsafeMutableRawPointer(target + column).storeBytes(of: SIMD4<Double>(SIMD4<Int32>(truncatingIfNeeded: blocks)),
+                                                                        as: SIMD4<Double>.self)
+                    column &+= 4
+                }
+                while column < reducedWidth {
+                    var sum = 0
+                    for line in [first, second, third, fourth] {
+                        for offset in 0..<4 { sum &+= Int(line[4 &* column &+ offset]) }
+                    }
+                    target[column] = Double(sum)
+                    column &+= 1
+                }
             } else {
                 let upper = pixels + 2 * row * width, lower = upper + width
                 // Eight blocks a turn: sixteen bytes of each row read as eight 16-bit lanes,
@@ -331,7 +350,9 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         let factor = max(1, min((max(width, height) + 255) / 256, min(width, height) / 3))
         let reducedWidth = width / factor, reducedHeight = height / factor
         guard reducedWidth >= 3, reducedHeight >= 3 else { return (0, 0) }
-        if factor <= 2 && reducedWidth * reducedHeight <= 1 << 26 {
+        // Exact in Double while every sum of squares stays below 2^53: Laplacians of at most
+        // 8 x 255 f^2 over at most 2^26 cells for f <= 2, 2^22 for f = 4.
+        if (factor <= 2 && reducedWidth * reducedHeight <= 1 << 26) || (factor == 4 && reducedWidth * reducedHeight <= 1 << 22) {
             return smallFactorLaplacian(luma, width: width, factor: factor, reducedWidth: reducedWidth, reducedHeight: reducedHeight)
         }
         var sums = [Int](repeating: 0, count: reducedWidth * reducedHeight)
@@ -342,26 +363,6 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         sums.withUnsafeMutableBufferPointer { sums in
             columnSums.withUnsafeMutableBufferPointer { columnSums in
                 guard let pixels = luma.baseAddress, let accumulator = columnSums.baseAddress else { return }
-                if factor == 4 {
-                    // Sides of 769 to 1,024 pixels (the corpus's 1024 x 1024 CT and MR, most
-                    // of a CT/MR drop's pixels): each block's four bytes of a row are one
-                    // 32-bit word, summed in place (bytes to 16-bit pairs, pairs to a sum), a
-                    // loop the compiler vectorizes; the column sums and their strided
-                    // gathers are not needed. The same integers as the general path's.
-                    for reducedRow in 0..<reducedHeight {
-                        let reduced = sums.baseAddress! + reducedRow * reducedWidth
-                        reduced.update(repeating: 0, count: reducedWidth)
-                        for offset in 0..<4 {
-                            let line = UnsafeRawPointer(pixels + (reducedRow * 4 + offset) * width)
-                            for block in 0..<reducedWidth {
-                                let word = line.loadUnaligned(fromByteOffset: 4 &* block, as: UInt32.self)
-                                let pairs = (word & 0x00FF_00FF) &+ ((word &>> 8) & 0x00FF_00FF)
-                                reduced[block] &+= Int((pairs & 0xFFFF) &+ (pairs &>> 16))
-                            }
-                        }
-                    }
-                    return
-                }
                 for reducedRow in 0..<reducedHeight {
                     accumulator.update(repeating: 0, count: usedWidth)
                     for offset in 0..<factor {
