@@ -43,7 +43,11 @@ public struct Deidentifier: Sendable {
         self.settings = settings
         self.pseudonyms = pseudonyms
         self.marks = Self.marks(for: settings)
+        self.actions = ConfidentialityProfile.ActionTable(options: settings.options)
     }
+
+    /// Table E.1-1's actions under these settings' options, resolved once.
+    let actions: ConfidentialityProfile.ActionTable
 
     /// Modalities whose images often carry burned-in text (ultrasound, secondary capture,
     /// other, external-camera photography).
@@ -51,7 +55,7 @@ public struct Deidentifier: Sendable {
 
     public func deidentify(_ original: DataSet) -> DeidentifiedDataSet {
         let patientID = original.string(Tag(0x0010, 0x0020)) ?? original.string(Tag(0x0010, 0x0010)) ?? ""
-        var pass = DeidentificationPass(settings: settings, pseudonyms: pseudonyms,
+        var pass = DeidentificationPass(settings: settings, pseudonyms: pseudonyms, actions: actions,
                                         dayShift: settings.options.contains(.retainLongitudinalModifiedDates)
                                             ? pseudonyms.dayShift(forPatient: patientID) : 0)
         var result = pass.clean(original)
@@ -104,6 +108,7 @@ public struct Deidentifier: Sendable {
 struct DeidentificationPass {
     let settings: DeidentificationSettings
     let pseudonyms: Pseudonymizer
+    let actions: ConfidentialityProfile.ActionTable
     let dayShift: Int
     var mappings: Set<PseudonymMapping> = []
 
@@ -174,7 +179,7 @@ struct DeidentificationPass {
         if tag == Self.structuredContentText || tag == Self.graphicsText, let option = Self.freeTextOutsideTheTable[tag] {
             return settings.options.contains(option) ? cleaned(element, in: dataSet) : dummy(element, in: dataSet)
         }
-        guard let rule = ConfidentialityProfile.rule(for: tag) else {
+        guard let action = actions.action(for: tag) else {
             // Not in the dictionary either (a vendor's misuse of a standard group, a tag
             // number corrupted in transit, a group length that the removals have made
             // wrong): nobody can say what it holds, so it goes, as private elements go.
@@ -188,7 +193,7 @@ struct DeidentificationPass {
             if insideReplacedSequence, Self.replacedLeafVRs.contains(element.vr) { return dummy(element, in: dataSet) }
             return recursed(element)
         }
-        switch rule.action(with: settings.options) {
+        switch action {
         case .keep:
             return recursed(element)
         case .remove:
