@@ -70,7 +70,12 @@ enum LookupQuery: Int, CaseIterable {
         case .contentKnown:
             "SELECT EXISTS (SELECT 1 FROM contents WHERE sha256 = ?)"
         case .eitherOutputOwnedByOther:
-            "SELECT EXISTS (SELECT 1 FROM outputs WHERE path IN (?, ?) AND sha256 != ?)"
+            // Two index lookups: `path IN (?, ?)` built an ephemeral table of the two paths at
+            // every run (OpenEphemeral in its EXPLAIN) before looking them up.
+            """
+            SELECT EXISTS (SELECT 1 FROM outputs WHERE path = ?1 AND sha256 != ?3)
+                OR EXISTS (SELECT 1 FROM outputs WHERE path = ?2 AND sha256 != ?3)
+            """
         }
     }
 }

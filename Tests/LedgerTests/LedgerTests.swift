@@ -100,6 +100,10 @@ import Testing
         #expect(try ledger.content("cd") == nil)
         #expect(try ledger.anyOutput(of: ["small/1.json", "held/small/1.json"], ownedByOtherThan: "cd"))
         #expect(try !ledger.anyOutput(of: ["small/1.json", "held/small/1.json"], ownedByOtherThan: "ab"))
+        // Either of the two: the owned path second, and neither owned.
+        #expect(try ledger.anyOutput(of: ["held/small/1.json", "small/1.json"], ownedByOtherThan: "cd"))
+        #expect(try !ledger.anyOutput(of: ["held/small/1.json", "small/1.json"], ownedByOtherThan: "ab"))
+        #expect(try !ledger.anyOutput(of: ["small/2.json", "held/small/2.json"], ownedByOtherThan: "cd"))
         #expect(ledger.lookups.count == 1)
         try ledger.setState(.done, of: "u")  // a commit after the lookups: frames they did not see
         let checkpoint = try ledger.pool.writeWithoutTransaction { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
