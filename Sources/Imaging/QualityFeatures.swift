@@ -221,18 +221,20 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
     /// 8 x 4,080, so that over the caller's bound on the cells every sum and sum of squares
     /// is an integer below 2^53, exact in Double in any order: the same values as the
     /// integer loop's, with four SIMD lanes adding in parallel where that loop had one
-    /// multiply and add after another.
+    /// multiply and add after another. The block sums are kept as Float (integers below
+    /// 2^24, as is each Laplacian: exact), half the bytes of Doubles for the five loads of
+    /// each Laplacian; sums and squares are taken in Double.
     static func smallFactorLaplacian(_ luma: UnsafeBufferPointer<UInt8>, width: Int, factor: Int,
                                      reducedWidth: Int, reducedHeight: Int) -> (Double, Double) {
         guard let pixels = luma.baseAddress else { return (0, 0) }
         let cellCount = reducedWidth * reducedHeight
-        let cells = UnsafeMutablePointer<Double>.allocate(capacity: cellCount)
+        let cells = UnsafeMutablePointer<Float>.allocate(capacity: cellCount)
         defer { cells.deallocate() }
         for row in 0..<reducedHeight {
             let target = cells + row * reducedWidth
             if factor == 1 {
                 let line = pixels + row * width
-                for column in 0..<reducedWidth { target[column] = Double(line[column]) }
+                for column in 0..<reducedWidth { target[column] = Float(line[column]) }
             } else if factor == 4 {
                 // Four blocks a turn: sixteen bytes of each of the four rows read as four
                 // 32-bit lanes, one block's bytes each; bytes added in pairs within the lane
@@ -249,8 +251,8 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                 while column &+ 4 <= reducedWidth {
                     let summed = pairs(first, column) &+ pairs(second, column) &+ pairs(third, column) &+ pairs(fourth, column)
                     let blocks = (summed & 0xFFFF) &+ (summed &>> 16)
-                    UnsafeMutableRawPointer(target + column).storeBytes(of: SIMD4<Double>(SIMD4<Int32>(truncatingIfNeeded: blocks)),
-                                                                        as: SIMD4<Double>.self)
+                    UnsafeMutableRawPointer(target + column).storeBytes(of: SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: blocks)),
+                                                                        as: SIMD4<Float>.self)
                     column &+= 4
                 }
                 while column < reducedWidth {
@@ -258,7 +260,7 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                     for line in [first, second, third, fourth] {
                         for offset in 0..<4 { sum &+= Int(line[4 &* column &+ offset]) }
                     }
-                    target[column] = Double(sum)
+                    target[column] = Float(sum)
                     column &+= 1
                 }
             } else {
@@ -266,7 +268,7 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                 // Eight blocks a turn: sixteen bytes of each row read as eight 16-bit lanes,
                 // each lane's two bytes added (in either byte order the same sum; at most
                 // 4 x 255 with the other row's pair: no overflow), the eight sums widened
-                // to Double. The same integers as the byte-by-byte loop below, which takes
+                // to Float. The same integers as the byte-by-byte loop below, which takes
                 // the last blocks.
                 var column = 0
                 let low = SIMD8<UInt16>(repeating: 0xFF)
@@ -275,13 +277,13 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                     let bottom = UnsafeRawPointer(lower + 2 &* column).loadUnaligned(as: SIMD8<UInt16>.self)
                     let sums = (top & low) &+ (top &>> 8) &+ (bottom & low) &+ (bottom &>> 8)
                     let wide = SIMD8<Int32>(truncatingIfNeeded: sums)
-                    UnsafeMutableRawPointer(target + column).storeBytes(of: SIMD8<Double>(wide), as: SIMD8<Double>.self)
+                    UnsafeMutableRawPointer(target + column).storeBytes(of: SIMD8<Float>(wide), as: SIMD8<Float>.self)
                     column &+= 8
                 }
                 while column < reducedWidth {
                     let left = 2 &* column
                     let sum = Int32(upper[left]) &+ Int32(upper[left &+ 1]) &+ Int32(lower[left]) &+ Int32(lower[left &+ 1])
-                    target[column] = Double(sum)
+                    target[column] = Float(sum)
                     column &+= 1
                 }
             }
@@ -290,34 +292,34 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
         var column = 0
         let raw = UnsafeRawPointer(cells)
         while column + 4 <= cellCount {
-            let value = raw.loadUnaligned(fromByteOffset: 8 * column, as: SIMD4<Double>.self)
+            let value = SIMD4<Double>(raw.loadUnaligned(fromByteOffset: 4 * column, as: SIMD4<Float>.self))
             lanes += value
             squareLanes += value * value
             column += 4
         }
         var total = lanes.sum(), totalSquares = squareLanes.sum()
-        while column < cellCount { total += cells[column]; totalSquares += cells[column] * cells[column]; column += 1 }
+        while column < cellCount { total += Double(cells[column]); totalSquares += Double(cells[column]) * Double(cells[column]); column += 1 }
         var laplacianLanes = SIMD4<Double>(), laplacianSquareLanes = SIMD4<Double>()
         var laplacianSum = 0.0, laplacianSquares = 0.0
-        let stride = 8 * reducedWidth
+        let stride = 4 * reducedWidth
         for row in 1..<(reducedHeight - 1) {
-            let here = 8 * row * reducedWidth
+            let here = 4 * row * reducedWidth
             var column = 1
             while column + 4 <= reducedWidth - 1 {
-                let offset = here + 8 * column
-                let centre = raw.loadUnaligned(fromByteOffset: offset, as: SIMD4<Double>.self)
-                let left = raw.loadUnaligned(fromByteOffset: offset - 8, as: SIMD4<Double>.self)
-                let right = raw.loadUnaligned(fromByteOffset: offset + 8, as: SIMD4<Double>.self)
-                let above = raw.loadUnaligned(fromByteOffset: offset - stride, as: SIMD4<Double>.self)
-                let below = raw.loadUnaligned(fromByteOffset: offset + stride, as: SIMD4<Double>.self)
-                let value = 4 * centre - left - right - above - below
+                let offset = here + 4 * column
+                let centre = raw.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
+                let left = raw.loadUnaligned(fromByteOffset: offset - 4, as: SIMD4<Float>.self)
+                let right = raw.loadUnaligned(fromByteOffset: offset + 4, as: SIMD4<Float>.self)
+                let above = raw.loadUnaligned(fromByteOffset: offset - stride, as: SIMD4<Float>.self)
+                let below = raw.loadUnaligned(fromByteOffset: offset + stride, as: SIMD4<Float>.self)
+                let value = SIMD4<Double>(4 * centre - left - right - above - below)
                 laplacianLanes += value
                 laplacianSquareLanes += value * value
                 column += 4
             }
             while column < reducedWidth - 1 {
                 let index = row * reducedWidth + column
-                let value = 4 * cells[index] - cells[index - 1] - cells[index + 1] - cells[index - reducedWidth] - cells[index + reducedWidth]
+                let value = Double(4 * cells[index] - cells[index - 1] - cells[index + 1] - cells[index - reducedWidth] - cells[index + reducedWidth])
                 laplacianSum += value
                 laplacianSquares += value * value
                 column += 1
