@@ -33,7 +33,7 @@ final class ReadAhead: Sendable {
     /// two workers, 16 files are some 8 ms of lead, several disk or network round trips.
     static let window = 16
     static let bytesPerFile: Int64 = 8 << 20
-    /// Files in a row found in the page cache before the advice only samples the files.
+    /// After this many files in a row found in the page cache, the advice samples the files.
     static let warmStreak = 32
     /// While sampling, the files asked about: one in this many.
     static let sampleEvery = 8
