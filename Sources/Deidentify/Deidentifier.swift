@@ -123,14 +123,14 @@ struct DeidentificationPass {
     /// their items cleaned, but the text of a report or an annotation names people as
     /// easily as a comment does. Replaced like a "D" text, kept (allow list) under the
     /// option that cleans its sequence.
-    static let freeTextOutsideTheTable: [Tag: ConfidentialityProfile.Option] = [
-        structuredContentText: .cleanStructuredContent,
-        graphicsText: .cleanGraphics,
-    ]
-    /// Text Value of an SR content item.
-    static let structuredContentText = Tag(0x0040, 0xA160)
-    /// Unformatted Text Value of an annotation.
-    static let graphicsText = Tag(0x0070, 0x0006)
+    /// Two tags, compared for every element rather than hashed into a dictionary.
+    static func freeTextOutsideTheTable(_ tag: Tag) -> ConfidentialityProfile.Option? {
+        switch tag {
+        case Tag(0x0040, 0xA160): .cleanStructuredContent  // Text Value of an SR content item
+        case Tag(0x0070, 0x0006): .cleanGraphics           // Unformatted Text Value of an annotation
+        default: nil
+        }
+    }
 
     /// True while cleaning the items of a sequence whose action is "D": every value the
     /// table does not name is replaced as a "D" value is.
@@ -175,8 +175,7 @@ struct DeidentificationPass {
         }
         // Groups 0001, 0003, 0005, 0007 and FFFF are illegal (PS3.5 7.1): nobody knows what they hold.
         if (group < 0x0008 && group & 1 == 1) || group == 0xFFFF { return nil }
-        // Two tags: compared, not looked up by hash for every element.
-        if tag == Self.structuredContentText || tag == Self.graphicsText, let option = Self.freeTextOutsideTheTable[tag] {
+        if let option = Self.freeTextOutsideTheTable(tag) {
             return settings.options.contains(option) ? cleaned(element, in: dataSet) : dummy(element, in: dataSet)
         }
         guard let action = actions.action(for: tag) else {

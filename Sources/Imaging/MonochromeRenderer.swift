@@ -233,7 +233,7 @@ struct MonochromeRenderer: Sendable {
     /// computed in 16-bit SIMD lanes (the index is below 65,536, so the 32-bit wrapping
     /// arithmetic of `mapStoredValues` and its 16-bit remainder agree), each table byte
     /// stored where it goes. (Eight a turn with the eight bytes shifted into one 64-bit store
-    /// took 1.27x the time, `dicomdrop-render-bench` `render_seconds` on 200 files of the
+    /// took 1.18x the time, `dicomdrop-render-bench` `render_seconds` on 200 files of the
     /// CT/MR drop: the shifts and ors cost more than the stores they saved.)
     @inline(__always)
     private func mapStoredValuesToBytes(_ bytes: UnsafeRawBufferPointer, layout: Layout, byteOrder: ByteOrder, lowest: Int32,

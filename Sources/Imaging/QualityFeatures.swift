@@ -257,8 +257,8 @@ public struct QualityFeatures: Sendable, Equatable, Codable {
                 }
                 while column < reducedWidth {
                     var sum = 0
-                    for line in [first, second, third, fourth] {
-                        for offset in 0..<4 { sum &+= Int(line[4 &* column &+ offset]) }
+                    for line in 0..<4 {
+                        for offset in 0..<4 { sum &+= Int(first[line &* width &+ 4 &* column &+ offset]) }
                     }
                     target[column] = Float(sum)
                     column &+= 1
